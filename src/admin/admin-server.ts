@@ -1,0 +1,58 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from '../log.js';
+import { COOKIE_NAME, bearerToken, cookieValue, hostAllowed, originAllowed, tokenMatches } from './auth.js';
+import type { AgentStatus } from '../agent/agent-status.js';
+
+export interface AdminServerDeps {
+  token: string;
+  host: string;
+  allowedHosts: readonly string[];
+  logger: Logger;
+  status: () => AgentStatus;
+  /** Lets other modules (routes of later features) add their routes. */
+  register?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Builds the admin server without listening (the Fastify testing habit): tests call `inject`
+ * or listen on port 0. Every request but GET /healthz needs the token (DESIGN.md §6).
+ */
+export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, trustProxy: false, bodyLimit: 1024 * 1024 });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!hostAllowed(req.headers.host, deps.host, deps.allowedHosts)) {
+      return reply.code(403).send({ error: 'host not allowed', code: 'EDGEHOOK_ERR_HOST' });
+    }
+    const path = req.url.split('?')[0];
+    if (path === '/healthz' || path === '/login') return;
+    if (!SAFE_METHODS.has(req.method) && !originAllowed(req.headers.origin, req.headers.host)) {
+      return reply.code(403).send({ error: 'cross-origin request refused', code: 'EDGEHOOK_ERR_ORIGIN' });
+    }
+    if (!authenticated(req, deps.token)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
+    }
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/login', async (req, reply) => {
+    const token = (req.query as { token?: string }).token;
+    if (!tokenMatches(token, deps.token)) return reply.code(401).send({ error: 'wrong or missing token', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
+    return reply
+      .header('set-cookie', `${COOKIE_NAME}=${encodeURIComponent(deps.token)}; HttpOnly; SameSite=Strict; Path=/`)
+      .redirect('/', 303);
+  });
+
+  app.get('/api/status', async () => deps.status());
+
+  if (deps.register) await deps.register(app);
+  return app;
+}
+
+function authenticated(req: FastifyRequest, token: string): boolean {
+  const given = bearerToken(req.headers.authorization) ?? cookieValue(req.headers.cookie, COOKIE_NAME);
+  return tokenMatches(given, token);
+}

@@ -1,0 +1,232 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Config, EndpointConfig } from '../config/schema.js';
+import { systemClock, type Clock } from '../clock.js';
+import { createLogger, type Logger } from '../log.js';
+import { openDb, type Db } from '../outbox/open-db.js';
+import { OutboxStore } from '../outbox/outbox-store.js';
+import { EmbeddedBroker } from '../ingest/embedded-broker.js';
+import { MqttSource } from '../ingest/mqtt-source.js';
+import { Dispatcher } from '../delivery/dispatcher.js';
+import type { Sender } from '../delivery/endpoint-queue.js';
+import { createAdminServer } from '../admin/admin-server.js';
+import { loadOrCreateToken } from '../admin/auth.js';
+import { VERSION } from '../version.js';
+import type { AgentStatus } from './agent-status.js';
+
+/**
+ * The composition root (STYLE.md): the one place where config, outbox, ingest, delivery and
+ * admin are wired together. The CLI and the Electron shell are thin layers around it.
+ * Constructing does no I/O; start() starts the parts in order, stop() stops them in reverse and
+ * one failing stop() does not keep the others from stopping.
+ */
+
+export interface AgentOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+  /** Tests: randomness of backoff jitter. */
+  random?: () => number;
+  /** Tests: replace the HTTP sender. */
+  createSender?: (endpoint: EndpointConfig, logger: Logger) => Sender;
+  /** Extra admin routes (the admin API of later features plugs in here). */
+  registerAdmin?: (app: FastifyInstance, agent: Agent) => void | Promise<void>;
+}
+
+interface Part {
+  name: string;
+  stop: () => Promise<void> | void;
+}
+
+export class Agent {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  db: Db | undefined;
+  outbox: OutboxStore | undefined;
+  broker: EmbeddedBroker | undefined;
+  mqtt: MqttSource | undefined;
+  dispatcher: Dispatcher | undefined;
+  admin: FastifyInstance | undefined;
+  adminToken = '';
+  private adminAddress: AddressInfo | undefined;
+  private startedAt = 0;
+  private readonly parts: Part[] = [];
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private statusCache: { at: number; value: AgentStatus } | undefined;
+
+  constructor(private readonly options: AgentOptions) {
+    this.config = options.config;
+    this.logger = options.logger ?? createLogger({ level: options.config.logLevel });
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** http://host:port of the admin server once started. */
+  get adminUrl(): string | undefined {
+    if (!this.adminAddress) return undefined;
+    const host = this.config.admin.host === '0.0.0.0' || this.config.admin.host === '::' ? '127.0.0.1' : this.config.admin.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
+  }
+
+  get loginUrl(): string | undefined {
+    return this.adminUrl && `${this.adminUrl}/login?token=${encodeURIComponent(this.adminToken)}`;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger, clock } = this;
+    this.startedAt = clock.now();
+    try {
+      const db = openDb(config.dataDir);
+      this.db = db;
+      this.parts.push({ name: 'database', stop: () => void db.close() });
+
+      const outbox = new OutboxStore({
+        db,
+        logger: logger.child({ module: 'outbox' }),
+        clock,
+        agentId: config.agentId,
+        storage: config.storage,
+        endpoints: enabledRoutes(config.endpoints),
+      });
+      this.outbox = outbox;
+      this.parts.push({ name: 'outbox', stop: () => outbox.close() });
+
+      let url = config.mqtt.url;
+      if (url === 'embedded') {
+        const broker = new EmbeddedBroker({ ...config.mqtt.embedded, logger: logger.child({ module: 'embedded-broker' }) });
+        await broker.start();
+        this.broker = broker;
+        this.parts.push({ name: 'embedded broker', stop: () => broker.stop() });
+        url = broker.url;
+      }
+
+      const dispatcher = new Dispatcher({
+        endpoints: config.endpoints,
+        outbox,
+        clock,
+        logger: logger.child({ module: 'delivery' }),
+        ...(this.options.random ? { random: this.options.random } : {}),
+        ...(this.options.createSender ? { createSender: this.options.createSender } : {}),
+      });
+      dispatcher.start();
+      this.dispatcher = dispatcher;
+      this.parts.push({ name: 'delivery', stop: () => dispatcher.stop() });
+
+      const mqtt = new MqttSource({
+        mqtt: config.mqtt,
+        url,
+        subscriptions: config.subscriptions,
+        outbox,
+        logger: logger.child({ module: 'mqtt' }),
+        clock,
+      });
+      mqtt.start();
+      this.mqtt = mqtt;
+      this.parts.push({ name: 'mqtt', stop: () => mqtt.stop() });
+
+      this.pruneTimer = setInterval(() => this.housekeeping(), 60_000);
+      this.pruneTimer.unref();
+      this.parts.push({ name: 'housekeeping', stop: () => clearInterval(this.pruneTimer) });
+
+      if (config.admin.enabled) await this.startAdmin();
+      logger.info({ agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length }, 'edgehook started');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startAdmin(): Promise<void> {
+    const { config } = this;
+    this.adminToken = loadOrCreateToken(config.dataDir, config.admin.token);
+    const app = await createAdminServer({
+      token: this.adminToken,
+      host: config.admin.host,
+      allowedHosts: config.admin.allowedHosts,
+      logger: this.logger.child({ module: 'admin' }),
+      status: () => this.status(),
+      ...(this.options.registerAdmin ? { register: (a: FastifyInstance) => this.options.registerAdmin!(a, this) } : {}),
+    });
+    this.admin = app;
+    // Registered before listen so a listen failure still closes the server.
+    this.parts.push({ name: 'admin', stop: () => app.close() });
+    try {
+      await app.listen({ host: config.admin.host, port: config.admin.port });
+    } catch (cause) {
+      const { EdgehookError, ErrorCodes } = await import('../errors.js');
+      throw new EdgehookError(
+        ErrorCodes.ADMIN_LISTEN,
+        `the admin server cannot listen on ${config.admin.host}:${config.admin.port} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): set admin.port`,
+        { cause },
+      );
+    }
+    this.adminAddress = app.server.address() as AddressInfo;
+  }
+
+  private housekeeping(): void {
+    try {
+      const pruned = this.outbox?.prune() ?? 0;
+      if (pruned > 0) this.logger.debug({ pruned }, 'pruned delivered events past keepDeliveredHours');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'housekeeping failed');
+    }
+  }
+
+  status(): AgentStatus {
+    const now = this.clock.now();
+    // Counting is a few indexed queries; a dashboard polling it many times a second should not
+    // add up to real work on a Pi.
+    if (this.statusCache && now - this.statusCache.at < 250) return this.statusCache.value;
+    const counts = this.outbox!.counts();
+    const pendingBy = this.outbox!.pendingByEndpoint();
+    const queues = new Map((this.dispatcher?.statuses() ?? []).map((s) => [s.id, s]));
+    const value: AgentStatus = {
+      agent: { id: this.config.agentId, version: VERSION, startedAt: this.startedAt, uptimeSeconds: Math.round((now - this.startedAt) / 1000) },
+      mqtt: {
+        connected: this.mqtt?.connected ?? false,
+        url: this.config.mqtt.url === 'embedded' ? (this.broker?.url ?? 'embedded') : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
+        embedded: this.config.mqtt.url === 'embedded',
+        holding: this.mqtt?.holding ?? false,
+      },
+      outbox: { ...counts, oldestPendingAgeSeconds: counts.oldestPendingAt === null ? null : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)) },
+      endpoints: this.config.endpoints.map((ep) => {
+        const q = queues.get(ep.id);
+        return {
+          id: ep.id,
+          url: ep.url,
+          state: q?.state ?? 'disabled',
+          pending: pendingBy.get(ep.id) ?? 0,
+          inFlight: q?.inFlight ?? 0,
+          consecutiveFailures: q?.consecutiveFailures ?? 0,
+          backoffUntil: q?.backoffUntil ?? null,
+          lastError: q?.lastError ?? null,
+          lastStatus: q?.lastStatus ?? null,
+          blockedBy: q?.blockedBy ?? null,
+        };
+      }),
+    };
+    this.statusCache = { at: now, value };
+    return value;
+  }
+
+  /** Stops in reverse order of start; every part gets its stop() even if one fails. */
+  async stop(): Promise<void> {
+    while (this.parts.length > 0) {
+      const part = this.parts.pop()!;
+      try {
+        await part.stop();
+      } catch (err) {
+        this.logger.error({ part: part.name, err: (err as Error).message }, 'error while stopping');
+      }
+    }
+    this.adminAddress = undefined;
+  }
+}
+
+function enabledRoutes(endpoints: readonly EndpointConfig[]) {
+  return endpoints.filter((e) => e.enabled).map((e) => ({ id: e.id, types: e.types }));
+}
+
+export function createAgent(options: AgentOptions): Agent {
+  return new Agent(options);
+}

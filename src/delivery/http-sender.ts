@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { EndpointConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { USER_AGENT } from '../version.js';
+
+/**
+ * One keep-alive connection pool per endpoint (undici). Sends one signed request and reports
+ * what happened; it never retries and never follows redirects (DESIGN.md §2: a redirect is a
+ * failure). Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY.
+ */
+
+export type SendResult =
+  | { kind: 'response'; status: number; retryAfter: string | null; snippet: string; durationMs: number }
+  | { kind: 'error'; code: string; message: string; durationMs: number };
+
+/** How much of a response body is kept for the attempt log; the rest is not read. */
+export const SNIPPET_BYTES = 512;
+
+export class HttpSender {
+  private readonly dispatcher: Dispatcher;
+  private readonly url: URL;
+  private readonly baseHeaders: Record<string, string>;
+
+  constructor(
+    private readonly endpoint: EndpointConfig,
+    logger: Logger,
+  ) {
+    this.url = new URL(endpoint.url);
+    const connect = endpoint.tls
+      ? {
+          ...(endpoint.tls.ca ? { ca: readFileSync(endpoint.tls.ca) } : {}),
+          ...(endpoint.tls.cert ? { cert: readFileSync(endpoint.tls.cert) } : {}),
+          ...(endpoint.tls.key ? { key: readFileSync(endpoint.tls.key) } : {}),
+          rejectUnauthorized: endpoint.tls.rejectUnauthorized,
+        }
+      : undefined;
+    if (endpoint.tls && !endpoint.tls.rejectUnauthorized) {
+      logger.warn({ endpoint: endpoint.id }, 'TLS certificate verification is OFF for this endpoint (tls.rejectUnauthorized: false)');
+    }
+    const options = {
+      connections: Math.max(endpoint.ordering === 'parallel' ? endpoint.maxInFlight : 1, 1),
+      keepAliveTimeout: 30_000,
+      headersTimeout: endpoint.timeoutMs,
+      bodyTimeout: endpoint.timeoutMs,
+      connectTimeout: Math.min(endpoint.timeoutMs, 10_000),
+      ...(connect ? { connect } : {}),
+    };
+    const proxied = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((k) => process.env[k]);
+    this.dispatcher = proxied ? new EnvHttpProxyAgent(options) : new Agent(options);
+    this.baseHeaders = {
+      ...lowerKeys(endpoint.headers),
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      ...(endpoint.compress === 'gzip' ? { 'content-encoding': 'gzip' } : {}),
+    };
+  }
+
+  /** POSTs `body` (the exact bytes that were signed) with the given webhook-* headers. */
+  async send(body: string, signedHeaders: Record<string, string>): Promise<SendResult> {
+    const started = performance.now();
+    const payload = this.endpoint.compress === 'gzip' ? gzipSync(body) : body;
+    const signal = AbortSignal.timeout(this.endpoint.timeoutMs);
+    let status = 0;
+    let retryAfter: string | null = null;
+    try {
+      const res = await this.dispatcher.request({
+        origin: this.url.origin,
+        path: this.url.pathname + this.url.search,
+        method: 'POST',
+        headers: { ...this.baseHeaders, ...signedHeaders },
+        body: payload,
+        signal,
+      });
+      status = res.statusCode;
+      const ra = res.headers['retry-after'];
+      retryAfter = Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null);
+      const snippet = await readSnippet(res.body);
+      return { kind: 'response', status, retryAfter, snippet, durationMs: performance.now() - started };
+    } catch (err) {
+      // The status line arrived but the body dragged on past the timeout: the receiver has
+      // answered, and its answer counts.
+      if (status > 0) return { kind: 'response', status, retryAfter, snippet: '', durationMs: performance.now() - started };
+      return { kind: 'error', ...errorCode(err), durationMs: performance.now() - started };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.destroy().catch(() => undefined);
+  }
+}
+
+async function readSnippet(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      chunks.push(buf);
+      size += buf.length;
+      if (size >= SNIPPET_BYTES) break;
+    }
+  } finally {
+    // A 20 MB answer is not read to the end: the connection is dropped instead.
+    if (!body.destroyed) body.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
+}
+
+function errorCode(err: unknown): { code: string; message: string } {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return { code: 'TIMEOUT', message: 'no answer within timeoutMs' };
+  const code = e.cause?.code ?? e.code ?? 'UNKNOWN';
+  return { code, message: e.cause?.message ?? e.message ?? String(err) };
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  return out;
+}

@@ -1,0 +1,279 @@
+import { readFileSync } from 'node:fs';
+import mqtt, { Store, type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { Config, SubscriptionConfig } from '../config/schema.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { NewEvent, OutboxStore } from '../outbox/outbox-store.js';
+import { Router } from './route.js';
+
+/**
+ * The MQTT side of the data path. The promise (DESIGN.md §1.1): a QoS 1/2 message is acked to
+ * the broker only after its event is committed to SQLite.
+ *
+ * How, with mqtt.js: it hands one packet at a time to `handleMessage` and sends the PUBACK when
+ * that callback runs (QoS 2: PUBREC once `incomingStore.put` calls back), and parses the next
+ * packet only after that. Waiting for a commit per message would cap ingest at one fsync per
+ * message. So the callback runs at once, and the PUBACK/PUBREC it triggers is held back here
+ * until the group commit that holds its event is done (group commit, DESIGN.md §1). The
+ * broker's in-flight window bounds how many messages wait at once.
+ *
+ * mqtt.js 5.16 is pinned: this relies on `_sendPacket`, `handleMessage` and `incomingStore`.
+ */
+
+type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
+
+interface Pending {
+  event: NewEvent;
+  messageId: number | undefined;
+  /** The connection the packet came on: an ack is only ever sent on that same connection. */
+  generation: number;
+}
+
+export interface MqttSourceDeps {
+  mqtt: Config['mqtt'];
+  /** The broker URL to connect to (the embedded broker's address when mqtt.url is "embedded"). */
+  url: string;
+  subscriptions: readonly SubscriptionConfig[];
+  outbox: OutboxStore;
+  logger: Logger;
+  clock: Clock;
+  onConnectionChange?: (connected: boolean) => void;
+}
+
+export class MqttSource {
+  private client: MqttClient | undefined;
+  private router: Router;
+  private subscriptions: readonly SubscriptionConfig[];
+  private batch: Pending[] = [];
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Packet ids whose event is not committed yet: their PUBACK/PUBREC waits. */
+  private readonly awaitingCommit = new Set<number>();
+  private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
+  private generation = 0;
+  private originalSend: SendPacket | undefined;
+  private stopping = false;
+  private fullSince: number | undefined;
+  private connectedState = false;
+  private reconnectDelayMs = 1000;
+
+  constructor(private readonly deps: MqttSourceDeps) {
+    this.subscriptions = deps.subscriptions;
+    this.router = new Router(deps.subscriptions);
+  }
+
+  get connected(): boolean {
+    return this.connectedState;
+  }
+
+  /** True while stop-ingest holds messages back because the outbox is full. */
+  get holding(): boolean {
+    return this.fullSince !== undefined;
+  }
+
+  start(): void {
+    const { mqtt: cfg, logger } = this.deps;
+    const v5 = cfg.protocolVersion === 5;
+    const incomingStore = new Store();
+    const put = incomingStore.put.bind(incomingStore);
+    // QoS 2: mqtt.js stores the PUBLISH and sends PUBREC once stored; after PUBREC the broker
+    // will never send it again, so that is the moment the event must be committed.
+    incomingStore.put = (packet: Packet, cb: (err?: Error) => void) => {
+      if (packet.cmd === 'publish' && packet.qos === 2) this.enqueue(packet);
+      return put(packet, cb);
+    };
+    const options: IClientOptions = {
+      clientId: cfg.clientId,
+      clean: false,
+      protocolVersion: cfg.protocolVersion,
+      keepalive: cfg.keepaliveSeconds,
+      reconnectPeriod: this.reconnectDelayMs,
+      connectTimeout: 10_000,
+      manualConnect: true,
+      incomingStore,
+      resubscribe: false,
+      ...(v5 ? { properties: { sessionExpiryInterval: cfg.sessionExpirySeconds } } : {}),
+      ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+      ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+      ...(cfg.tls ? tlsOptions(cfg.tls) : {}),
+    };
+    const client = mqtt.connect(this.deps.url, options);
+    this.client = client;
+    // Handlers go on before connecting: messages queued in the session arrive with CONNACK.
+    client.handleMessage = (packet, cb) => {
+      if (packet.qos !== 2) this.enqueue(packet);
+      cb();
+    };
+    const internals = client as unknown as { _sendPacket: SendPacket };
+    const send = internals._sendPacket.bind(client);
+    this.originalSend = send;
+    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
+      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && this.awaitingCommit.has(packet.messageId!)) {
+        this.heldAcks.set(packet.messageId!, { packet, generation: this.generation });
+        cb?.();
+        return;
+      }
+      send(packet, cb, cbStorePut, noStore);
+    };
+    client.on('connect', (connack) => {
+      this.generation++;
+      this.reconnectDelayMs = 1000;
+      client.options.reconnectPeriod = this.reconnectDelayMs;
+      if (!connack.sessionPresent) this.deps.outbox.clearInflight();
+      this.setConnected(true);
+      logger.info({ url: redactUrl(this.deps.url), sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
+      this.subscribe(this.subscriptions);
+    });
+    client.on('close', () => {
+      // Acks held for this connection are dropped: the broker sends those packets again and
+      // the redelivery is recognised (see OutboxStore.isRedelivery).
+      this.generation++;
+      if (this.connectedState) logger.warn('MQTT connection closed; reconnecting with backoff');
+      this.setConnected(false);
+      const cap = cfg.reconnectMaxSeconds * 1000;
+      this.reconnectDelayMs = Math.min(cap, this.reconnectDelayMs * 2);
+      client.options.reconnectPeriod = Math.round(this.reconnectDelayMs * (0.5 + Math.random() / 2));
+    });
+    client.on('error', (err) => {
+      logger.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'MQTT error');
+    });
+    client.connect();
+  }
+
+  private setConnected(value: boolean): void {
+    if (this.connectedState === value) return;
+    this.connectedState = value;
+    this.deps.onConnectionChange?.(value);
+  }
+
+  private subscribe(subs: readonly SubscriptionConfig[]): void {
+    if (!this.client || subs.length === 0) return;
+    const map: Record<string, { qos: 0 | 1 | 2 }> = {};
+    for (const s of subs) map[s.topic] = { qos: s.qos };
+    this.client.subscribe(map, (err, granted) => {
+      if (err) {
+        this.deps.logger.error({ err: err.message }, 'MQTT subscribe failed');
+        return;
+      }
+      for (const g of granted ?? []) {
+        if (g.qos === 128) this.deps.logger.error({ topic: g.topic }, 'the broker refused the subscription');
+      }
+    });
+  }
+
+  /** Applies a new list of subscriptions without reconnecting. */
+  updateSubscriptions(subs: readonly SubscriptionConfig[]): void {
+    const removed = this.subscriptions.filter((old) => !subs.some((s) => s.topic === old.topic)).map((s) => s.topic);
+    this.subscriptions = subs;
+    this.router = new Router(subs);
+    if (this.client?.connected) {
+      if (removed.length > 0) this.client.unsubscribe(removed);
+      this.subscribe(subs);
+    }
+  }
+
+  private enqueue(packet: IPublishPacket): void {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const topic = packet.topic;
+    const routed = this.router.route(topic, payload) ?? { type: topic.split('/').filter(Boolean).join('.'), data: { kind: 'binary' as const } };
+    const event: NewEvent = { topic, payload, receivedAt: this.deps.clock.now(), type: routed.type, data: routed.data };
+    if (routed.rejected !== undefined) {
+      event.rejected = routed.rejected;
+      this.deps.logger.warn({ topic, reason: routed.rejected, bytes: payload.length }, 'payload rejected; kept as a rejected event');
+    }
+    let messageId: number | undefined;
+    if (packet.qos > 0 && packet.messageId !== undefined) {
+      messageId = packet.messageId;
+      event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: packet.dup };
+      this.awaitingCommit.add(messageId);
+    }
+    this.batch.push({ event, messageId, generation: this.generation });
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.retryTimer) return;
+    this.flushScheduled = true;
+    // setImmediate runs after every packet already parsed from the socket has been handled, so
+    // one commit covers all of them.
+    setImmediate(() => this.flush());
+  }
+
+  /** Commits the gathered messages in one transaction, then releases their acks. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0) return;
+    const items = this.batch;
+    this.batch = [];
+    let full = false;
+    try {
+      full = this.deps.outbox.append(items.map((i) => i.event)).full;
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'could not store messages; not acking them, retrying in 1 s');
+      this.holdBack(items, 1000);
+      return;
+    }
+    if (full) {
+      if (this.fullSince === undefined) {
+        this.fullSince = this.deps.clock.now();
+        this.deps.logger.warn({ held: items.length }, 'outbox full (storage.whenFull = stop-ingest): not acking; the broker holds new messages');
+      }
+      this.holdBack(items, 500);
+      return;
+    }
+    if (this.fullSince !== undefined) {
+      this.deps.logger.info('outbox has room again: ingest resumed');
+      this.fullSince = undefined;
+    }
+    for (const item of items) if (item.messageId !== undefined) this.release(item.messageId);
+  }
+
+  private holdBack(items: Pending[], delayMs: number): void {
+    this.batch = items.concat(this.batch);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, delayMs);
+  }
+
+  private release(messageId: number): void {
+    this.awaitingCommit.delete(messageId);
+    const held = this.heldAcks.get(messageId);
+    if (!held) return; // the ack has not been asked for yet: it will pass straight through
+    this.heldAcks.delete(messageId);
+    if (held.generation !== this.generation || !this.client?.connected) return;
+    this.originalSend!(held.packet);
+    this.deps.outbox.markAcked(messageId);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    if (!client) return;
+    // Commit what arrived (and ack it) before leaving; anything not committed stays unacked
+    // and the broker keeps it for the next start.
+    try {
+      this.flush();
+    } catch {
+      /* logged in flush */
+    }
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    this.setConnected(false);
+  }
+}
+
+function tlsOptions(tls: NonNullable<Config['mqtt']['tls']>): Partial<IClientOptions> {
+  return {
+    ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+    ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

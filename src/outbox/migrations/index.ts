@@ -1,0 +1,77 @@
+/**
+ * Numbered, append-only migrations (the Signal-Desktop habit): entry N moves a database from
+ * `user_version` N-1 to N. Never edit a shipped entry; add a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'events, deliveries, attempts, counters, mqtt inflight',
+    sql: `
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        remaining INTEGER NOT NULL,
+        settled_at INTEGER,
+        body TEXT NOT NULL,
+        payload BLOB,
+        reject_reason TEXT,
+        bytes INTEGER NOT NULL
+      );
+      CREATE INDEX events_state ON events(state, seq);
+      CREATE INDEX events_received ON events(received_at);
+
+      CREATE TABLE deliveries (
+        endpoint_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        message_failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, event_seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX deliveries_status ON deliveries(endpoint_id, status, event_seq);
+      CREATE INDEX deliveries_event ON deliveries(event_seq);
+
+      CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        endpoint_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        status INTEGER,
+        duration_ms INTEGER NOT NULL,
+        error TEXT,
+        response TEXT
+      );
+      CREATE INDEX attempts_delivery ON attempts(endpoint_id, event_seq, id);
+
+      CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- MQTT packet ids whose event is committed but whose PUBACK/PUBREC may not have reached
+      -- the broker: a redelivery of the same packet after a crash is recognised, not stored twice.
+      CREATE TABLE mqtt_inflight (
+        message_id INTEGER PRIMARY KEY,
+        event_seq INTEGER NOT NULL,
+        qos INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1]!.version;
