@@ -209,6 +209,17 @@ export class Agent {
     return value;
   }
 
+  /** Holds every endpoint's deliveries (events keep being stored); resumeDelivery() goes on. */
+  pauseDelivery(): void {
+    for (const s of this.dispatcher?.statuses() ?? []) this.dispatcher?.queue(s.id)?.pause();
+    this.statusCache = undefined;
+  }
+
+  resumeDelivery(): void {
+    for (const s of this.dispatcher?.statuses() ?? []) this.dispatcher?.queue(s.id)?.resume();
+    this.statusCache = undefined;
+  }
+
   /** Stops in reverse order of start; every part gets its stop() even if one fails. */
   async stop(): Promise<void> {
     while (this.parts.length > 0) {
