@@ -17,6 +17,11 @@ export class EmbeddedBroker {
 
   constructor(private readonly deps: { host: string; port: number; logger: Logger }) {}
 
+  /** The running broker (tests watch its events). */
+  get instance(): Aedes | undefined {
+    return this.broker;
+  }
+
   /** The port it listens on (useful with port 0). */
   get port(): number {
     return this.boundPort;

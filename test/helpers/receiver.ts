@@ -1,0 +1,97 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { Webhook } from 'standardwebhooks';
+
+export interface Received {
+  n: number;
+  at: number;
+  id: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+  json: { id: string; type: string; timestamp: string; agent: string; seq: number; topic: string; data: unknown; [k: string]: unknown };
+  verified: boolean;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Wait this long before answering. */
+  delayMs?: number;
+}
+
+/**
+ * A real HTTP receiver on a free loopback port. Every request is verified with the
+ * `standardwebhooks` package, as a cloud team would. `respond` decides each answer.
+ */
+export class Receiver {
+  readonly requests: Received[] = [];
+  respond: (req: { n: number; id: string; body: string }) => Reply = () => ({ status: 200 });
+  private server: Server | undefined;
+  private wh: Webhook[];
+  port = 0;
+
+  constructor(secrets: string[] = []) {
+    this.wh = secrets.filter((s) => s.startsWith('whsec_')).map((s) => new Webhook(s));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hooks`;
+  }
+
+  /** Requests answered 2xx, in arrival order. */
+  get delivered(): Received[] {
+    return this.requests.filter((r) => (r as Received & { status?: number }).status! < 300);
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let raw = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
+        const body = raw.toString('utf8');
+        const id = String(req.headers['webhook-id'] ?? '');
+        const n = this.requests.length + 1;
+        let verified = this.wh.length === 0;
+        for (const w of this.wh) {
+          try {
+            w.verify(body, req.headers as Record<string, string>);
+            verified = true;
+          } catch {
+            /* try the next secret */
+          }
+        }
+        let json: Received['json'];
+        try {
+          json = JSON.parse(body);
+        } catch {
+          json = { id: '', type: '', timestamp: '', agent: '', seq: -1, topic: '', data: null };
+        }
+        const reply = verified ? this.respond({ n, id, body }) : { status: 401, body: 'bad signature' };
+        const rec: Received & { status: number } = { n, at: Date.now(), id, headers: req.headers, body, json, verified, status: reply.status };
+        this.requests.push(rec);
+        const send = () => {
+          res.writeHead(reply.status, reply.headers ?? {});
+          res.end(reply.body ?? '');
+        };
+        if (reply.delayMs) setTimeout(send, reply.delayMs);
+        else send();
+      });
+    });
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
