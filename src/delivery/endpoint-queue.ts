@@ -2,7 +2,15 @@ import type { EndpointConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { OutboxStore, PendingDelivery } from '../outbox/outbox-store.js';
-import { classify, endpointBackoffMs, isExpired, messageRetryDelayMs, parseRetryAfter } from './retry-policy.js';
+import {
+  UNREACHABLE_ERROR_CODES,
+  UNREACHABLE_PROBE_CAP_MS,
+  classify,
+  endpointBackoffMs,
+  isExpired,
+  messageRetryDelayMs,
+  parseRetryAfter,
+} from './retry-policy.js';
 import type { SendResult } from './http-sender.js';
 import { webhookHeaders, type Signer } from './sign.js';
 
@@ -262,7 +270,9 @@ export class EndpointQueue {
     if (verdict === 'endpoint-trouble') {
       this.consecutiveFailures++;
       const retryAfterMs = result.kind === 'response' ? parseRetryAfter(result.retryAfter, now) : undefined;
-      const wait = endpointBackoffMs({ failures: this.consecutiveFailures, random: this.random, capMs: this.ep.retry.backoffMaxSeconds * 1000, retryAfterMs });
+      let capMs = this.ep.retry.backoffMaxSeconds * 1000;
+      if (result.kind === 'error' && UNREACHABLE_ERROR_CODES.includes(result.code)) capMs = Math.min(capMs, UNREACHABLE_PROBE_CAP_MS);
+      const wait = endpointBackoffMs({ failures: this.consecutiveFailures, random: this.random, capMs, retryAfterMs });
       this.backoffUntil = now + wait;
       this.lastError = base.error ?? `HTTP ${result.kind === 'response' ? result.status : ''}`;
       this.deps.outbox.record({ ...base, outcome: 'endpoint-trouble', newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });

@@ -48,6 +48,15 @@ export const TLS_ERROR_CODES = [
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ] as const;
 
+/**
+ * Failures where no server received anything: the connection was refused or the network/host
+ * is unreachable. Probing costs a SYN, not a server's work, so the probe interval is capped
+ * low (UNREACHABLE_PROBE_CAP_MS): a gateway whose uplink comes back starts draining within
+ * about two seconds instead of waiting out a 30 s backoff.
+ */
+export const UNREACHABLE_ERROR_CODES: readonly string[] = ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'];
+export const UNREACHABLE_PROBE_CAP_MS = 2000;
+
 export const ENDPOINT_TROUBLE_ERROR_CODES: readonly string[] = [
   ...CONNECTION_ERROR_CODES,
   ...DNS_ERROR_CODES,

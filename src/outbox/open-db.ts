@@ -14,10 +14,15 @@ export function ensureDataDir(dataDir: string): void {
     mkdirSync(dataDir, { recursive: true });
     accessSync(dataDir, constants.W_OK | constants.R_OK);
   } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+    // "not writable" would send someone hunting for a permission problem that is not there.
+    const what =
+      code === 'ENOTDIR' ? 'cannot be created: part of its path is a file, not a directory'
+      : code === 'EEXIST' ? 'cannot be created: a file with that name is in the way'
+      : 'is not writable';
     throw new EdgehookError(
       ErrorCodes.DATA_DIR,
-      `data directory ${dataDir} is not writable (${(cause as NodeJS.ErrnoException).code ?? 'error'}): ` +
-        'fix its permissions or choose another with --data-dir',
+      `data directory ${dataDir} ${what} (${code}): fix it or choose another with --data-dir`,
       { cause },
     );
   }
@@ -43,11 +48,8 @@ export function openDb(dataDir: string, options: { readonly?: boolean } = {}): D
   }
   try {
     db.pragma('busy_timeout = 5000');
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-    }
-    db.pragma('foreign_keys = OFF');
+    // The version is checked before anything that writes: switching to WAL rewrites the file
+    // header, and a database from a newer Edgehook must be left exactly as it was.
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > LATEST_VERSION) {
       throw new EdgehookError(
@@ -56,6 +58,11 @@ export function openDb(dataDir: string, options: { readonly?: boolean } = {}): D
           'run a newer Edgehook, or move the file away to start empty',
       );
     }
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('foreign_keys = OFF');
     if (!options.readonly) migrate(db, version);
     return db;
   } catch (cause) {

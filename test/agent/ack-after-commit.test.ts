@@ -38,8 +38,12 @@ admin: { port: 0 }
 `,
   );
   cleanup.push(() => agent.cleanup());
+  let subscribed = false;
+  broker.on('subscribe', (subs, client) => {
+    if (client?.id === 'acker' && subs.some((s) => s.topic === 'd/#')) subscribed = true;
+  });
   await agent.start();
-  await waitFor(() => [...Object.values(broker.clients)].some((c) => c.id === 'acker' && c.subscriptions?.['d/#']), 'the agent to subscribe');
+  await waitFor(() => subscribed, 'the agent to subscribe');
 
   const db = new Database(join(agent.dataDir, 'edgehook.db'), { readonly: true });
   cleanup.push(async () => void db.close());

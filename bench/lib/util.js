@@ -1,0 +1,175 @@
+// Small helpers shared by the benchmark's orchestrator and its child processes.
+import { createServer } from 'node:net';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Monotonic clock in microseconds (CLOCK_MONOTONIC: the same clock in every process here). */
+export function nowUs() {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** An error that ends a waitFor() at once instead of being retried. */
+export function fatal(message) {
+  return Object.assign(new Error(message), { fatal: true });
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws `what`).
+ * @template T
+ * @param {string} what
+ * @param {() => T | Promise<T>} check
+ * @param {{ timeoutMs: number, intervalMs?: number }} opts
+ * @returns {Promise<T>}
+ */
+export async function waitFor(what, check, { timeoutMs, intervalMs = 50 }) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr;
+  for (let i = 0; ; i++) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      if (err?.fatal) throw err;
+      lastErr = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr.message})` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** VmRSS and VmHWM of a process in bytes, from /proc/<pid>/status; undefined when gone. */
+export function readRss(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) * 1024 : undefined;
+    };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function readCpuSeconds(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that ends the command name; utime and stime are fields 14 and 15.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Apparent size of every file in a directory (not recursive), by name, and the total. */
+export function dirBytes(dir) {
+  const files = {};
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = statSync(join(dir, name));
+    if (!st.isFile()) continue;
+    files[name] = st.size;
+    total += st.size;
+  }
+  return { total, files };
+}
+
+/** p50/p99/max/mean of a list of numbers (copied and sorted). */
+export function summarize(values) {
+  if (values.length === 0) return { n: 0, p50: null, p90: null, p99: null, max: null, mean: null };
+  const s = Float64Array.from(values).sort();
+  const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+  let sum = 0;
+  for (const v of s) sum += v;
+  return { n: s.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1], mean: sum / s.length };
+}
+
+const PAD = 'x'.repeat(256);
+export const PAYLOAD_BYTES = 170;
+
+/**
+ * A 170-byte JSON payload carrying the publish time `t` (monotonic µs), a running index `i` and
+ * its kind `k` ("d" measured data, "w" warm-up, ignored by the statistics).
+ */
+export function makePayload(i, kind) {
+  const head = `{"t":${nowUs()},"i":${i},"k":"${kind}","dev":"sensor-0042","temp":21.53,"hum":48.2,"bat":3.71,"pad":"`;
+  const padLen = PAYLOAD_BYTES - head.length - 2;
+  return Buffer.from(`${head}${PAD.slice(0, Math.max(0, padLen))}"}`);
+}
+
+/**
+ * Parent side of the small request/response protocol spoken with forked helpers
+ * (bench/procs/*.js): `call(cmd, args)` resolves with the child's answer or rejects after
+ * `timeoutMs`.
+ * @param {import('node:child_process').ChildProcess} child
+ */
+export function rpcClient(child, name) {
+  let nextId = 1;
+  const waiting = new Map();
+  child.on('message', (msg) => {
+    const w = waiting.get(msg.id);
+    if (!w) return;
+    waiting.delete(msg.id);
+    clearTimeout(w.timer);
+    if (msg.ok) w.resolve(msg.result);
+    else w.reject(new Error(`${name}: ${msg.error}`));
+  });
+  child.on('exit', (code, signal) => {
+    for (const w of waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`${name} exited (${code ?? signal}) during a call`));
+    }
+    waiting.clear();
+  });
+  return {
+    call(cmd, args = {}, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`${name}: "${cmd}" got no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiting.set(id, { resolve, reject, timer });
+        child.send({ id, cmd, args });
+      });
+    },
+  };
+}
+
+/**
+ * Child side: answers the parent's calls with `handlers[cmd](args)`, and exits when the parent
+ * goes away (so a killed benchmark leaves no helper behind).
+ * @param {Record<string, (args: any) => any>} handlers
+ */
+export function rpcServe(handlers) {
+  process.on('message', async (msg) => {
+    try {
+      const fn = handlers[msg.cmd];
+      if (!fn) throw new Error(`unknown command ${msg.cmd}`);
+      const result = await fn(msg.args ?? {});
+      process.send?.({ id: msg.id, ok: true, result });
+    } catch (err) {
+      process.send?.({ id: msg.id, ok: false, error: err?.message ?? String(err) });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}

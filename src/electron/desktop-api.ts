@@ -1,0 +1,2 @@
+export interface DesktopApi { info(): Promise<string> }
+export const X = 1;
