@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
@@ -42,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edgehook ${command}: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const configFile = values.config ?? process.env.EDGEHOOK_CONFIG;
+  // --config, then EDGEHOOK_CONFIG, then ./edgehook.yaml when it exists; else built-in defaults.
+  const configFile = values.config ?? process.env.EDGEHOOK_CONFIG ?? (command === 'run' && existsSync('edgehook.yaml') ? 'edgehook.yaml' : undefined);
   const dataDir = values['data-dir'] ?? process.env.EDGEHOOK_DATA_DIR;
   try {
     switch (command) {

@@ -1,0 +1,628 @@
+#!/usr/bin/env node
+// End-to-end benchmark of edgehook against baselines measured in the same run (issue 6).
+//
+//   npm run bench                      # full run (about 4-5 minutes on 2 cores)
+//   npm run bench -- --quick           # smoke run with small counts
+//   npm run bench -- --json            # JSON on stdout instead of the table
+//   npm run bench -- --profile DIR     # agents run with --cpu-prof, profiles land in DIR
+//   npm run bench -- --only ceiling,bridge,parallel,strict,batched,drain
+//   npm run bench -- --drain-receiver 503   # the receiver answers 503 instead of being down
+//
+// Set-up: Mosquitto on 127.0.0.1 (free port), a keep-alive HTTP receiver, a QoS 1 publisher with
+// 170-byte JSON payloads (flat out with a window of outstanding publishes, or at a fixed rate),
+// and edgehook started as a user starts it: `node bin/edgehook.js run --config FILE`.
+// Everything runs in its own process; every wait is bounded; everything started is stopped and
+// the temp directory removed, also on failure and Ctrl-C.
+import { cpus, freemem, release, tmpdir, totalmem, availableParallelism } from 'node:os';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { forkTracked, spawnTracked, stopAll, stopProcess, killAllNow } from './lib/procs.js';
+import { MOSQUITTO_SETTINGS, mosquittoVersion, startMosquitto } from './lib/mosquitto.js';
+import { SECRET, dropSession, startAgent } from './lib/agent.js';
+import { PAYLOAD_BYTES, dirBytes, freePort, readCpuSeconds, readRss, rpcClient, sleep, waitFor } from './lib/util.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const PHASES = ['ceiling', 'bridge', 'parallel', 'strict', 'batched', 'drain'];
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    only: { type: 'string' },
+    'drain-receiver': { type: 'string', default: 'down' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+if (!['down', '503'].includes(args['drain-receiver'])) {
+  process.stderr.write('--drain-receiver is "down" (connection refused) or "503"\n');
+  process.exit(2);
+}
+const only = args.only ? args.only.split(',').map((s) => s.trim()) : PHASES;
+for (const p of only) {
+  if (!PHASES.includes(p)) {
+    process.stderr.write(`unknown phase "${p}"; phases: ${PHASES.join(', ')}\n`);
+    process.exit(2);
+  }
+}
+
+/** Counts and time limits. Every loop below is bounded by one of these. */
+const S = args.quick
+  ? { ceilingEvents: 20_000, bridgeEvents: 20_000, parallelEvents: 20_000, strictEvents: 5_000, batchedEvents: 20_000, latencySeconds: 3, drainEvents: 20_000, warmEvents: 300, flatMaxMs: 30_000, totalMaxMs: 180_000 }
+  : { ceilingEvents: 100_000, bridgeEvents: 100_000, parallelEvents: 100_000, strictEvents: 30_000, batchedEvents: 100_000, latencySeconds: 10, drainEvents: 100_000, warmEvents: 1_000, flatMaxMs: 60_000, totalMaxMs: 480_000 };
+const RATE = 1000;
+const PUB_WINDOW = 1000;
+const BATCH = { maxEvents: 100, maxWaitMs: 5 };
+
+const TARGETS = {
+  parallelVsBridge: 1.0,
+  batchedVsCeiling: 0.8,
+  p99Ms: 25,
+  rssBytes: 90 * 1024 * 1024,
+  firstDeliveryMs: 2000,
+  drainPerSec: 5000,
+};
+
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and clean-up
+
+const tmp = mkdtempSync(join(tmpdir(), 'edgehook-bench-'));
+let cleaning;
+async function cleanup() {
+  cleaning ??= (async () => {
+    await stopAll(3000);
+    if (!args.keep) rmSync(tmp, { recursive: true, force: true });
+    else log(`kept ${tmp}`);
+  })();
+  return cleaning;
+}
+process.on('exit', () => {
+  killAllNow();
+  if (!args.keep) {
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping everything`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(() => {
+  log(`the whole run passed its limit of ${S.totalMaxMs / 1000} s: stopping`);
+  void cleanup().finally(() => process.exit(3));
+}, S.totalMaxMs);
+watchdog.unref();
+
+// ---------------------------------------------------------------------------------------------
+// Helpers over the child processes
+
+let broker;
+let receiver;
+let receiverPort = 0;
+let publisher;
+let pubSeq = 0;
+
+function hookUrl() {
+  return `http://127.0.0.1:${receiverPort}/hook`;
+}
+
+/** Publishes `count` events to `topic` (flat out, or at `rate` per second). */
+function publish(topic, count, { mode = 'flat', kind = 'd', rate = RATE, maxMs = S.flatMaxMs } = {}) {
+  return publisher.call(
+    'run',
+    { url: broker.url, clientId: `bench-pub-${++pubSeq}`, topic, mode, count, rate, window: PUB_WINDOW, maxMs, kind },
+    maxMs + 20_000,
+  );
+}
+
+/**
+ * Makes sure the path publisher → broker → subscriber → receiver is live (the subscription is
+ * in place), then sends `S.warmEvents` warm-up events through it (JIT, connection pools).
+ * `seen()` counts warm-up events at the far end.
+ */
+async function warmUp(topic, seen) {
+  await waitFor(
+    'the first warm-up event to arrive',
+    async () => {
+      await publish(topic, 5, { kind: 'w', maxMs: 5000 });
+      await sleep(200);
+      return (await seen()) > 0;
+    },
+    { timeoutMs: 20_000, intervalMs: 0 },
+  );
+  const before = await seen();
+  await publish(topic, S.warmEvents, { kind: 'w' });
+  await waitFor('the warm-up events to arrive', async () => (await seen()) >= before + S.warmEvents, { timeoutMs: 30_000, intervalMs: 50 });
+}
+
+/** Samples VmRSS of `pid` every 100 ms until stopped; returns the highest value seen. */
+function rssSampler(pid) {
+  let max = 0;
+  const t = setInterval(() => {
+    const r = readRss(pid);
+    if (r?.rss && r.rss > max) max = r.rss;
+  }, 100);
+  return () => {
+    clearInterval(t);
+    return max;
+  };
+}
+
+/** Waits until the receiver has `count` data events (or `timeoutMs` passes) and returns its stats. */
+async function receiverDone(count, timeoutMs, latency = false) {
+  const deadline = Date.now() + timeoutMs;
+  let st;
+  let lastEvents = -1;
+  let stalledSince = Date.now();
+  for (;;) {
+    st = await receiver.call('stats', {});
+    if (st.events >= count) break;
+    if (st.events !== lastEvents) {
+      lastEvents = st.events;
+      stalledSince = Date.now();
+    }
+    // Nothing new for 15 s: the rest is not coming.
+    if (Date.now() > deadline || Date.now() - stalledSince > 15_000) {
+      st.partial = true;
+      break;
+    }
+    await sleep(50);
+  }
+  if (latency) {
+    const full = await receiver.call('stats', { latency: true });
+    full.partial = st.partial;
+    return full;
+  }
+  return st;
+}
+
+function rateOf(events, firstUs, lastUs) {
+  if (events < 2 || lastUs <= firstUs) return null;
+  return (events - 1) / ((lastUs - firstUs) / 1e6);
+}
+
+/** Latency run at RATE events/s through whatever delivers to the receiver. */
+async function latencyRun(topic) {
+  await receiver.call('reset');
+  const count = RATE * S.latencySeconds;
+  const pub = await publish(topic, count, { mode: 'rate', maxMs: S.latencySeconds * 1000 + 10_000 });
+  const st = await receiverDone(count, 20_000, true);
+  const lat = st.latencyUs;
+  return {
+    rate: RATE,
+    events: st.events,
+    published: pub.acked,
+    p50Ms: lat.p50 / 1000,
+    p90Ms: lat.p90 / 1000,
+    p99Ms: lat.p99 / 1000,
+    maxMs: lat.max / 1000,
+    meanMs: lat.mean / 1000,
+    partial: !!st.partial,
+    outOfOrder: st.outOfOrder,
+    duplicates: st.duplicates,
+  };
+}
+
+/** Flat-out run of `count` events; throughput is measured at the receiver. */
+async function throughputRun(topic, count, pid) {
+  await receiver.call('reset');
+  const stopSampler = pid ? rssSampler(pid) : undefined;
+  const cpu0 = pid ? readCpuSeconds(pid) : undefined;
+  const t0 = Date.now();
+  const pubP = publish(topic, count);
+  const st = await receiverDone(count, S.flatMaxMs + 30_000);
+  const pub = await pubP;
+  const wall = (Date.now() - t0) / 1000;
+  const cpu1 = pid ? readCpuSeconds(pid) : undefined;
+  const peakRss = stopSampler?.();
+  return {
+    events: st.events,
+    perSec: rateOf(st.events, st.firstAt, st.lastAt),
+    endToEndPerSec: st.events / ((st.lastAt - pub.startUs) / 1e6),
+    publishPerSec: pub.acked / pub.seconds,
+    partial: !!st.partial,
+    outOfOrder: st.outOfOrder,
+    duplicates: st.duplicates,
+    signature: st.signature,
+    requests: st.requests,
+    batches: st.batches,
+    cpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / wall) * 100 : undefined,
+    sampledPeakRss: peakRss,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+const R = {};
+
+async function phaseCeiling() {
+  const counter = rpcClient(forkTracked(join(HERE, 'procs/counter.js'), join(tmp, 'counter.log')), 'counter');
+  const topic = 'bench/ceiling/data';
+  try {
+    await counter.call('start', { url: broker.url, topic: 'bench/ceiling/#', clientId: 'bench-counter' });
+    await warmUp(topic, async () => (await counter.call('stats')).count);
+    await counter.call('reset');
+    const pubP = publish(topic, S.ceilingEvents);
+    let st;
+    await waitFor(
+      'the counting subscriber to see every event',
+      async () => {
+        st = await counter.call('stats');
+        return st.count >= S.ceilingEvents;
+      },
+      { timeoutMs: S.flatMaxMs + 20_000, intervalMs: 50 },
+    ).catch(() => undefined);
+    const pub = await pubP;
+    R.ceiling = {
+      events: st.count,
+      perSec: rateOf(st.count, st.firstAt, st.lastAt),
+      publishPerSec: pub.acked / pub.seconds,
+      partial: st.count < S.ceilingEvents,
+    };
+    log(`ingest ceiling: ${fmtRate(R.ceiling.perSec)} (publisher ${fmtRate(R.ceiling.publishPerSec)})`);
+  } finally {
+    await counter.call('stop').catch(() => undefined);
+  }
+}
+
+async function phaseBridge() {
+  const child = spawnTracked(
+    process.execPath,
+    [join(HERE, 'procs/bridge.js'), '--mqtt', broker.url, '--topic', 'bench/bridge/#', '--url', hookUrl(), '--secret', SECRET, '--inflight', '64'],
+    { cwd: ROOT, logFile: join(tmp, 'bridge.log') },
+  );
+  try {
+    await waitFor('the bridge to subscribe', () => {
+      if (child.exitCode !== null) throw new Error(`bridge exited: ${/** @type {any} */ (child).stderrText}`);
+      return /** @type {any} */ (child).stdoutText.includes('ready');
+    }, { timeoutMs: 15_000 });
+    const topic = 'bench/bridge/data';
+    await receiver.call('reset');
+    await warmUp(topic, async () => (await receiver.call('stats')).warm);
+    await sleep(500);
+    const idleRss = readRss(child.pid)?.rss;
+    const latency = await latencyRun(topic);
+    log(`bare bridge latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}`);
+    const thr = await throughputRun(topic, S.bridgeEvents, child.pid);
+    const hwm = readRss(child.pid)?.hwm;
+    R.bridge = { ...thr, latency, idleRss, peakRss: hwm };
+    log(`bare bridge: ${fmtRate(thr.perSec)} (cpu ${thr.cpuPercent?.toFixed(0)} %, peak RSS ${fmtMB(hwm)})`);
+  } finally {
+    await stopProcess(child, 5000);
+  }
+}
+
+/** One agent life: start, idle RSS, latency at RATE/s, flat-out throughput, peak RSS. */
+async function phaseAgent(name, ordering, events, batch) {
+  const agent = await startAgent({
+    root: ROOT,
+    tmp,
+    name,
+    brokerUrl: broker.url,
+    topicFilter: `bench/${name}/#`,
+    hookUrl: hookUrl(),
+    ordering,
+    maxInFlight: 64,
+    ...(batch ? { batch } : {}),
+    ...(args.profile ? { profileDir: resolve(args.profile) } : {}),
+  });
+  if (agent.rejected) {
+    if (batch) {
+      R[name] = { na: 'batching not implemented', detail: `config rejected: ${lastLine(agent.stderr)}` };
+      log(`${name}: n/a (the agent refused the batch config, exit ${agent.exitCode})`);
+      return;
+    }
+    throw new Error(agent.message);
+  }
+  const topic = `bench/${name}/data`;
+  try {
+    await receiver.call('reset');
+    await warmUp(topic, async () => (await receiver.call('stats')).warm);
+    if (batch) {
+      const st = await receiver.call('stats');
+      if (st.batches === 0) {
+        R[name] = { na: 'batching not implemented', detail: `batch.maxEvents ${batch.maxEvents} accepted, but ${st.requests} warm-up requests carried one event each` };
+        log(`${name}: n/a (batch.maxEvents accepted but every request carried one event)`);
+        return;
+      }
+    }
+    await sleep(1000);
+    const idleRss = readRss(agent.pid)?.rss;
+    const latency = batch ? undefined : await latencyRun(topic);
+    if (latency) log(`${name} latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}, max ${fmtMs(latency.maxMs)}`);
+    const thr = await throughputRun(topic, events, agent.pid);
+    const hwm = readRss(agent.pid)?.hwm;
+    await sleep(2000);
+    const idleAfter = readRss(agent.pid)?.rss;
+    const status = await agent.status().catch(() => undefined);
+    R[name] = { ordering, ...thr, latency, idleRss, idleRssAfterLoad: idleAfter, peakRss: hwm, outbox: status?.outbox };
+    log(`${name}: ${fmtRate(thr.perSec)} (agent cpu ${thr.cpuPercent?.toFixed(0)} %, peak RSS ${fmtMB(hwm)}, idle ${fmtMB(idleRss)}` +
+      `${thr.outOfOrder ? `, ${thr.outOfOrder} OUT OF ORDER` : ''}${thr.partial ? ', PARTIAL' : ''})`);
+  } finally {
+    await agent.stop();
+    await dropSession(broker.url, agent.clientId).catch(() => undefined);
+  }
+}
+
+/**
+ * Drain: the receiver goes down (or answers 503), `S.drainEvents` events are published and
+ * stored in the outbox, the disk use is measured, then the receiver returns: time to the first
+ * delivery, and the drain rate.
+ */
+async function phaseDrain(name, ordering) {
+  const agent = await startAgent({
+    root: ROOT,
+    tmp,
+    name,
+    brokerUrl: broker.url,
+    topicFilter: `bench/${name}/#`,
+    hookUrl: hookUrl(),
+    ordering,
+    maxInFlight: 64,
+    ...(args.profile ? { profileDir: resolve(args.profile) } : {}),
+  });
+  if (agent.rejected) throw new Error(agent.message);
+  const topic = `bench/${name}/data`;
+  const n = S.drainEvents;
+  try {
+    await receiver.call('reset');
+    await warmUp(topic, async () => (await receiver.call('stats')).warm);
+    const before = dirBytes(agent.dataDir);
+    const base = (await agent.status()).outbox;
+    await receiver.call('mode', { mode: args['drain-receiver'] });
+    await receiver.call('reset');
+    const stopSampler = rssSampler(agent.pid);
+    const t0 = Date.now();
+    const pubP = publish(topic, n);
+    let stored = 0;
+    let storedAtMs = 0;
+    await waitFor(
+      `${n} events to be stored in the outbox`,
+      async () => {
+        const st = await agent.status();
+        stored = st.outbox.pending - base.pending;
+        storedAtMs = Date.now() - t0;
+        return stored >= n;
+      },
+      { timeoutMs: S.flatMaxMs + 30_000, intervalMs: 100 },
+    );
+    await pubP;
+    const full = await agent.status();
+    const disk = dirBytes(agent.dataDir);
+    const ep = full.endpoints?.[0] ?? {};
+    const now = Date.now();
+    const backoff = { state: ep.state, consecutiveFailures: ep.consecutiveFailures, nextProbeInMs: ep.backoffUntil ? ep.backoffUntil - now : null };
+    await receiver.call('mode', { mode: 'up' });
+    const st = await receiverDone(n, S.flatMaxMs + 40_000);
+    const peakSampled = stopSampler();
+    const hwm = readRss(agent.pid)?.hwm;
+    const firstMs = st.firstAfterUpAt && st.upAt ? (st.firstAfterUpAt - st.upAt) / 1000 : null;
+    R[name] = {
+      ordering,
+      events: n,
+      receiverWhileDown: args['drain-receiver'],
+      storePerSec: n / (storedAtMs / 1000),
+      diskBytes: disk.total,
+      diskFiles: disk.files,
+      diskBytesBefore: before.total,
+      diskBytesPerEvent: disk.total / (full.outbox.pending || n),
+      outboxBytesPerEvent: full.outbox.bytes / (full.outbox.pending || n),
+      backoffAtRecovery: backoff,
+      firstDeliveryMs: firstMs,
+      drainPerSec: rateOf(st.events, st.firstAfterUpAt, st.lastAt),
+      recoverySeconds: st.lastAt && st.upAt ? (st.lastAt - st.upAt) / 1e6 : null,
+      delivered: st.events,
+      partial: !!st.partial,
+      outOfOrder: st.outOfOrder,
+      duplicates: st.duplicates,
+      peakRss: hwm,
+      sampledPeakRss: peakSampled,
+    };
+    log(`${name}: stored ${n} at ${fmtRate(R[name].storePerSec)}, ${fmtBytes(R[name].diskBytesPerEvent)}/event on disk; ` +
+      `receiver back: first delivery after ${fmtMs(firstMs)} (next probe was due in ${fmtMs(backoff.nextProbeInMs)}), ` +
+      `drain ${fmtRate(R[name].drainPerSec)}${st.partial ? ' PARTIAL' : ''}`);
+  } finally {
+    await receiver.call('mode', { mode: 'up' }).catch(() => undefined);
+    await agent.stop();
+    await dropSession(broker.url, agent.clientId).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function fmtRate(v) {
+  return v == null || !Number.isFinite(v) ? '—' : `${Math.round(v).toLocaleString('en-US')} ev/s`;
+}
+function fmtMs(v) {
+  if (v == null || !Number.isFinite(v)) return '—';
+  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+}
+function fmtMB(v) {
+  return v == null ? '—' : `${(v / 1024 / 1024).toFixed(1)} MB`;
+}
+function fmtBytes(v) {
+  return v == null || !Number.isFinite(v) ? '—' : `${Math.round(v).toLocaleString('en-US')} B`;
+}
+function ratio(a, b, suffix) {
+  return a == null || b == null || !b ? '' : `${(a / b).toFixed(2)}× ${suffix}`;
+}
+function lastLine(text) {
+  const lines = String(text ?? '').trim().split('\n').filter(Boolean);
+  return lines.slice(-3).join(' | ').slice(0, 300);
+}
+
+function buildRows() {
+  const rows = [];
+  const row = (figure, result, vs, target, verdict) => rows.push({ figure, result, vs, target, verdict });
+  const verdict = (ok) => (ok == null ? '—' : ok ? 'pass' : 'MISS');
+  const err = (k) => (R[k]?.error ? `error: ${R[k].error.slice(0, 80)}` : undefined);
+  const c = R.ceiling?.perSec;
+  const b = R.bridge?.perSec;
+
+  row('MQTT ingest ceiling (counting subscriber)', err('ceiling') ?? fmtRate(c), c ? '1.00× ceiling' : '', '', 'baseline');
+  row('Bare bridge (mqtt.js → undici, 64 in flight, no storage)', err('bridge') ?? fmtRate(b), ratio(b, c, 'ceiling'), '', 'baseline');
+  for (const k of ['strict', 'parallel']) {
+    const v = R[k]?.perSec;
+    const label = k === 'strict' ? 'edgehook strict, 1 webhook/event' : 'edgehook parallel-64, 1 webhook/event';
+    row(label, err(k) ?? fmtRate(v) + (R[k]?.partial ? ' (partial)' : ''), ratio(v, b, 'bridge'),
+      k === 'parallel' ? '≥ 1.00× bridge' : '', k === 'parallel' && v && b ? verdict(v >= b * TARGETS.parallelVsBridge) : k === 'parallel' ? '—' : 'info');
+  }
+  if (R.batched?.na) row(`edgehook batched (maxEvents ${BATCH.maxEvents})`, `n/a (${R.batched.na})`, '', '≥ 0.80× ceiling', 'n/a');
+  else {
+    const v = R.batched?.perSec;
+    row(`edgehook batched (maxEvents ${BATCH.maxEvents})`, err('batched') ?? fmtRate(v), ratio(v, c, 'ceiling'), '≥ 0.80× ceiling', v && c ? verdict(v >= c * TARGETS.batchedVsCeiling) : '—');
+  }
+  const bl = R.bridge?.latency;
+  row(`Latency p50 / p99 @${RATE}/s, bare bridge`, bl ? `${fmtMs(bl.p50Ms)} / ${fmtMs(bl.p99Ms)}` : '—', '', '', 'baseline');
+  for (const k of ['strict', 'parallel']) {
+    const l = R[k]?.latency;
+    row(`Latency p50 / p99 @${RATE}/s, edgehook ${k === 'parallel' ? 'parallel-64' : k}`, l ? `${fmtMs(l.p50Ms)} / ${fmtMs(l.p99Ms)}` : err(k) ?? '—',
+      l && bl ? `p99 ${ratio(l.p99Ms, bl.p99Ms, 'bridge')}` : '', `p99 ≤ ${TARGETS.p99Ms} ms`, l ? verdict(l.p99Ms <= TARGETS.p99Ms) : '—');
+  }
+  row('Peak RSS under load, bare bridge (VmHWM)', fmtMB(R.bridge?.peakRss), '', '', 'baseline');
+  for (const k of ['strict', 'parallel', 'drain-parallel', 'drain-strict']) {
+    if (!R[k] || R[k].na || R[k].error) continue;
+    row(`Peak RSS under load, edgehook ${k} (VmHWM)`, fmtMB(R[k].peakRss), ratio(R[k].peakRss, R.bridge?.peakRss, 'bridge'), '≤ 90 MB', verdict(R[k].peakRss <= TARGETS.rssBytes));
+  }
+  for (const k of ['strict', 'parallel']) {
+    if (!R[k] || R[k].error) continue;
+    row(`Idle RSS, edgehook ${k} (after start / after load)`, `${fmtMB(R[k].idleRss)} / ${fmtMB(R[k].idleRssAfterLoad)}`, '', '', 'info');
+  }
+  for (const k of ['drain-parallel', 'drain-strict']) {
+    const d = R[k];
+    if (!d) continue;
+    const label = k === 'drain-parallel' ? 'parallel-64' : 'strict';
+    if (d.error) {
+      row(`Drain ${label}`, `error: ${d.error.slice(0, 80)}`, '', '', '—');
+      continue;
+    }
+    row(`Drain ${label}: storing ${d.events.toLocaleString('en-US')} with the receiver ${d.receiverWhileDown}`, fmtRate(d.storePerSec), ratio(d.storePerSec, c, 'ceiling'), '', 'info');
+    row(`Drain ${label}: first delivery after recovery`, `${fmtMs(d.firstDeliveryMs)} (probe was due in ${fmtMs(d.backoffAtRecovery?.nextProbeInMs)})`, '', '≤ 2 s', d.firstDeliveryMs == null ? '—' : verdict(d.firstDeliveryMs <= TARGETS.firstDeliveryMs));
+    row(`Drain ${label}: drain rate`, fmtRate(d.drainPerSec) + (d.partial ? ' (partial)' : ''), ratio(d.drainPerSec, b, 'bridge'), '≥ 5,000 ev/s', d.drainPerSec == null ? '—' : verdict(d.drainPerSec >= TARGETS.drainPerSec));
+    row(`Disk bytes per buffered event (${label})`, `${fmtBytes(d.diskBytesPerEvent)}`, `${(d.diskBytesPerEvent / PAYLOAD_BYTES).toFixed(1)}× payload`, '', 'info');
+  }
+  return rows;
+}
+
+function renderTable(rows) {
+  const head = { figure: 'Figure', result: 'Result', vs: 'Ratio', target: 'Target', verdict: 'Verdict' };
+  const all = [head, ...rows];
+  const w = Object.fromEntries(Object.keys(head).map((k) => [k, Math.max(...all.map((r) => String(r[k]).length))]));
+  const line = (r) => `| ${Object.keys(head).map((k) => String(r[k]).padEnd(w[k])).join(' | ')} |`;
+  const sep = `|${Object.keys(head).map((k) => '-'.repeat(w[k] + 2)).join('|')}|`;
+  return [line(head), sep, ...rows.map(line)].join('\n');
+}
+
+function machine() {
+  let freeH = '';
+  try {
+    freeH = execFileSync('free', ['-h'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* not everywhere */
+  }
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memTotal: fmtMB(totalmem()),
+    memFree: fmtMB(freemem()),
+    free: freeH,
+    kernel: release(),
+    node: process.version,
+    mosquitto: mosquittoVersion(),
+    packages: Object.fromEntries(['mqtt', 'undici', 'better-sqlite3'].map((p) => [p, pkgVersion(p)])),
+  };
+}
+
+function pkgVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const started = Date.now();
+  const mach = machine();
+  log(`machine: ${mach.nproc} cpu (${mach.cpu}), ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}; tmp ${tmp}`);
+  if (args.profile) mkdirSync(resolve(args.profile), { recursive: true });
+  broker = await startMosquitto(tmp);
+  receiver = rpcClient(forkTracked(join(HERE, 'procs/receiver.js'), join(tmp, 'receiver.log')), 'receiver');
+  receiverPort = (await receiver.call('start', { port: await freePort(), secret: SECRET })).port;
+  publisher = rpcClient(forkTracked(join(HERE, 'procs/publisher.js'), join(tmp, 'publisher.log')), 'publisher');
+  log(`mosquitto on ${broker.url}, receiver on ${hookUrl()}`);
+
+  const plan = [
+    ['ceiling', () => phaseCeiling()],
+    ['bridge', () => phaseBridge()],
+    ['parallel', () => phaseAgent('parallel', 'parallel', S.parallelEvents)],
+    ['strict', () => phaseAgent('strict', 'strict', S.strictEvents)],
+    ['batched', () => phaseAgent('batched', 'parallel', S.batchedEvents, BATCH)],
+    ['drain', () => phaseDrain('drain-parallel', 'parallel')],
+  ];
+  let failed = 0;
+  for (const [name, run] of plan) {
+    if (!only.includes(name)) continue;
+    log(`— ${name}`);
+    try {
+      await run();
+    } catch (err) {
+      failed++;
+      const key = name === 'drain' ? 'drain-parallel' : name;
+      R[key] = { ...(R[key] ?? {}), error: err.message };
+      log(`${name} FAILED: ${err.message}`);
+    }
+  }
+  const rows = buildRows();
+  const out = {
+    date: new Date().toISOString(),
+    quick: args.quick,
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: mach,
+    settings: {
+      counts: S,
+      payloadBytes: PAYLOAD_BYTES,
+      qos: 1,
+      publisherWindow: PUB_WINDOW,
+      latencyRate: RATE,
+      batch: BATCH,
+      drainReceiver: args['drain-receiver'],
+      mosquitto: MOSQUITTO_SETTINGS,
+      targets: TARGETS,
+    },
+    results: R,
+    table: rows,
+  };
+  await cleanup();
+  if (args.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  else {
+    process.stdout.write(`\nedgehook benchmark — ${mach.nproc} cpu, ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}${args.quick ? ' (--quick)' : ''}, ${out.seconds} s\n\n`);
+    process.stdout.write(`${renderTable(rows)}\n`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+main()
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch(async (err) => {
+    log(`failed: ${err?.stack ?? err}`);
+    await cleanup();
+    process.exitCode = 1;
+  });

@@ -1,0 +1,324 @@
+import { rmSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../src/outbox/open-db.js';
+import { OutboxStore, type NewEvent, type OutboxCounts, type RouteTarget } from '../../src/outbox/outbox-store.js';
+import { silentLogger } from '../../src/log.js';
+import { tempDir } from '../helpers/agent.js';
+
+const HOUR = 3_600_000;
+const clock = { t: 0, now() { return this.t; } };
+
+interface Opened { db: Db; store: OutboxStore; dataDir: string }
+let opened: Opened[] = [];
+let dirs: string[] = [];
+afterEach(() => {
+  for (const o of opened) {
+    if (!o.db.open) continue;
+    // Whatever a test did, the file must still be a sound database.
+    expect(o.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    o.db.close();
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  opened = [];
+  dirs = [];
+});
+
+function open(opts: { maxBytes?: number; whenFull?: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours?: number; endpoints?: RouteTarget[]; dataDir?: string } = {}): Opened {
+  const dataDir = opts.dataDir ?? tempDir('edgehook-outbox-');
+  if (!opts.dataDir) dirs.push(dataDir);
+  const db = openDb(dataDir);
+  const store = new OutboxStore({
+    db,
+    logger: silentLogger(),
+    clock,
+    agentId: 'gw-1',
+    storage: { maxBytes: opts.maxBytes ?? 64 * 1024 * 1024, whenFull: opts.whenFull ?? 'drop-oldest', keepDeliveredHours: opts.keepDeliveredHours ?? 24 },
+    endpoints: opts.endpoints ?? [{ id: 'cloud', types: ['*'] }],
+  });
+  const o = { db, store, dataDir };
+  opened.push(o);
+  return o;
+}
+
+/** Simulates a crash: the process goes away without flushing or acking; the file stays. */
+function reopen(o: Opened, opts: Parameters<typeof open>[0] = {}): Opened {
+  o.db.close();
+  return open({ ...opts, dataDir: o.dataDir });
+}
+
+function json(type: string, value: unknown, extra: Partial<NewEvent> = {}): NewEvent {
+  const text = JSON.stringify(value);
+  return { topic: `t/${type}`, type, receivedAt: clock.now(), payload: Buffer.from(text), data: { kind: 'json', json: text }, ...extra };
+}
+
+function rows(db: Db): { seq: number; state: string; body: string }[] {
+  return db.prepare(`SELECT seq, state, body FROM events ORDER BY seq`).all() as { seq: number; state: string; body: string }[];
+}
+
+function settle(store: OutboxStore, endpointId: string, seq: number, newStatus: 'delivered' | 'failed'): void {
+  const outcome = newStatus === 'delivered' ? 'delivered' : 'failed';
+  store.record({ endpointId, seq, at: clock.now(), outcome, newStatus, attempted: true, status: newStatus === 'delivered' ? 200 : 400, durationMs: 2 });
+}
+
+function expectBalanced(c: OutboxCounts): void {
+  expect(c.received).toBe(c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted);
+}
+
+function dbBytes(db: Db): number {
+  return db.prepare(`SELECT total(bytes) FROM events`).pluck().get() as number;
+}
+
+beforeEach(() => void (clock.t = Date.UTC(2026, 10, 24, 8, 0, 0, 123)));
+
+describe('OutboxStore.append', () => {
+  it('assigns a growing seq and writes the envelope of DESIGN.md §3 for json, text and binary', () => {
+    const o = open();
+    const first = o.store.append([
+      { topic: 'sensors/kitchen/temperature', type: 'sensor.kitchen', receivedAt: clock.t, payload: Buffer.from(' {"c": 21.50, "n":[1,2]} '), data: { kind: 'json', json: '{"c": 21.50, "n":[1,2]}' } },
+      { topic: 'logs/"quoted"', type: 'log', receivedAt: clock.t + 1, payload: Buffer.from('hello "✓"\n'), data: { kind: 'text', text: 'hello "✓"\n' } },
+    ]);
+    expect(first).toEqual({ full: false, stored: 2, duplicates: 0 });
+    expect(o.store.append([{ topic: 'raw/x', type: 'raw', receivedAt: clock.t + 2, payload: Buffer.from([0, 255, 1]), data: { kind: 'binary' } }]).stored).toBe(1);
+
+    const stored = rows(o.db);
+    expect(stored.map((r) => r.seq)).toEqual([1, 2, 3]);
+    const bodies = stored.map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    for (const b of bodies) expect(b.id).toMatch(/^evt_[^.]+$/);
+    expect(new Set(bodies.map((b) => b.id)).size).toBe(3);
+    expect(Object.keys(bodies[0]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data']);
+    expect(bodies[0]).toMatchObject({ type: 'sensor.kitchen', timestamp: '2026-11-24T08:00:00.123Z', agent: 'gw-1', seq: 1, topic: 'sensors/kitchen/temperature', data: { c: 21.5, n: [1, 2] } });
+    // The device's JSON is embedded as sent, not re-serialised (21.50 stays 21.50).
+    expect(stored[0]!.body).toContain('"data":{"c": 21.50, "n":[1,2]}');
+    expect(Object.keys(bodies[1]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data']);
+    expect(bodies[1]).toMatchObject({ seq: 2, topic: 'logs/"quoted"', data: 'hello "✓"\n', timestamp: '2026-11-24T08:00:00.124Z' });
+    expect(Object.keys(bodies[2]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data', 'encoding']);
+    expect(bodies[2]).toMatchObject({ seq: 3, data: 'AP8B', encoding: 'base64' });
+
+    // seq only grows: not reused after its events are gone, nor after a restart.
+    for (const r of stored) settle(o.store, 'cloud', r.seq, 'delivered');
+    o.store.flush();
+    clock.t += 25 * HOUR;
+    expect(o.store.prune()).toBe(3);
+    const o2 = reopen(o);
+    o2.store.append([json('x', 1)]);
+    expect(rows(o2.db).map((r) => r.seq)).toEqual([4]);
+    expect(o2.store.counts()).toMatchObject({ received: 4, delivered: 3, pending: 1 });
+  });
+
+  it('routes by endpoint type patterns; an event nobody wants is unrouted; a rejected one goes nowhere', () => {
+    const o = open({ endpoints: [{ id: 'sensors', types: ['sensor.*'] }, { id: 'doors', types: ['door.open'] }] });
+    o.store.append([json('sensor.temperature', 1), json('sensor.kitchen.humidity', 2), json('door.open', 3), json('door.opened', 4), json('sensorx.a', 5)]);
+    o.store.append([{ ...json('sensor.temperature', 0), data: { kind: 'binary' }, rejected: 'payload is not JSON' }]);
+    const routes = o.db.prepare(`SELECT e.seq, group_concat(d.endpoint_id) AS eps FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq GROUP BY e.seq ORDER BY e.seq`).all();
+    expect(routes).toEqual([
+      { seq: 1, eps: 'sensors' },
+      { seq: 2, eps: 'sensors' },
+      { seq: 3, eps: 'doors' },
+      { seq: 4, eps: null },
+      { seq: 5, eps: null },
+      { seq: 6, eps: null },
+    ]);
+    expect(rows(o.db).map((r) => r.state)).toEqual(['pending', 'pending', 'pending', 'unrouted', 'unrouted', 'rejected']);
+    expect(o.store.counts()).toMatchObject({ received: 6, pending: 3, unrouted: 2, rejected: 1 });
+    expect(o.store.pendingByEndpoint()).toEqual(new Map([['sensors', 2], ['doors', 1]]));
+
+    o.store.setEndpoints([{ id: 'sensors', types: ['sensor.*'] }, { id: 'all', types: ['*'] }]);
+    o.store.append([json('door.opened', 7)]);
+    expect(o.store.pendingByEndpoint().get('all')).toBe(1);
+    expectBalanced(o.store.counts());
+  });
+});
+
+describe('OutboxStore results', () => {
+  it('settles an event when every endpoint it was routed to is done, and counts failures', () => {
+    const o = open({ endpoints: [{ id: 'a', types: ['*'] }, { id: 'b', types: ['*'] }] });
+    o.store.append([json('e', 1), json('e', 2), json('e', 3)]);
+
+    settle(o.store, 'a', 1, 'delivered');
+    o.store.flush();
+    expect(rows(o.db)[0]!.state).toBe('pending');
+    expect(o.store.counts()).toMatchObject({ pending: 3, delivered: 0 });
+
+    settle(o.store, 'b', 1, 'delivered');
+    // A retry that is still pending records the attempt but settles nothing.
+    o.store.record({ endpointId: 'a', seq: 2, at: clock.now(), outcome: 'message-trouble', newStatus: 'pending', attempted: true, messageFailure: true, nextAttemptAt: clock.now() + 5000, status: 422, durationMs: 1 });
+    settle(o.store, 'b', 2, 'delivered');
+    settle(o.store, 'a', 3, 'failed');
+    o.store.flush();
+    expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'pending', 'pending']);
+    expect(o.store.counts()).toMatchObject({ pending: 2, delivered: 1, failed: 0 });
+    expect(o.store.pendingByEndpoint()).toEqual(new Map([['a', 1], ['b', 1]]));
+
+    settle(o.store, 'b', 3, 'delivered');
+    settle(o.store, 'a', 2, 'delivered');
+    o.store.flush();
+    expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'delivered', 'failed']);
+    const c = o.store.counts();
+    expect(c).toMatchObject({ received: 3, pending: 0, delivered: 2, failed: 1 });
+    expectBalanced(c);
+    // Counters survive a restart.
+    expect(reopen(o).store.counts()).toMatchObject({ received: 3, delivered: 2, failed: 1, bytes: c.bytes });
+  });
+});
+
+describe('OutboxStore storage.maxBytes', () => {
+  it('drop-oldest: drops the oldest undelivered events, counts them, and never exceeds maxBytes', () => {
+    const maxBytes = 6000;
+    const o = open({ maxBytes });
+    const removed: number[] = [];
+    o.store.onRemoved((seqs) => removed.push(...seqs));
+    for (let i = 1; i <= 200; i++) {
+      const ev = i % 10 === 0 ? { ...json('e', i), data: { kind: 'binary' as const }, rejected: 'not JSON' } : json('e', { i, pad: 'x'.repeat(i % 37) });
+      expect(o.store.append([ev]).stored).toBe(1);
+      const c = o.store.counts();
+      expect(c.bytes).toBeLessThanOrEqual(maxBytes);
+      expect(c.bytes).toBe(dbBytes(o.db));
+      expectBalanced(c);
+      if (i % 7 === 0) {
+        settle(o.store, 'cloud', rows(o.db).find((r) => r.state === 'pending')!.seq, 'delivered');
+        o.store.flush();
+      }
+    }
+    const left = rows(o.db);
+    const c = o.store.counts();
+    expect(c.dropped).toBeGreaterThan(100);
+    // The newest events are the ones kept, with no gap.
+    const seqs = left.map((r) => r.seq);
+    expect(seqs.at(-1)).toBe(200);
+    expect(seqs).toEqual([...Array(seqs.length).keys()].map((k) => 200 - seqs.length + 1 + k));
+    // Every pending or failed event removed is counted as dropped.
+    expect(removed.length).toBeGreaterThanOrEqual(c.dropped);
+    expect(c).toMatchObject({ received: 200, pending: left.filter((r) => r.state === 'pending').length });
+    expectBalanced(c);
+    expect(reopen(o, { maxBytes }).store.counts()).toMatchObject({ dropped: c.dropped, bytes: c.bytes });
+  });
+
+  for (const whenFull of ['drop-oldest', 'stop-ingest'] as const) {
+    it(`${whenFull}: an event bigger than maxBytes on its own neither breaks the bound nor jams ingest`, () => {
+      const maxBytes = 4096;
+      const o = open({ maxBytes, whenFull });
+      o.store.append([json('e', 1)]);
+      settle(o.store, 'cloud', 1, 'delivered');
+      o.store.flush();
+      // Nothing in the outbox can make room for it: "full" would hold it (and the session) forever.
+      expect(o.store.append([json('e', { big: 'y'.repeat(10_000) })]).full).toBe(false);
+      const c = o.store.counts();
+      expect(c.bytes).toBeLessThanOrEqual(maxBytes);
+      expectBalanced(c);
+      expect(o.store.append([json('e', 'small')])).toMatchObject({ full: false, stored: 1 });
+    });
+  }
+
+  it('unrouted events removed to make room or pruned still add up', () => {
+    const o = open({ maxBytes: 5000, endpoints: [{ id: 'cloud', types: ['sensor.*'] }] });
+    for (let i = 0; i < 40; i++) o.store.append([json(i % 2 ? 'sensor.t' : 'door.open', i)]);
+    expectBalanced(o.store.counts());
+    clock.t += 25 * HOUR;
+    o.store.prune();
+    expectBalanced(o.store.counts());
+  });
+
+  it('stop-ingest: when full, append stores nothing and says so; delivered events make room again', () => {
+    const maxBytes = 5000;
+    const o = open({ maxBytes, whenFull: 'stop-ingest' });
+    let accepted = 0;
+    while (!o.store.append([json('e', { n: accepted })]).full) {
+      accepted++;
+      expect(accepted).toBeLessThan(100);
+    }
+    const before = o.store.counts();
+    expect(before.bytes).toBeLessThanOrEqual(maxBytes);
+    // All or nothing, even for a batch of which one event would fit.
+    expect(o.store.append([json('e', 'a'), json('e', 'b'), json('e', 'c')])).toEqual({ full: true, stored: 0, duplicates: 0 });
+    expect(o.store.counts()).toEqual(before);
+    expect(rows(o.db).length).toBe(accepted);
+    expect(before).toMatchObject({ received: accepted, pending: accepted, dropped: 0 });
+
+    // Delivering frees room: delivered events kept for the log give way to new ones.
+    for (const r of rows(o.db).slice(0, 3)) settle(o.store, 'cloud', r.seq, 'delivered');
+    o.store.flush();
+    expect(o.store.append([json('e', 'next')])).toMatchObject({ full: false, stored: 1 });
+    expect(rows(o.db).at(-1)!.seq).toBe(accepted + 1);
+    const after = o.store.counts();
+    expect(after).toMatchObject({ received: accepted + 1, delivered: 3, dropped: 0 });
+    expect(after.bytes).toBeLessThanOrEqual(maxBytes);
+    expectBalanced(after);
+  });
+
+  it('stop-ingest: prune() of delivered events past keepDeliveredHours makes room too', () => {
+    const o = open({ maxBytes: 5000, whenFull: 'stop-ingest', keepDeliveredHours: 1 });
+    while (!o.store.append([json('e', 'fill')]).full) { /* fill */ }
+    for (const r of rows(o.db)) settle(o.store, 'cloud', r.seq, 'delivered');
+    o.store.flush();
+    const full = o.store.counts().bytes;
+    clock.t += 2 * HOUR;
+    expect(o.store.prune()).toBeGreaterThan(0);
+    expect(o.store.counts().bytes).toBeLessThan(full);
+    expect(o.store.append([json('e', 'room')]).full).toBe(false);
+  });
+});
+
+describe('OutboxStore.prune', () => {
+  it('removes delivered events older than keepDeliveredHours and keeps pending and failed ones', () => {
+    const o = open({ keepDeliveredHours: 24 });
+    o.store.append([json('e', 1), json('e', 2), json('e', 3), json('e', 4)]);
+    settle(o.store, 'cloud', 1, 'delivered');
+    settle(o.store, 'cloud', 3, 'failed');
+    o.store.flush();
+    clock.t += 10 * HOUR;
+    settle(o.store, 'cloud', 4, 'delivered');
+    o.store.flush();
+
+    clock.t += 14 * HOUR - 1; // event 1 delivered 24 h - 1 ms ago
+    expect(o.store.prune()).toBe(0);
+    clock.t += 2;
+    expect(o.store.prune()).toBe(1);
+    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([[2, 'pending'], [3, 'failed'], [4, 'delivered']]);
+    clock.t += 10 * HOUR;
+    expect(o.store.prune()).toBe(1);
+    clock.t += 1000 * HOUR;
+    expect(o.store.prune()).toBe(0);
+    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([[2, 'pending'], [3, 'failed']]);
+    const c = o.store.counts();
+    expect(c).toMatchObject({ received: 4, delivered: 2, pending: 1, failed: 1 });
+    expect(c.bytes).toBe(dbBytes(o.db));
+    expect(o.db.prepare(`SELECT count(*) FROM deliveries WHERE event_seq IN (1, 4)`).pluck().get()).toBe(0);
+    expectBalanced(c);
+  });
+});
+
+describe('OutboxStore MQTT redelivery after a crash', () => {
+  const mqttEvent = (payload: string, messageId: number, qos: 1 | 2, dup: boolean, topic = 'd/x'): NewEvent => ({
+    ...json('d.x', null),
+    topic,
+    payload: Buffer.from(payload),
+    data: { kind: 'text', text: payload },
+    mqtt: { messageId, qos, dup },
+  });
+
+  for (const qos of [1, 2] as const) {
+    it(`QoS ${qos}: the same packet again with DUP is a duplicate; the same id without DUP or with other content is new`, () => {
+      const o = open();
+      expect(o.store.append([mqttEvent('21.5', 7, qos, false)]).stored).toBe(1);
+      // Crash before the PUBACK/PUBREC reached the broker: nothing was marked acked.
+      const o2 = reopen(o);
+      expect(o2.store.append([mqttEvent('21.5', 7, qos, true)])).toEqual({ full: false, stored: 0, duplicates: 1 });
+      expect(o2.store.append([mqttEvent('21.6', 7, qos, true)])).toMatchObject({ stored: 1, duplicates: 0 });
+      expect(o2.store.append([mqttEvent('21.6', 7, qos, true, 'd/y')])).toMatchObject({ stored: 1, duplicates: 0 });
+      const o3 = reopen(o2);
+      o3.store.append([mqttEvent('same', 9, qos, false)]);
+      const o4 = reopen(o3);
+      // A new message that reuses the packet id (no DUP) is data, even with the same content.
+      expect(o4.store.append([mqttEvent('same', 9, qos, false)])).toMatchObject({ stored: 1, duplicates: 0 });
+      expect(o4.store.counts()).toMatchObject({ received: 5, pending: 5 });
+    });
+  }
+
+  it('forgets a packet id once its ack reached the broker', () => {
+    const o = open();
+    o.store.append([mqttEvent('a', 3, 1, false)]);
+    o.store.markAcked(3);
+    o.store.append([json('e', 'other')]);
+    expect(o.store.append([mqttEvent('a', 3, 1, true)])).toMatchObject({ stored: 1, duplicates: 0 });
+  });
+});
