@@ -1,0 +1,217 @@
+/**
+ * The admin API contract (DESIGN.md §6): request and response shapes shared by the server
+ * (src/admin/routes/*) and the UI (renderer/, which imports these types only — never runtime
+ * code from src/). Changing a shape here changes both sides.
+ *
+ * Errors: every non-2xx JSON answer is ApiError. Validation errors (400) list every problem by
+ * field path, in the same form as the config file's errors ("url", "retry.schedule[2]").
+ */
+
+import type { AgentStatus } from '../agent/agent-status.js';
+
+export type { AgentStatus };
+
+export interface ApiError {
+  error: string;
+  code: string;
+  /** field path → message, for 400 validation errors */
+  fields?: Record<string, string>;
+}
+
+/** A secret as listings show it: never the secret itself. */
+export interface SecretView {
+  /** e.g. "whsec_…q8Zk" */
+  masked: string;
+  kind: 'hmac' | 'ed25519';
+  /** whpk_… for ed25519 secrets: safe to show, paste it into the receiving side */
+  publicKey?: string;
+  /** set on a rotated-out secret: it keeps signing until then (epoch ms) */
+  expiresAt?: number;
+}
+
+/** GET /api/endpoints, GET /api/endpoints/:id */
+export interface EndpointView {
+  id: string;
+  url: string;
+  types: string[];
+  headers: Record<string, string>;
+  timeoutMs: number;
+  ordering: 'strict' | 'parallel';
+  maxInFlight: number;
+  enabled: boolean;
+  secrets: SecretView[];
+  retry: { schedule: number[]; maxAgeHours: number; backoffMaxSeconds: number };
+  batch: { maxEvents: number; maxWaitMs: number };
+  compress: 'none' | 'gzip';
+  rateLimitPerSec: number;
+  /** live state from the dispatcher */
+  state: AgentStatus['endpoints'][number]['state'];
+  pending: number;
+}
+
+/**
+ * POST /api/endpoints (create), PUT /api/endpoints/:id (replace). The same keys as an
+ * `endpoints[]` entry of the config file. On create, `secret` absent → one is generated
+ * (`whsec_` + 32 random bytes) and returned once in CreatedEndpoint.secret.
+ */
+export interface EndpointInput {
+  id: string;
+  url: string;
+  secret?: string | string[];
+  types?: string[];
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  ordering?: 'strict' | 'parallel';
+  maxInFlight?: number;
+  enabled?: boolean;
+  retry?: { schedule?: number[]; maxAgeHours?: number; backoffMaxSeconds?: number };
+}
+
+export interface CreatedEndpoint {
+  endpoint: EndpointView;
+  /** the generated secret, shown this once */
+  secret?: string;
+}
+
+/** POST /api/endpoints/:id/secrets/reveal → the secrets in clear (an explicit action). */
+export interface RevealedSecrets {
+  secrets: string[];
+}
+
+/** POST /api/endpoints/:id/rotate  body: { windowHours?: number (default 24) } */
+export interface RotateResult {
+  /** the new secret, shown this once */
+  secret: string;
+  /** until when the previous secret keeps signing beside it (epoch ms) */
+  previousExpiresAt: number;
+}
+
+/** POST /api/endpoints/:id/test → a test event ("edgehook.test") queued to that endpoint only. */
+export interface TestEventResult {
+  eventId: string;
+  seq: number;
+}
+
+/** POST /api/endpoints/:id/replay  body: { from: epoch ms, to: epoch ms } */
+export interface ReplayResult {
+  /** how many events were queued again for this endpoint */
+  count: number;
+}
+
+/** GET /api/subscriptions; POST /api/subscriptions; PUT|DELETE /api/subscriptions/:index */
+export interface SubscriptionView {
+  index: number;
+  topic: string;
+  qos: 0 | 1 | 2;
+  type?: string;
+  payload: 'json' | 'text' | 'binary';
+}
+export type SubscriptionInput = Omit<SubscriptionView, 'index' | 'qos' | 'payload'> & {
+  qos?: 0 | 1 | 2;
+  payload?: 'json' | 'text' | 'binary';
+};
+
+/** GET /api/settings; PUT /api/settings (partial) → SettingsSaveResult */
+export interface SettingsView {
+  agentId: string;
+  logLevel: string;
+  mqtt: {
+    url: string;
+    embedded: { host: string; port: number };
+    clientId: string;
+    username?: string;
+    /** never the password itself */
+    hasPassword: boolean;
+    protocolVersion: 4 | 5;
+  };
+  storage: { maxBytes: number; whenFull: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours: number };
+  admin: { host: string; port: number; allowedHosts: string[] };
+}
+
+export interface SaveResult {
+  /** dotted keys whose change takes effect only after a restart */
+  restartRequired: string[];
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'expired';
+
+/**
+ * GET /api/deliveries?endpoint=&status=&type=&from=&to=&before=&limit=
+ * newest first; `before` is the cursor (a seq) from the previous page's nextBefore.
+ */
+export interface DeliveryView {
+  endpointId: string;
+  seq: number;
+  eventId: string;
+  type: string;
+  topic: string;
+  receivedAt: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
+
+export interface DeliveryPage {
+  items: DeliveryView[];
+  nextBefore: number | null;
+}
+
+/** GET /api/deliveries/:endpoint/:seq */
+export interface DeliveryDetail {
+  delivery: DeliveryView;
+  /** the webhook body exactly as sent */
+  body: string;
+  attempts: AttemptView[];
+}
+
+export interface AttemptView {
+  at: number;
+  outcome: 'delivered' | 'endpoint-trouble' | 'message-trouble' | 'gone' | 'failed';
+  status: number | null;
+  durationMs: number;
+  error: string | null;
+  /** the first bytes of the response body */
+  response: string | null;
+}
+
+/**
+ * POST /api/deliveries/:endpoint/:seq/retry → 202 (sent again now, any status but delivered-in-flight)
+ * DELETE /api/deliveries/:endpoint/:seq → 204 (failed or pending; counted as "deleted")
+ * GET /api/events?state=rejected&limit=&before= → rejected events with their reason
+ * POST /api/events/:seq/redeliver → routes a rejected event (payload as base64) to its endpoints
+ */
+export interface RejectedEventView {
+  seq: number;
+  eventId: string;
+  topic: string;
+  type: string;
+  receivedAt: number;
+  reason: string;
+  /** first bytes of the payload, as text where it is text */
+  preview: string;
+}
+
+/**
+ * GET /api/stream — Server-Sent Events:
+ *   event: status    data: AgentStatus          (on change, at most every 500 ms)
+ *   event: delivery  data: DeliveryEvent         (each settled attempt)
+ *   event: rates     data: RatesSample           (every second, for the live chart)
+ */
+export interface DeliveryEvent {
+  endpointId: string;
+  seq: number;
+  outcome: AttemptView['outcome'] | 'expired';
+  status: number | null;
+  at: number;
+}
+
+export interface RatesSample {
+  at: number;
+  /** events received per second over the last second */
+  inPerSec: number;
+  /** deliveries that succeeded per second over the last second */
+  outPerSec: number;
+}
