@@ -18,3 +18,14 @@ export class OffsetClock implements Clock {
     this.offsetMs += ms;
   }
 }
+
+/**
+ * The earliest time this build can plausibly run at. A Raspberry Pi has no real-time clock and
+ * boots with the time it last saved, or 1970; signatures made then would be rejected by every
+ * receiver (Standard Webhooks allows 5 minutes of skew), so delivery waits for a sane clock.
+ */
+export const EARLIEST_PLAUSIBLE_TIME = Date.UTC(2026, 10, 1);
+
+export function clockPlausible(now: number): boolean {
+  return now >= EARLIEST_PLAUSIBLE_TIME;
+}

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config, EndpointConfig } from '../config/schema.js';
-import { systemClock, type Clock } from '../clock.js';
+import { clockPlausible, systemClock, type Clock } from '../clock.js';
 import { createLogger, type Logger } from '../log.js';
 import { openDb, type Db } from '../outbox/open-db.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
@@ -104,6 +104,7 @@ export class Agent {
         endpoints: config.endpoints,
         outbox,
         clock,
+        agentId: config.agentId,
         logger: logger.child({ module: 'delivery' }),
         ...(this.options.random ? { random: this.options.random } : {}),
         ...(this.options.createSender ? { createSender: this.options.createSender } : {}),
@@ -181,7 +182,7 @@ export class Agent {
     const pendingBy = this.outbox!.pendingByEndpoint();
     const queues = new Map((this.dispatcher?.statuses() ?? []).map((s) => [s.id, s]));
     const value: AgentStatus = {
-      agent: { id: this.config.agentId, version: VERSION, startedAt: this.startedAt, uptimeSeconds: Math.round((now - this.startedAt) / 1000) },
+      agent: { id: this.config.agentId, version: VERSION, startedAt: this.startedAt, uptimeSeconds: Math.round((now - this.startedAt) / 1000), clockPlausible: clockPlausible(now) },
       mqtt: {
         connected: this.mqtt?.connected ?? false,
         url: this.config.mqtt.url === 'embedded' ? (this.broker?.url ?? 'embedded') : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
@@ -202,6 +203,7 @@ export class Agent {
           lastError: q?.lastError ?? null,
           lastStatus: q?.lastStatus ?? null,
           blockedBy: q?.blockedBy ?? null,
+          heldByClock: q?.heldByClock ?? false,
         };
       }),
     };

@@ -11,6 +11,7 @@ export interface DispatcherDeps {
   outbox: OutboxStore;
   clock: Clock;
   logger: Logger;
+  agentId: string;
   random?: () => number;
   /** Tests may replace the HTTP sender; production uses undici. */
   createSender?: (endpoint: EndpointConfig, logger: Logger) => Sender;
@@ -42,6 +43,7 @@ export class Dispatcher {
       signer: createSigner(ep.secrets),
       clock: this.deps.clock,
       logger,
+      agentId: this.deps.agentId,
       ...(this.deps.random ? { random: this.deps.random } : {}),
       ...(this.deps.onEndpointState ? { onStateChange: this.deps.onEndpointState } : {}),
     });

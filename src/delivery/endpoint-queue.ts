@@ -13,6 +13,8 @@ import {
 } from './retry-policy.js';
 import type { SendResult } from './http-sender.js';
 import { webhookHeaders, type Signer } from './sign.js';
+import { batchBody } from './batch.js';
+import { clockPlausible } from '../clock.js';
 
 /**
  * One queue per endpoint (DESIGN.md §2 dispatcher). It reads the endpoint's pending deliveries
@@ -35,6 +37,8 @@ export interface EndpointStatus {
   lastStatus: number | null;
   /** strict ordering: the delivery holding the others back while it waits for its retry. */
   blockedBy: { seq: number; id: string; nextAttemptAt: number } | null;
+  /** nothing is sent while the system clock is implausible (see clockPlausible) */
+  heldByClock: boolean;
 }
 
 export interface Sender {
@@ -49,6 +53,8 @@ export interface EndpointQueueDeps {
   signer: Signer;
   clock: Clock;
   logger: Logger;
+  /** Names the agent in batch bodies. */
+  agentId: string;
   random?: () => number;
   onStateChange?: (status: EndpointStatus) => void;
 }
@@ -57,6 +63,7 @@ export interface EndpointQueueDeps {
 const LOW_WATER = 128;
 const PAGE = 512;
 const RETRY_SWEEP_MS = 1000;
+const CLOCK_RECHECK_MS = 1000;
 
 export class EndpointQueue {
   private readonly ep: EndpointConfig;
@@ -77,6 +84,13 @@ export class EndpointQueue {
   private timer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
+  private heldByClock = false;
+  private tokens = 0;
+  private tokensAt = 0;
+  /** Batch splitting: deliveries up to this seq go in batches of at most splitLimit. */
+  private splitUntilSeq = 0;
+  private splitLimit = 1;
+  private readonly agentJson: string;
   private running = false;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -84,6 +98,7 @@ export class EndpointQueue {
     this.ep = deps.endpoint;
     this.log = deps.logger;
     this.random = deps.random ?? Math.random;
+    this.agentJson = JSON.stringify(deps.agentId);
   }
 
   get id(): string {
@@ -120,6 +135,7 @@ export class EndpointQueue {
       lastError: this.lastError,
       lastStatus: this.lastStatus,
       blockedBy: head && head.nextAttemptAt > now ? { seq: head.seq, id: head.id, nextAttemptAt: head.nextAttemptAt } : null,
+      heldByClock: this.heldByClock,
     };
   }
 
@@ -158,6 +174,13 @@ export class EndpointQueue {
     if (!this.running || this.state === 'disabled' || this.state === 'paused') return;
     this.refill();
     const now = this.deps.clock.now();
+    // A gateway without a real-time clock boots in the past; receivers reject signatures more
+    // than a few minutes off, so nothing is sent until the clock has been set.
+    if (!clockPlausible(now)) {
+      this.heldByClock = true;
+      return this.armTimer(CLOCK_RECHECK_MS);
+    }
+    this.heldByClock = false;
     if (this.state === 'backing-off') {
       if (now < this.backoffUntil) return this.armTimer(this.backoffUntil - now);
       // One probe at a time until the endpoint answers.
@@ -171,7 +194,7 @@ export class EndpointQueue {
     }
   }
 
-  /** Starts the next delivery if one is due; false when there is nothing to start now. */
+  /** Starts the next request if one is due; false when there is nothing to start now. */
   private sendNext(now: number): boolean {
     for (;;) {
       const head = this.buffer[0];
@@ -180,12 +203,7 @@ export class EndpointQueue {
         if (!this.buffer[0]) return false;
         continue;
       }
-      if (isExpired(head.receivedAt, now, this.ep.retry.maxAgeHours)) {
-        this.buffer.shift();
-        this.known.delete(head.seq);
-        this.deps.outbox.record({ endpointId: this.ep.id, seq: head.seq, at: now, outcome: 'expired', newStatus: 'expired', attempted: false });
-        continue;
-      }
+      if (this.expireIfOld(head, now)) continue;
       if (head.nextAttemptAt > now) {
         if (this.ep.ordering === 'strict') {
           this.armTimer(head.nextAttemptAt - now);
@@ -198,11 +216,66 @@ export class EndpointQueue {
         continue;
       }
       if (this.ep.ordering === 'strict' && this.inflight.size > 0) return false;
-      this.buffer.shift();
-      this.inflight.set(head.seq, head);
-      void this.attempt(head);
+      const group = this.takeGroup(now);
+      if (!group) return false;
+      if (!this.takeToken(now)) {
+        this.buffer = mergeBySeq(this.buffer, group);
+        return false;
+      }
+      for (const d of group) this.inflight.set(d.seq, d);
+      void this.attempt(group);
       return true;
     }
+  }
+
+  private expireIfOld(d: PendingDelivery, now: number): boolean {
+    if (!isExpired(d.receivedAt, now, this.ep.retry.maxAgeHours)) return false;
+    this.buffer.splice(this.buffer.indexOf(d), 1);
+    this.known.delete(d.seq);
+    this.deps.outbox.record({ endpointId: this.ep.id, seq: d.seq, at: now, outcome: 'expired', newStatus: 'expired', attempted: false });
+    return true;
+  }
+
+  /**
+   * The head and, with batching, the due deliveries right after it (up to batch.maxEvents and
+   * batch.maxBytes). With maxWaitMs a short batch waits for more until its first event is that
+   * old. Returns undefined when it chose to wait.
+   */
+  private takeGroup(now: number): PendingDelivery[] | undefined {
+    const { maxEvents, maxWaitMs, maxBytes } = this.ep.batch;
+    const head = this.buffer[0]!;
+    const limit = head.seq <= this.splitUntilSeq ? Math.min(this.splitLimit, maxEvents) : maxEvents;
+    if (limit <= 1) return [this.buffer.shift()!];
+    let n = 1;
+    let bytes = head.body.length;
+    while (n < limit && n < this.buffer.length) {
+      const next = this.buffer[n]!;
+      if (next.nextAttemptAt > now || bytes + next.body.length + 1 > maxBytes) break;
+      if (isExpired(next.receivedAt, now, this.ep.retry.maxAgeHours)) break;
+      bytes += next.body.length + 1;
+      n++;
+    }
+    const waitUntil = head.receivedAt + maxWaitMs;
+    if (n < maxEvents && maxWaitMs > 0 && now < waitUntil && head.seq > this.splitUntilSeq) {
+      this.armTimer(waitUntil - now);
+      return undefined;
+    }
+    return this.buffer.splice(0, n);
+  }
+
+  /** rateLimitPerSec as a token bucket: a burst of at most one second's worth. */
+  private takeToken(now: number): boolean {
+    const rate = this.ep.rateLimitPerSec;
+    if (rate <= 0) return true;
+    const capacity = Math.max(1, rate);
+    this.tokens = Math.min(capacity, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.armTimer(Math.ceil(((1 - this.tokens) / rate) * 1000));
+    return false;
   }
 
   private refill(): void {
@@ -226,28 +299,27 @@ export class EndpointQueue {
     this.wake();
   }
 
-  private async attempt(d: PendingDelivery): Promise<void> {
+  private async attempt(group: PendingDelivery[]): Promise<void> {
     const started = this.deps.clock.now();
-    const body = d.body;
+    const { id, body } = group.length === 1 ? { id: group[0]!.id, body: group[0]!.body } : batchBody(group, this.agentJson);
     let result: SendResult;
     try {
-      const headers = webhookHeaders(this.deps.signer, d.id, Math.floor(started / 1000), body);
+      const headers = webhookHeaders(this.deps.signer, id, Math.floor(started / 1000), body);
       result = await this.deps.sender.send(body, headers);
     } catch (err) {
       result = { kind: 'error', code: 'UNKNOWN', message: (err as Error).message, durationMs: 0 };
     }
-    this.inflight.delete(d.seq);
-    this.settle(d, result, this.deps.clock.now());
+    for (const d of group) this.inflight.delete(d.seq);
+    this.settle(group, result, this.deps.clock.now());
     this.drainIdleWaiters();
     this.pump();
   }
 
-  private settle(d: PendingDelivery, result: SendResult, now: number): void {
+  private settle(group: PendingDelivery[], result: SendResult, now: number): void {
     const outcome = result.kind === 'response' ? { kind: 'response' as const, status: result.status, retryAfter: result.retryAfter } : { kind: 'error' as const, code: result.code };
     const verdict = classify(outcome);
-    const base = {
+    const attempt = {
       endpointId: this.ep.id,
-      seq: d.seq,
       at: now,
       attempted: true,
       durationMs: Math.round(result.durationMs),
@@ -255,10 +327,17 @@ export class EndpointQueue {
       error: result.kind === 'error' ? `${result.code}: ${result.message}` : undefined,
       response: result.kind === 'response' ? result.snippet : undefined,
     };
+    const requeue = (outcomeName: 'endpoint-trouble' | 'gone' | 'message-trouble') => {
+      for (const d of group) this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: outcomeName, newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });
+      this.buffer = mergeBySeq(this.buffer, group);
+    };
     this.lastStatus = result.kind === 'response' ? result.status : null;
     if (verdict === 'delivered') {
-      this.known.delete(d.seq);
-      this.deps.outbox.record({ ...base, outcome: 'delivered', newStatus: 'delivered' });
+      for (const d of group) {
+        this.known.delete(d.seq);
+        this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: 'delivered', newStatus: 'delivered' });
+      }
+      if (group[group.length - 1]!.seq >= this.splitUntilSeq) this.splitUntilSeq = 0;
       this.consecutiveFailures = 0;
       this.lastError = null;
       if (this.state === 'backing-off') {
@@ -274,37 +353,45 @@ export class EndpointQueue {
       if (result.kind === 'error' && UNREACHABLE_ERROR_CODES.includes(result.code)) capMs = Math.min(capMs, UNREACHABLE_PROBE_CAP_MS);
       const wait = endpointBackoffMs({ failures: this.consecutiveFailures, random: this.random, capMs, retryAfterMs });
       this.backoffUntil = now + wait;
-      this.lastError = base.error ?? `HTTP ${result.kind === 'response' ? result.status : ''}`;
-      this.deps.outbox.record({ ...base, outcome: 'endpoint-trouble', newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });
-      this.buffer = mergeBySeq(this.buffer, [d]);
+      this.lastError = attempt.error ?? `HTTP ${attempt.status ?? ''}`;
+      requeue('endpoint-trouble');
       if (this.state !== 'backing-off') {
         this.log.warn({ endpoint: this.ep.id, error: this.lastError, retryInMs: wait }, 'endpoint trouble: backing off');
         this.setState('backing-off');
       }
       return;
     }
-    // The endpoint answered, so it is up; the trouble is this message's.
+    // The endpoint answered, so it is up; the trouble is the message's.
     this.consecutiveFailures = 0;
     if (this.state === 'backing-off') this.setState('healthy');
     if (verdict === 'gone') {
       this.lastError = 'HTTP 410 Gone: endpoint disabled';
-      this.deps.outbox.record({ ...base, outcome: 'gone', newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });
-      this.buffer = mergeBySeq(this.buffer, [d]);
+      requeue('gone');
       this.log.error({ endpoint: this.ep.id }, 'endpoint answered 410 Gone: disabled until re-enabled');
       this.setState('disabled');
       return;
     }
+    if (group.length > 1) {
+      // A batch refused for a message-level reason: halve it until the bad event is alone, so
+      // one poison event cannot hold back the rest. Only a lone event uses up its retries.
+      this.splitLimit = Math.ceil(group.length / 2);
+      this.splitUntilSeq = Math.max(this.splitUntilSeq, group[group.length - 1]!.seq);
+      this.lastError = `HTTP ${attempt.status ?? ''} for a batch of ${group.length}: splitting it`;
+      requeue('message-trouble');
+      return;
+    }
+    const d = group[0]!;
     const failures = d.messageFailures + 1;
     const delay = messageRetryDelayMs(failures, this.ep.retry.schedule);
-    this.lastError = `HTTP ${result.kind === 'response' ? result.status : ''} for ${d.id}`;
+    this.lastError = `HTTP ${attempt.status ?? ''} for ${d.id}`;
     if (delay === undefined) {
       this.known.delete(d.seq);
-      this.deps.outbox.record({ ...base, outcome: 'failed', newStatus: 'failed', messageFailure: true });
-      this.log.warn({ endpoint: this.ep.id, event: d.id, status: base.status }, 'delivery failed after its last retry (dead letter)');
+      this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: 'failed', newStatus: 'failed', messageFailure: true });
+      this.log.warn({ endpoint: this.ep.id, event: d.id, status: attempt.status }, 'delivery failed after its last retry (dead letter)');
       return;
     }
     const next = { ...d, messageFailures: failures, attempts: d.attempts + 1, nextAttemptAt: now + delay };
-    this.deps.outbox.record({ ...base, outcome: 'message-trouble', newStatus: 'pending', messageFailure: true, nextAttemptAt: next.nextAttemptAt });
+    this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: 'message-trouble', newStatus: 'pending', messageFailure: true, nextAttemptAt: next.nextAttemptAt });
     if (this.ep.ordering === 'strict') this.buffer = mergeBySeq(this.buffer, [next]);
     else {
       this.known.delete(d.seq);

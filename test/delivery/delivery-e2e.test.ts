@@ -50,7 +50,9 @@ const dataI = (r: { json: { data: unknown } }) => (r.json.data as { i: number })
 
 describe('endpoint trouble', () => {
   it('503 for a while, then 200: everything arrives, in order, moving within 2 s of recovery', async () => {
-    const { receiver, agent, publish } = await setup();
+    // Jitter fixed at 20 % of the exponential step: after four 503s the next probe is due within
+    // 1.6 s, so the first 200 must come within 2 s of the recovery.
+    const { receiver, agent, publish } = await setup('', { random: () => 0.2 });
     let recoveredAt = 0;
     receiver.respond = () => (recoveredAt ? { status: 200 } : { status: 503 });
     await publish(100);

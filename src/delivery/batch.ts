@@ -1,0 +1,18 @@
+import { createHash } from 'node:crypto';
+import type { PendingDelivery } from '../outbox/outbox-store.js';
+
+/**
+ * The batch wire format (DESIGN.md §3): one signed request carrying several events,
+ * `{"id":"bat_…","type":"batch","timestamp":…,"agent":…,"data":[<event>,…]}`.
+ * The id is derived from the events it holds, so a retry of the same batch (even after a
+ * restart) carries the same webhook-id; `timestamp` is when its first event was received.
+ */
+export function batchBody(group: readonly PendingDelivery[], agentJson: string): { id: string; body: string } {
+  const hash = createHash('sha256');
+  for (const d of group) hash.update(d.id).update('\n');
+  const id = `bat_${hash.digest('base64url').slice(0, 24)}`;
+  const timestamp = new Date(group[0]!.receivedAt).toISOString();
+  // Event bodies are stored as the exact JSON they would be sent as alone: spliced, not re-encoded.
+  const body = `{"id":"${id}","type":"batch","timestamp":"${timestamp}","agent":${agentJson},"data":[${group.map((d) => d.body).join(',')}]}`;
+  return { id, body };
+}
