@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { EndpointConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -23,6 +24,8 @@ export class Dispatcher {
   private readonly queues = new Map<string, EndpointQueue>();
   private unsubscribe: (() => void)[] = [];
   private running = false;
+  /** The endpoints of the last setEndpoints (before it: deps.endpoints). */
+  private endpointSet: readonly EndpointConfig[] | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -51,8 +54,13 @@ export class Dispatcher {
     if (this.running) queue.start();
   }
 
-  /** Replaces the endpoint set (admin edits): changed endpoints get a fresh queue. */
+  /**
+   * Replaces the endpoint set (admin edits): changed endpoints get a fresh queue; an unchanged
+   * one keeps its queue, with its backoff and in-flight requests.
+   */
   async setEndpoints(endpoints: readonly EndpointConfig[]): Promise<void> {
+    const prev = new Map((this.endpointSet ?? this.deps.endpoints).map((e) => [e.id, e]));
+    this.endpointSet = endpoints;
     const next = new Map(endpoints.map((e) => [e.id, e]));
     for (const [id, q] of this.queues) {
       if (!next.has(id)) {
@@ -62,6 +70,7 @@ export class Dispatcher {
     }
     for (const ep of endpoints) {
       const old = this.queues.get(ep.id);
+      if (old && isDeepStrictEqual(prev.get(ep.id), ep)) continue;
       if (old) {
         this.queues.delete(ep.id);
         await old.stop();

@@ -90,6 +90,7 @@ export class EndpointQueue {
   /** Batch splitting: deliveries up to this seq go in batches of at most splitLimit. */
   private splitUntilSeq = 0;
   private splitLimit = 1;
+  private pinnedBatch: number[] | undefined;
   private readonly agentJson: string;
   private running = false;
   private readonly idleWaiters: (() => void)[] = [];
@@ -229,11 +230,19 @@ export class EndpointQueue {
   }
 
   private expireIfOld(d: PendingDelivery, now: number): boolean {
-    if (!isExpired(d.receivedAt, now, this.ep.retry.maxAgeHours)) return false;
+    if (!this.tooOld(d, now)) return false;
     this.buffer.splice(this.buffer.indexOf(d), 1);
     this.known.delete(d.seq);
     this.deps.outbox.record({ endpointId: this.ep.id, seq: d.seq, at: now, outcome: 'expired', newStatus: 'expired', attempted: false });
     return true;
+  }
+
+  /**
+   * An event received while the clock was implausible has an unknown age: it never expires by
+   * age (its timestamp shows the time the gateway believed it was).
+   */
+  private tooOld(d: PendingDelivery, now: number): boolean {
+    return clockPlausible(d.receivedAt) && isExpired(d.receivedAt, now, this.ep.retry.maxAgeHours);
   }
 
   /**
@@ -244,6 +253,13 @@ export class EndpointQueue {
   private takeGroup(now: number): PendingDelivery[] | undefined {
     const { maxEvents, maxWaitMs, maxBytes } = this.ep.batch;
     const head = this.buffer[0]!;
+    // A batch that failed is retried with the same events, so its webhook-id stays the same.
+    const pinned = this.pinnedBatch;
+    if (pinned && pinned[0] === head.seq) {
+      const n = countPrefix(this.buffer, pinned);
+      if (n > 1) return this.buffer.splice(0, n);
+    }
+    this.pinnedBatch = undefined;
     const limit = head.seq <= this.splitUntilSeq ? Math.min(this.splitLimit, maxEvents) : maxEvents;
     if (limit <= 1) return [this.buffer.shift()!];
     let n = 1;
@@ -251,7 +267,7 @@ export class EndpointQueue {
     while (n < limit && n < this.buffer.length) {
       const next = this.buffer[n]!;
       if (next.nextAttemptAt > now || bytes + next.body.length + 1 > maxBytes) break;
-      if (isExpired(next.receivedAt, now, this.ep.retry.maxAgeHours)) break;
+      if (this.tooOld(next, now)) break;
       bytes += next.body.length + 1;
       n++;
     }
@@ -355,6 +371,7 @@ export class EndpointQueue {
       this.backoffUntil = now + wait;
       this.lastError = attempt.error ?? `HTTP ${attempt.status ?? ''}`;
       requeue('endpoint-trouble');
+      if (group.length > 1) this.pinnedBatch = group.map((d) => d.seq);
       if (this.state !== 'backing-off') {
         this.log.warn({ endpoint: this.ep.id, error: this.lastError, retryInMs: wait }, 'endpoint trouble: backing off');
         this.setState('backing-off');
@@ -440,6 +457,13 @@ export class EndpointQueue {
     }
     await this.deps.sender.close();
   }
+}
+
+/** How many leading deliveries of `buffer` have exactly the seqs of `seqs`, in order. */
+function countPrefix(buffer: readonly PendingDelivery[], seqs: readonly number[]): number {
+  let n = 0;
+  while (n < seqs.length && buffer[n]?.seq === seqs[n]) n++;
+  return n;
 }
 
 function mergeBySeq(a: PendingDelivery[], b: PendingDelivery[]): PendingDelivery[] {

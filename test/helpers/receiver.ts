@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { Webhook } from 'standardwebhooks';
@@ -32,12 +34,27 @@ export class Receiver {
   private wh: Webhook[];
   port = 0;
 
+  private publicKeys: ReturnType<typeof createPublicKey>[];
+  private scheme = 'http';
+
+  /** `whsec_…` secrets are verified with standardwebhooks; `whpk_…` public keys check v1a with node:crypto. */
   constructor(secrets: string[] = []) {
     this.wh = secrets.filter((s) => s.startsWith('whsec_')).map((s) => new Webhook(s));
+    this.publicKeys = secrets
+      .filter((s) => s.startsWith('whpk_'))
+      .map((s) =>
+        createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(s.slice(5), 'base64')]), format: 'der', type: 'spki' }),
+      );
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}/hooks`;
+    return `${this.scheme}://127.0.0.1:${this.port}/hooks`;
+  }
+
+  private verifyV1a(body: string, headers: IncomingMessage['headers']): boolean {
+    const signed = Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`);
+    const entries = String(headers['webhook-signature'] ?? '').split(' ').filter((e) => e.startsWith('v1a,'));
+    return entries.some((e) => this.publicKeys.some((k) => cryptoVerify(null, signed, k, Buffer.from(e.slice(4), 'base64'))));
   }
 
   /** Requests answered 2xx, in arrival order. */
@@ -45,8 +62,8 @@ export class Receiver {
     return this.requests.filter((r) => (r as Received & { status?: number }).status! < 300);
   }
 
-  async start(port = 0): Promise<this> {
-    this.server = createServer((req, res) => {
+  async start(port = 0, tls?: HttpsOptions): Promise<this> {
+    const handler: RequestListener = (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -55,7 +72,8 @@ export class Receiver {
         const body = raw.toString('utf8');
         const id = String(req.headers['webhook-id'] ?? '');
         const n = this.requests.length + 1;
-        let verified = this.wh.length === 0;
+        let verified = this.wh.length === 0 && this.publicKeys.length === 0;
+        if (this.publicKeys.length > 0 && this.verifyV1a(body, req.headers)) verified = true;
         for (const w of this.wh) {
           try {
             w.verify(body, req.headers as Record<string, string>);
@@ -80,7 +98,9 @@ export class Receiver {
         if (reply.delayMs) setTimeout(send, reply.delayMs);
         else send();
       });
-    });
+    };
+    this.scheme = tls ? 'https' : 'http';
+    this.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
     this.server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
