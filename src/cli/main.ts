@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
+import { generateSecret } from '../delivery/sign.js';
 import { createAgent } from '../agent/create-agent.js';
 import { createLogger } from '../log.js';
 import { isEdgehookError } from '../errors.js';
@@ -18,6 +20,7 @@ usage:
   edgehook run   [--config FILE] [--data-dir DIR]   run until SIGINT/SIGTERM
   edgehook check --config FILE                      validate a config; exit 2 listing every problem
   edgehook init  [--config FILE]                    write a commented starter config (edgehook.yaml)
+  edgehook keygen [--ed25519]                       print a new signing secret (whsec_, or whsk_ + its whpk_ public key)
   edgehook --version
 `;
 
@@ -31,11 +34,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  let values: { config?: string | undefined; 'data-dir'?: string | undefined };
+  let values: { config?: string | undefined; 'data-dir'?: string | undefined; ed25519?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string', short: 'd' } },
+      options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string', short: 'd' }, ed25519: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -65,6 +68,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`wrote ${file}; edit it, then: edgehook run --config ${file}\n`);
         return 0;
       }
+      case 'keygen': {
+        // A signing secret for an endpoint; with --ed25519 also the public key for the receiver.
+        const { secret, publicKey } = generateSecret(values.ed25519 ? 'ed25519' : 'hmac');
+        process.stdout.write(`secret: ${secret}\n`);
+        if (publicKey) process.stdout.write(`public key (give this to the receiver): ${publicKey}\n`);
+        return 0;
+      }
       case 'run':
         return await run(configFile, dataDir);
       default:
@@ -86,10 +96,13 @@ function reportError(command: string, err: unknown): number {
   return 1;
 }
 
-async function run(configFile: string | undefined, dataDir: string | undefined): Promise<number> {
+async function run(givenFile: string | undefined, dataDir: string | undefined): Promise<number> {
+  // Without a config file, admin edits are written to <dataDir>/edgehook.yaml: use it next time.
+  const savedByAdmin = join(dataDir ?? 'edgehook-data', 'edgehook.yaml');
+  const configFile = givenFile ?? (existsSync(savedByAdmin) ? savedByAdmin : undefined);
   const config = loadConfigFile(configFile, dataDir ? { dataDirOverride: dataDir } : {});
   const logger = createLogger({ level: config.logLevel });
-  const agent = createAgent({ config, logger });
+  const agent = createAgent({ config, logger, ...(configFile !== undefined ? { configFile } : {}) });
   let stopping: Promise<void> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -6,7 +6,9 @@ import type { Agent } from '../../src/agent/create-agent.js';
 import { OffsetClock } from '../../src/clock.js';
 import { generateSecret } from '../../src/delivery/sign.js';
 import { Receiver } from '../helpers/receiver.js';
-import { SECRET, startAgent, tempDir } from '../helpers/agent.js';
+import { ROOT, SECRET, startAgent, tempDir } from '../helpers/agent.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { sleep, waitFor } from '../helpers/net.js';
 import { makePki } from '../helpers/tls.js';
 
@@ -184,6 +186,16 @@ describe('signing and clock', () => {
     await publish(device, 2);
     await waitFor(() => r.delivered.length === 2, 'two signed with ed25519');
     expect(r.delivered[0]!.headers['webhook-signature']).toMatch(/^v1a,/);
+  });
+
+  it('edgehook keygen --ed25519 prints a whsk_ secret and the whpk_ key that verifies it', async () => {
+    const out = execFileSync(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'keygen', '--ed25519'], { encoding: 'utf8' });
+    const secret = /secret: (whsk_\S+)/.exec(out)![1]!;
+    const publicKey = /public key[^:]*: (whpk_\S+)/.exec(out)![1]!;
+    const r = await receiverWith([publicKey]);
+    const { device } = await agentWith(`{ id: c, url: '${r.url}', secret: '${secret}' }`);
+    await publish(device, 1);
+    await waitFor(() => r.delivered.length === 1, 'verified with the printed public key');
   });
 
   it('holds deliveries while the clock is implausible, and resumes when it is set', async () => {
