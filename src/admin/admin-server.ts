@@ -2,6 +2,8 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
 import { COOKIE_NAME, bearerToken, cookieValue, hostAllowed, originAllowed, tokenMatches } from './auth.js';
 import type { AgentStatus } from '../agent/agent-status.js';
+import { defaultUiDir, registerUi } from './ui-static.js';
+import { registerApi, type AdminApiDeps } from './routes/index.js';
 
 export interface AdminServerDeps {
   token: string;
@@ -9,6 +11,8 @@ export interface AdminServerDeps {
   allowedHosts: readonly string[];
   logger: Logger;
   status: () => AgentStatus;
+  /** The admin API (routes/): endpoints, subscriptions, settings, deliveries, events, stream, metrics. */
+  api?: AdminApiDeps;
   /** Lets other modules (routes of later features) add their routes. */
   register?: (app: FastifyInstance) => void | Promise<void>;
 }
@@ -47,6 +51,8 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   });
 
   app.get('/api/status', async () => deps.status());
+  if (deps.api) await registerApi(app, deps.api);
+  registerUi(app, defaultUiDir());
 
   if (deps.register) await deps.register(app);
   return app;

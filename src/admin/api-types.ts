@@ -34,6 +34,10 @@ export interface EndpointView {
   id: string;
   url: string;
   types: string[];
+  /**
+   * Values of headers that carry a credential (Authorization, Cookie, names with token, secret,
+   * password, api-key, signature) are shown as "••••••••"; PUT that value back to keep it.
+   */
   headers: Record<string, string>;
   timeoutMs: number;
   ordering: 'strict' | 'parallel';
@@ -50,9 +54,12 @@ export interface EndpointView {
 }
 
 /**
- * POST /api/endpoints (create), PUT /api/endpoints/:id (replace). The same keys as an
- * `endpoints[]` entry of the config file. On create, `secret` absent → one is generated
- * (`whsec_` + 32 random bytes) and returned once in CreatedEndpoint.secret.
+ * POST /api/endpoints (create) → 201 CreatedEndpoint; PUT /api/endpoints/:id (replace) →
+ * EndpointView; DELETE /api/endpoints/:id → 204 (its pending and failed deliveries are deleted,
+ * counted). The same keys as an `endpoints[]` entry of the config file. On create, `secret`
+ * absent → one is generated (`whsec_` + 32 random bytes) and returned once in
+ * CreatedEndpoint.secret. On PUT, `secret` (and batch, compress, rateLimitPerSec, tls) absent →
+ * kept as they are; `id` cannot change.
  */
 export interface EndpointInput {
   id: string;
@@ -92,13 +99,20 @@ export interface TestEventResult {
   seq: number;
 }
 
-/** POST /api/endpoints/:id/replay  body: { from: epoch ms, to: epoch ms } */
+/** POST /api/endpoints/:id/replay  body: { from: epoch ms, to: epoch ms } (received-at, inclusive) */
 export interface ReplayResult {
-  /** how many events were queued again for this endpoint */
+  /** how many events were queued again for this endpoint (same webhook-ids as before) */
   count: number;
+  /** events of the range no longer held (pruned after keepDeliveredHours, or dropped): not replayable */
+  unavailable: number;
+  /** events older than the endpoint's retry.maxAgeHours: left out, they would expire at once */
+  tooOld: number;
 }
 
-/** GET /api/subscriptions; POST /api/subscriptions; PUT|DELETE /api/subscriptions/:index */
+/**
+ * GET /api/subscriptions; POST /api/subscriptions → 201 SubscriptionView;
+ * PUT /api/subscriptions/:index → SubscriptionView; DELETE /api/subscriptions/:index → 204.
+ */
 export interface SubscriptionView {
   index: number;
   topic: string;
@@ -111,7 +125,7 @@ export type SubscriptionInput = Omit<SubscriptionView, 'index' | 'qos' | 'payloa
   payload?: 'json' | 'text' | 'binary';
 };
 
-/** GET /api/settings; PUT /api/settings (partial) → SettingsSaveResult */
+/** GET /api/settings → SettingsView; PUT /api/settings (any part of SettingsView; null resets a key to its default) → SaveResult */
 export interface SettingsView {
   agentId: string;
   logLevel: string;
@@ -120,7 +134,7 @@ export interface SettingsView {
     embedded: { host: string; port: number };
     clientId: string;
     username?: string;
-    /** never the password itself */
+    /** never the password itself; PUT { mqtt: { password: "…" } } sets it, null removes it */
     hasPassword: boolean;
     protocolVersion: 4 | 5;
   };
@@ -178,10 +192,10 @@ export interface AttemptView {
 }
 
 /**
- * POST /api/deliveries/:endpoint/:seq/retry → 202 (sent again now, any status but delivered-in-flight)
+ * POST /api/deliveries/:endpoint/:seq/retry → 202 DeliveryView (sent again now, any status but delivered-in-flight)
  * DELETE /api/deliveries/:endpoint/:seq → 204 (failed or pending; counted as "deleted")
- * GET /api/events?state=rejected&limit=&before= → rejected events with their reason
- * POST /api/events/:seq/redeliver → routes a rejected event (payload as base64) to its endpoints
+ * GET /api/events?state=rejected&limit=&before= → RejectedEventPage: rejected events with their reason
+ * POST /api/events/:seq/redeliver → 202 RedeliverResult: routes a rejected event (payload as base64) to its endpoints
  */
 export interface RejectedEventView {
   seq: number;
@@ -190,8 +204,19 @@ export interface RejectedEventView {
   type: string;
   receivedAt: number;
   reason: string;
-  /** first bytes of the payload, as text where it is text */
+  /** first bytes of the payload, as text where it is text, else "base64:…" */
   preview: string;
+}
+
+export interface RejectedEventPage {
+  items: RejectedEventView[];
+  /** cursor for the next (older) page: pass as `before` */
+  nextBefore: number | null;
+}
+
+export interface RedeliverResult {
+  /** the endpoints it was queued to (none: no endpoint takes its type; it is kept as unrouted) */
+  endpoints: string[];
 }
 
 /**

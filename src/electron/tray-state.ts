@@ -22,6 +22,11 @@ export interface TrayView {
   /** One line for the tooltip and the first, disabled menu item (Linux trays show no tooltip). */
   summary: string;
   troubles: EndpointTrouble[];
+  /**
+   * Deliveries held because the system clock is implausible (a board with no RTC before NTP
+   * sync): nothing is wrong with the endpoints, and it ends by itself once the clock is set.
+   */
+  clockHeld: boolean;
   /** Deliveries that ran out of retries (dead letters), to notice new ones between polls. */
   failedDeliveries: number;
 }
@@ -63,9 +68,10 @@ export function endpointTroubles(status: AgentStatus, opts: DeriveOptions): Endp
 }
 
 export function deriveTrayView(status: AgentStatus | undefined, opts: DeriveOptions): TrayView {
-  if (!status) return { state: 'starting', summary: `Edgehook: ${STATE_LABELS.starting}`, troubles: [], failedDeliveries: 0 };
+  if (!status) return { state: 'starting', summary: `Edgehook: ${STATE_LABELS.starting}`, troubles: [], clockHeld: false, failedDeliveries: 0 };
   const troubles = endpointTroubles(status, opts);
-  const retrying = status.endpoints.some((ep) => ep.state === 'backing-off');
+  const clockHeld = status.agent.clockPlausible === false || status.endpoints.some((ep) => ep.heldByClock === true);
+  const retrying = clockHeld || status.endpoints.some((ep) => ep.state === 'backing-off');
   let state: TrayState;
   if (troubles.length > 0) state = 'failing';
   else if (!status.mqtt.connected) state = 'disconnected';
@@ -73,11 +79,17 @@ export function deriveTrayView(status: AgentStatus | undefined, opts: DeriveOpti
   else if (opts.paused) state = 'paused';
   else state = 'connected';
 
-  const parts = [`Edgehook: ${STATE_LABELS[state]}`];
-  if (troubles.length > 0) parts.push(`(${troubles.map((t) => t.id).join(', ')})`);
+  const parts = [`Edgehook: ${statusLine({ state, troubles, clockHeld })}`];
   parts.push(`· ${status.outbox.pending} pending`);
   if (status.outbox.failed > 0) parts.push(`· ${status.outbox.failed} failed`);
-  return { state, summary: parts.join(' '), troubles, failedDeliveries: status.outbox.failed };
+  return { state, summary: parts.join(' '), troubles, clockHeld, failedDeliveries: status.outbox.failed };
+}
+
+/** The state in words, naming the endpoints in trouble: "Delivery failing: cloud". */
+export function statusLine(view: Pick<TrayView, 'state' | 'troubles' | 'clockHeld'>): string {
+  if (view.troubles.length > 0) return `${STATE_LABELS[view.state]}: ${view.troubles.map((t) => t.id).join(', ')}`;
+  if (view.state === 'backing-off' && view.clockHeld) return 'Waiting for the system clock';
+  return STATE_LABELS[view.state];
 }
 
 export interface DesktopNotice {

@@ -1,4 +1,5 @@
 import type { BrowserWindowConstructorOptions, HandlerDetails, Session, WebContents, WindowOpenHandlerResponse } from 'electron';
+import { UI_CSP } from '../admin/ui-static.js';
 
 /**
  * The admin UI window and its hardening (STYLE.md "Hardened Electron"; Electron's security
@@ -8,24 +9,12 @@ import type { BrowserWindowConstructorOptions, HandlerDetails, Session, WebConte
  */
 
 /**
- * Applied through the session's response headers, so it covers every page the admin server
- * sends, even one that forgets its own header. 'unsafe-inline' for styles only: chart and UI
- * code set style attributes, which cannot run script; scripts come from the admin origin alone.
+ * The admin server's own policy (src/admin/ui-static.ts: scripts, styles and connections from
+ * the admin origin only, no inline script, no eval, no framing), applied again through the
+ * session's response headers: then it covers every response the window gets, including API
+ * replies and errors that carry no header of their own. One policy, so the two cannot drift.
  */
-export const ADMIN_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "worker-src 'self'",
-  "object-src 'none'",
-  "frame-src 'none'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-].join('; ');
+export const ADMIN_CSP = UI_CSP;
 
 export interface WindowOptionsInput {
   /** Absolute path of the compiled preload (preload.cjs). */
@@ -137,7 +126,7 @@ export function hardenWebContents(contents: ContentsLike, deps: HardenDeps): voi
   });
 }
 
-type SessionLike = {
+export type SessionLike = {
   webRequest: Pick<Session['webRequest'], 'onHeadersReceived'>;
 } & Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>;
 

@@ -101,7 +101,12 @@ export class MqttSource {
     this.client = client;
     // Handlers go on before connecting: messages queued in the session arrive with CONNACK.
     client.handleMessage = (packet, cb) => {
-      if (packet.qos !== 2) this.enqueue(packet);
+      // QoS 2 reaches handleMessage only with PUBREL, after its event was committed at PUBLISH
+      // time (see incomingStore above). PUBREL proves the broker has our PUBREC and will not send
+      // that PUBLISH again: its redelivery guard can go.
+      if (packet.qos === 2) {
+        if (packet.messageId !== undefined) this.deps.outbox.markAcked(packet.messageId);
+      } else this.enqueue(packet);
       cb();
     };
     const internals = client as unknown as { _sendPacket: SendPacket };
@@ -225,7 +230,7 @@ export class MqttSource {
       this.deps.logger.info('outbox has room again: ingest resumed');
       this.fullSince = undefined;
     }
-    for (const item of items) if (item.messageId !== undefined) this.release(item.messageId);
+    for (const item of items) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1);
   }
 
   private holdBack(items: Pending[], delayMs: number): void {
@@ -236,14 +241,16 @@ export class MqttSource {
     }, delayMs);
   }
 
-  private release(messageId: number): void {
+  private release(messageId: number, qos1: boolean): void {
     this.awaitingCommit.delete(messageId);
     const held = this.heldAcks.get(messageId);
     if (!held) return; // the ack has not been asked for yet: it will pass straight through
     this.heldAcks.delete(messageId);
     if (held.generation !== this.generation || !this.client?.connected) return;
     this.originalSend!(held.packet);
-    this.deps.outbox.markAcked(messageId);
+    // QoS 1: once the PUBACK is written the broker may reuse the id. (A PUBACK lost with the
+    // connection still leads to a redelivery stored as a new event: a duplicate, never a loss.)
+    if (qos1) this.deps.outbox.markAcked(messageId);
   }
 
   async stop(): Promise<void> {

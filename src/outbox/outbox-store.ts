@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { Db } from './open-db.js';
@@ -9,7 +9,8 @@ import { typeMatcher } from './type-match.js';
  * prepared once in the constructor; rows are parsed on the way out; times are integer epoch ms.
  *
  * Event states: pending (some delivery not settled), delivered, failed (some delivery is a dead
- * letter), expired, rejected (payload did not parse), unrouted (no endpoint wanted it).
+ * letter), expired, rejected (payload did not parse), unrouted (no endpoint wanted it), deleted
+ * (settled by an operator's delete of a delivery; kept for the log like delivered).
  * Counters are cumulative and survive restarts; each received event is counted exactly once in
  * delivered | rejected | dropped | expired | deleted, or is currently pending or failed.
  */
@@ -103,7 +104,7 @@ const EVENT_OVERHEAD = 160;
 const DELIVERY_OVERHEAD = 64;
 const ATTEMPT_OVERHEAD = 96;
 const MAX_ATTEMPTS_KEPT = 20;
-const COUNTER_NAMES = ['received', 'rejected', 'dropped', 'delivered', 'expired', 'deleted'] as const;
+const COUNTER_NAMES = ['received', 'rejected', 'dropped', 'delivered', 'expired', 'deleted', 'unroutedRemoved'] as const;
 type CounterName = (typeof COUNTER_NAMES)[number];
 
 export class OutboxStore {
@@ -140,10 +141,10 @@ export class OutboxStore {
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (endpoint_id, event_seq, status, updated_at) VALUES (?, ?, 'pending', ?)`,
       ),
-      inflightGet: db.prepare(
-        `SELECT e.topic, e.payload FROM mqtt_inflight m JOIN events e ON e.seq = m.event_seq WHERE m.message_id = ?`,
+      inflightGet: db.prepare(`SELECT topic, payload_hash AS hash FROM mqtt_inflight WHERE message_id = ?`),
+      inflightPut: db.prepare(
+        `INSERT OR REPLACE INTO mqtt_inflight (message_id, event_seq, qos, topic, payload_hash) VALUES (?, ?, ?, ?, ?)`,
       ),
-      inflightPut: db.prepare(`INSERT OR REPLACE INTO mqtt_inflight (message_id, event_seq, qos) VALUES (?, ?, ?)`),
       inflightDel: db.prepare(`DELETE FROM mqtt_inflight WHERE message_id = ?`),
       inflightClear: db.prepare(`DELETE FROM mqtt_inflight`),
       counterGetAll: db.prepare(`SELECT name, value FROM counters`),
@@ -170,8 +171,9 @@ export class OutboxStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       trimAttempts: db.prepare(
-        `DELETE FROM attempts WHERE event_seq = ? AND endpoint_id = ? AND id NOT IN
-           (SELECT id FROM attempts WHERE event_seq = ? AND endpoint_id = ? ORDER BY id DESC LIMIT ${MAX_ATTEMPTS_KEPT})`,
+        `DELETE FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId AND id NOT IN
+           (SELECT id FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId ORDER BY id DESC LIMIT @keep)
+         RETURNING @overhead + length(coalesce(response, '')) + length(coalesce(error, '')) AS cost`,
       ),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = @status, attempts = attempts + @attempted,
@@ -201,7 +203,7 @@ export class OutboxStore {
       ),
       prunable: db.prepare(
         `SELECT seq, state, bytes FROM events
-         WHERE (state IN ('delivered', 'expired', 'unrouted') AND settled_at < @settledBefore)
+         WHERE (state IN ('delivered', 'expired', 'unrouted', 'deleted') AND settled_at < @settledBefore)
             OR (state = 'rejected' AND received_at < @settledBefore)
          ORDER BY seq LIMIT 500`,
       ),
@@ -298,8 +300,8 @@ export class OutboxStore {
   private isRedelivery(ev: NewEvent): boolean {
     const m = ev.mqtt!;
     if (m.qos === 1 && !m.dup) return false;
-    const row = this.stmt.inflightGet.get(m.messageId) as { topic: string; payload: Buffer | null } | undefined;
-    return row !== undefined && row.topic === ev.topic && row.payload !== null && row.payload.equals(ev.payload);
+    const row = this.stmt.inflightGet.get(m.messageId) as { topic: string; hash: Buffer } | undefined;
+    return row !== undefined && row.topic === ev.topic && row.hash.equals(payloadHash(ev.payload));
   }
 
   private buildRow(ev: NewEvent, seq: number) {
@@ -316,12 +318,26 @@ export class OutboxStore {
       `{"id":"${id}","type":${JSON.stringify(ev.type)},"timestamp":"${new Date(ev.receivedAt).toISOString()}",` +
       `"agent":${this.agentJson},"seq":${seq},"topic":${JSON.stringify(ev.topic)},"data":${data}${extra}}`;
     const targets = ev.rejected === undefined ? this.routes.filter((r) => r.match(ev.type)) : [];
-    // The raw payload is kept only where it is needed: to re-parse a rejected event, and to
-    // recognise an MQTT redelivery.
-    const keepPayload = ev.rejected !== undefined || ev.mqtt !== undefined;
+    // The raw payload is kept only to re-parse a rejected event.
+    const keepPayload = ev.rejected !== undefined;
     const bytes =
       EVENT_OVERHEAD + Buffer.byteLength(body) + (keepPayload ? ev.payload.length : 0) + targets.length * DELIVERY_OVERHEAD;
+    if (bytes > this.storage.maxBytes) return this.oversizeRow(ev, seq, id, bytes);
     return { ev, seq, id, body, targets, bytes, keepPayload };
+  }
+
+  /**
+   * An event that could never fit in storage.maxBytes, even in an empty outbox: waiting for
+   * room would hold the MQTT session forever. It is kept as a rejected event without its
+   * payload, so it is counted and visible, and ingest goes on.
+   */
+  private oversizeRow(ev: NewEvent, seq: number, id: string, bytes: number) {
+    const rejected = `event of ${bytes} bytes does not fit storage.maxBytes (${this.storage.maxBytes}); payload not kept`;
+    const body =
+      `{"id":"${id}","type":${JSON.stringify(ev.type)},"timestamp":"${new Date(ev.receivedAt).toISOString()}",` +
+      `"agent":${this.agentJson},"seq":${seq},"topic":${JSON.stringify(ev.topic)},"data":null}`;
+    const small = { ...ev, rejected, payload: Buffer.alloc(0) };
+    return { ev: small, seq, id, body, targets: [] as typeof this.routes, bytes: EVENT_OVERHEAD + Buffer.byteLength(body), keepPayload: false };
   }
 
   private insertRow(row: ReturnType<OutboxStore['buildRow']>, now: number): void {
@@ -342,7 +358,7 @@ export class OutboxStore {
       bytes,
     });
     for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
-    if (ev.mqtt) this.stmt.inflightPut.run(ev.mqtt.messageId, seq, ev.mqtt.qos);
+    if (ev.mqtt) this.stmt.inflightPut.run(ev.mqtt.messageId, seq, ev.mqtt.qos, ev.topic, payloadHash(ev.payload));
     this.bump('received', 1);
     if (state === 'rejected') this.bump('rejected', 1);
     this.bytes += bytes;
@@ -361,7 +377,7 @@ export class OutboxStore {
   private makeRoom(need: number, now: number): boolean {
     const max = this.storage.maxBytes;
     if (this.bytes + need <= max) return true;
-    this.removeWhile(['delivered', 'expired', 'unrouted'], () => this.bytes + need > max, 'pruned');
+    this.removeWhile(['delivered', 'expired', 'unrouted', 'deleted'], () => this.bytes + need > max, 'pruned');
     if (this.bytes + need <= max) return true;
     if (this.storage.whenFull === 'stop-ingest') return false;
     const dropped = this.removeWhile(['pending', 'failed', 'rejected'], () => this.bytes + need > max, 'dropped');
@@ -396,6 +412,8 @@ export class OutboxStore {
     this.bytes -= r.bytes;
     // Events already accounted for (delivered, expired, rejected…) are not counted again.
     if (reason !== 'pruned' && (r.state === 'pending' || r.state === 'failed')) this.bump(reason, 1);
+    // "unrouted" is a state while the event is here; once it leaves, a counter keeps it.
+    if (r.state === 'unrouted') this.bump('unroutedRemoved', 1);
   }
 
   /** Removes events delivered longer ago than keepDeliveredHours. Returns how many. */
@@ -465,22 +483,42 @@ export class OutboxStore {
       at: rec.at,
     }) as { attempts: number } | undefined;
     if (!updated) return; // the event was dropped or deleted meanwhile
-    if (rec.attempted) {
-      const response = rec.response === undefined ? null : rec.response;
-      this.stmt.insertAttempt.run(rec.endpointId, rec.seq, rec.at, rec.outcome, rec.status ?? null, rec.durationMs ?? 0, rec.error ?? null, response);
-      const cost = ATTEMPT_OVERHEAD + (response?.length ?? 0) + (rec.error?.length ?? 0);
-      if (updated.attempts > MAX_ATTEMPTS_KEPT) this.stmt.trimAttempts.run(rec.seq, rec.endpointId, rec.seq, rec.endpointId);
-      else {
-        this.stmt.addEventBytes.run(cost, rec.seq);
-        this.bytes += cost;
-      }
-    }
+    if (rec.attempted) this.logAttempt(rec, updated.attempts);
     if (rec.newStatus === 'pending') return;
     const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as { state: string; remaining: number } | undefined;
     if (settled && settled.remaining === 0) {
       if (settled.state === 'delivered') this.bump('delivered', 1);
       else if (settled.state === 'expired') this.bump('expired', 1);
     }
+  }
+
+  /**
+   * The attempt log counts against storage.maxBytes too: a 503 storm logs an attempt per
+   * probe. Each delivery keeps its last MAX_ATTEMPTS_KEPT attempts; when the outbox is full the
+   * delivery's older attempts go first, and if there is still no room the attempt is not logged
+   * (the delivery row keeps its last status and error).
+   */
+  private logAttempt(rec: AttemptRecord, attempts: number): void {
+    const response = rec.response ?? null;
+    const cost = ATTEMPT_OVERHEAD + (response?.length ?? 0) + (rec.error?.length ?? 0);
+    if (attempts > MAX_ATTEMPTS_KEPT) this.trimAttempts(rec, MAX_ATTEMPTS_KEPT - 1);
+    if (this.bytes + cost > this.storage.maxBytes) {
+      this.removeWhile(['delivered', 'expired', 'unrouted'], () => this.bytes + cost > this.storage.maxBytes, 'pruned');
+      if (this.bytes + cost > this.storage.maxBytes) this.trimAttempts(rec, 0);
+      if (this.bytes + cost > this.storage.maxBytes) return;
+    }
+    this.stmt.insertAttempt.run(rec.endpointId, rec.seq, rec.at, rec.outcome, rec.status ?? null, rec.durationMs ?? 0, rec.error ?? null, response);
+    this.stmt.addEventBytes.run(cost, rec.seq);
+    this.bytes += cost;
+  }
+
+  /** Deletes all but the newest `keep` attempts of a delivery, giving their bytes back. */
+  private trimAttempts(rec: { seq: number; endpointId: string }, keep: number): void {
+    const rows = this.stmt.trimAttempts.all({ seq: rec.seq, endpointId: rec.endpointId, keep, overhead: ATTEMPT_OVERHEAD }) as { cost: number }[];
+    const n = rows.reduce((sum, r) => sum + r.cost, 0);
+    if (n <= 0) return;
+    this.stmt.addEventBytes.run(-n, rec.seq);
+    this.bytes -= n;
   }
 
   counts(): OutboxCounts {
@@ -496,7 +534,7 @@ export class OutboxStore {
       dropped: c('dropped'),
       expired: c('expired'),
       deleted: c('deleted'),
-      unrouted: byState.get('unrouted') ?? 0,
+      unrouted: (byState.get('unrouted') ?? 0) + c('unroutedRemoved'),
       bytes: this.bytes,
       maxBytes: this.storage.maxBytes,
       oldestPendingAt: (this.stmt.oldestPending.get() as number | undefined) ?? null,
@@ -513,4 +551,418 @@ export class OutboxStore {
   close(): void {
     this.flush();
   }
+
+  // ---- admin: delivery log, operator actions, secret expiry (issue 3) ---------------------
+  //
+  // What the admin API reads and commands (DESIGN.md §2: admin goes through the outbox's own
+  // functions). Statements are prepared once, on first use. Every action keeps the invariant
+  // of the counters: each received event is counted exactly once in delivered | rejected |
+  // dropped | expired | deleted, or is pending | failed | unrouted now. An event put back to
+  // pending (retry, replay, redeliver) therefore gives back the count it had; `bytes` stays
+  // the sum of the events' `bytes` column.
+
+  private adminStmtCache: ReturnType<OutboxStore['prepareAdmin']> | undefined;
+
+  private get adminStmt() {
+    this.adminStmtCache ??= this.prepareAdmin();
+    return this.adminStmtCache;
+  }
+
+  private prepareAdmin() {
+    const db = this.db;
+    const deliveryColumns = `d.endpoint_id AS endpointId, d.event_seq AS seq, e.id AS eventId, e.type, e.topic,
+      e.received_at AS receivedAt, d.status, d.attempts, d.next_attempt_at AS nextAttemptAt,
+      d.last_status AS lastStatus, d.last_error AS lastError, d.updated_at AS updatedAt`;
+    const filters = `(@endpointId IS NULL OR d.endpoint_id = @endpointId)
+      AND (@status IS NULL OR d.status = @status)
+      AND (@type IS NULL OR e.type GLOB @type)
+      AND (@from IS NULL OR e.received_at >= @from)
+      AND (@to IS NULL OR e.received_at <= @to)`;
+    return {
+      queryDeliveries: db.prepare(
+        `SELECT ${deliveryColumns} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.event_seq < @before AND ${filters}
+         ORDER BY d.event_seq DESC, d.endpoint_id LIMIT @limit`,
+      ),
+      deliveriesOfSeq: db.prepare(
+        `SELECT ${deliveryColumns} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.event_seq = @seq AND ${filters} ORDER BY d.endpoint_id`,
+      ),
+      delivery: db.prepare(
+        `SELECT ${deliveryColumns}, e.body FROM deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.endpoint_id = ? AND d.event_seq = ?`,
+      ),
+      attempts: db.prepare(
+        `SELECT at, outcome, status, duration_ms AS durationMs, error, response FROM attempts
+         WHERE endpoint_id = ? AND event_seq = ? ORDER BY id`,
+      ),
+      event: db.prepare(`SELECT seq, id, type, state, remaining, bytes, received_at AS receivedAt FROM events WHERE seq = ?`),
+      deliveryStatus: db.prepare(`SELECT status FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`).pluck(),
+      deliveryStatuses: db.prepare(`SELECT status FROM deliveries WHERE event_seq = ?`).pluck(),
+      retryPending: db.prepare(`UPDATE deliveries SET next_attempt_at = 0, updated_at = ? WHERE endpoint_id = ? AND event_seq = ?`),
+      resetDelivery: db.prepare(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = 0, message_failures = 0, updated_at = ?
+         WHERE endpoint_id = ? AND event_seq = ?`,
+      ),
+      reopenEvent: db.prepare(`UPDATE events SET remaining = remaining + 1, state = 'pending', settled_at = NULL WHERE seq = ?`),
+      deleteDelivery: db.prepare(`DELETE FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`),
+      deleteDeliveryAttempts: db.prepare(`DELETE FROM attempts WHERE endpoint_id = ? AND event_seq = ?`),
+      setRemaining: db.prepare(`UPDATE events SET remaining = ? WHERE seq = ?`),
+      settleAs: db.prepare(`UPDATE events SET state = ?, settled_at = ? WHERE seq = ?`),
+      unsettledOf: db.prepare(
+        `SELECT event_seq FROM deliveries WHERE endpoint_id = ? AND status IN ('pending', 'failed') ORDER BY event_seq`,
+      ).pluck(),
+      eventsInRange: db.prepare(
+        `SELECT e.seq, e.type, e.state, e.received_at AS receivedAt, d.status AS deliveryStatus
+         FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq AND d.endpoint_id = @endpointId
+         WHERE e.received_at >= @from AND e.received_at <= @to ORDER BY e.seq`,
+      ),
+      rejected: db.prepare(
+        `SELECT seq, id AS eventId, topic, type, received_at AS receivedAt, reject_reason AS reason,
+                substr(payload, 1, 256) AS preview
+         FROM events WHERE state = 'rejected' AND seq < ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      routeRejected: db.prepare(
+        `UPDATE events SET state = @state, remaining = @remaining, settled_at = @settledAt, bytes = bytes + @bytes
+         WHERE seq = @seq AND state = 'rejected'`,
+      ),
+      counterGet: db.prepare(`SELECT value FROM counters WHERE name = ?`).pluck(),
+      secretExpiries: db.prepare(`SELECT endpoint_id AS endpointId, secret_hash AS secretHash, expires_at AS expiresAt FROM secret_expiry`),
+      putSecretExpiry: db.prepare(
+        `INSERT INTO secret_expiry (endpoint_id, secret_hash, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT(endpoint_id, secret_hash) DO UPDATE SET expires_at = excluded.expires_at`,
+      ),
+      deleteSecretExpiry: db.prepare(`DELETE FROM secret_expiry WHERE endpoint_id = ? AND secret_hash = ?`),
+    };
+  }
+
+  /** The delivery log, newest first; `before` (a seq) pages back. A seq's deliveries stay on one page. */
+  queryDeliveries(q: DeliveryQuery): { items: DeliveryRow[]; nextBefore: number | null } {
+    this.flush();
+    const limit = Math.max(1, Math.min(q.limit, 1000));
+    const params = {
+      endpointId: q.endpointId ?? null,
+      status: q.status ?? null,
+      type: q.type ?? null,
+      from: q.from ?? null,
+      to: q.to ?? null,
+    };
+    const rows = (this.adminStmt.queryDeliveries.all({ ...params, before: q.before ?? Number.MAX_SAFE_INTEGER, limit: limit + 1 }) as RawDeliveryRow[]);
+    if (rows.length <= limit) return { items: rows.map(parseDeliveryRow), nextBefore: null };
+    // The page ends inside a seq's group of deliveries: end it before that seq instead, or —
+    // when one seq fills the whole page — take all of that seq's deliveries.
+    const boundary = rows[limit]!.seq;
+    let page = rows.slice(0, limit).filter((r) => r.seq !== boundary);
+    if (page.length === 0) page = this.adminStmt.deliveriesOfSeq.all({ ...params, seq: boundary }) as RawDeliveryRow[];
+    return { items: page.map(parseDeliveryRow), nextBefore: page[page.length - 1]!.seq };
+  }
+
+  /** One delivery with the webhook body as sent and its attempts, oldest first. */
+  deliveryDetail(endpointId: string, seq: number): { delivery: DeliveryRow; body: string; attempts: AttemptRow[] } | undefined {
+    this.flush();
+    const row = this.adminStmt.delivery.get(endpointId, seq) as (RawDeliveryRow & { body: string }) | undefined;
+    if (!row) return undefined;
+    const { body, ...delivery } = row;
+    return { delivery: parseDeliveryRow(delivery), body, attempts: this.adminStmt.attempts.all(endpointId, seq) as AttemptRow[] };
+  }
+
+  /**
+   * Sends a delivery again now: a pending one skips its wait; a settled one (delivered,
+   * failed, expired) becomes pending with a fresh retry schedule. The caller reloads the
+   * endpoint's queue.
+   */
+  retryDelivery(endpointId: string, seq: number): 'queued' | 'not-found' {
+    this.flush();
+    return this.db
+      .transaction(() => (this.requeue(endpointId, seq, this.clock.now(), false) === 'missing' ? 'not-found' : 'queued'))
+      .immediate();
+  }
+
+  /**
+   * Queues again, for one endpoint, every event received in [from, to] that is still held: the
+   * same event ids (so webhook-ids) and bodies. Events already removed (pruned after
+   * keepDeliveredHours, dropped, deleted) cannot be: `unavailable` counts the gaps in seq within
+   * the range. Rejected events go through redeliverRejected; test events of other endpoints and
+   * types the endpoint does not take are left out; events older than `notBefore` (maxAgeHours)
+   * would expire at once and are counted in `tooOld` instead.
+   */
+  replay(endpointId: string, range: { from: number; to: number; types: readonly string[]; notBefore: number }): ReplayOutcome {
+    this.flush();
+    const now = this.clock.now();
+    const wanted = typeMatcher(range.types);
+    return this.db
+      .transaction((): ReplayOutcome => {
+        const rows = this.adminStmt.eventsInRange.all({ endpointId, from: range.from, to: range.to }) as {
+          seq: number; type: string; state: string; receivedAt: number; deliveryStatus: string | null;
+        }[];
+        let count = 0;
+        let tooOld = 0;
+        for (const r of rows) {
+          if (r.state === 'rejected') continue;
+          if (r.deliveryStatus === null && (r.type === TEST_EVENT_TYPE || !wanted(r.type))) continue;
+          if (r.receivedAt < range.notBefore) {
+            tooOld++;
+            continue;
+          }
+          if (this.requeue(endpointId, r.seq, now, true) !== 'missing') count++;
+        }
+        const first = rows[0]?.seq;
+        const last = rows[rows.length - 1]?.seq;
+        const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
+        return { count, unavailable, tooOld };
+      })
+      .immediate();
+  }
+
+  /**
+   * Puts one delivery back to pending (inserting it when the event was never routed there),
+   * inside the caller's transaction. `reset`: replay starts the retry schedule afresh even for
+   * a pending delivery.
+   */
+  private requeue(endpointId: string, seq: number, now: number, reset: boolean): 'queued' | 'missing' {
+    const s = this.adminStmt;
+    const ev = s.event.get(seq) as { state: string } | undefined;
+    if (!ev || ev.state === 'rejected') return 'missing';
+    const status = s.deliveryStatus.get(endpointId, seq) as DeliveryStatus | undefined;
+    if (status === 'pending') {
+      if (reset) s.resetDelivery.run(now, endpointId, seq);
+      else s.retryPending.run(now, endpointId, seq);
+      return 'queued';
+    }
+    if (status === undefined) {
+      this.stmt.insertDelivery.run(endpointId, seq, now);
+      this.stmt.addEventBytes.run(DELIVERY_OVERHEAD, seq);
+      this.bytes += DELIVERY_OVERHEAD;
+    } else {
+      s.resetDelivery.run(now, endpointId, seq);
+    }
+    s.reopenEvent.run(seq);
+    // The event leaves a counted final state: give the count back (it is counted again when it settles).
+    if (ev.state === 'delivered' || ev.state === 'expired' || ev.state === 'deleted') this.bump(ev.state, -1);
+    return 'queued';
+  }
+
+  /**
+   * An operator's delete of a pending or failed delivery (DESIGN.md §1.1: a counted, visible
+   * policy). When that settles the event it is counted as `deleted`; an event left with no
+   * delivery at all is removed.
+   */
+  deleteDelivery(endpointId: string, seq: number): 'deleted' | 'not-found' | 'settled' {
+    this.flush();
+    let removed = false;
+    const result = this.db
+      .transaction(() => {
+        const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as DeliveryStatus | undefined;
+        if (status === undefined) return 'not-found' as const;
+        if (status !== 'pending' && status !== 'failed') return 'settled' as const;
+        removed = this.removeDelivery(endpointId, seq, status);
+        return 'deleted' as const;
+      })
+      .immediate();
+    if (removed) for (const l of this.dropListeners) l([seq]);
+    return result;
+  }
+
+  /** Deletes every pending or failed delivery of an endpoint (the endpoint was removed). Returns how many. */
+  deleteDeliveriesOf(endpointId: string): number {
+    this.flush();
+    const removedSeqs: number[] = [];
+    const n = this.db
+      .transaction(() => {
+        const seqs = this.adminStmt.unsettledOf.all(endpointId) as number[];
+        for (const seq of seqs) {
+          const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as 'pending' | 'failed';
+          if (this.removeDelivery(endpointId, seq, status)) removedSeqs.push(seq);
+        }
+        return seqs.length;
+      })
+      .immediate();
+    if (removedSeqs.length > 0) for (const l of this.dropListeners) l(removedSeqs);
+    return n;
+  }
+
+  /** Inside a transaction. Returns true when the whole event went with it. */
+  private removeDelivery(endpointId: string, seq: number, status: 'pending' | 'failed'): boolean {
+    const s = this.adminStmt;
+    const ev = s.event.get(seq) as { seq: number; state: string; remaining: number; bytes: number };
+    s.deleteDeliveryAttempts.run(endpointId, seq);
+    s.deleteDelivery.run(endpointId, seq);
+    const remaining = status === 'pending' ? ev.remaining - 1 : ev.remaining;
+    s.setRemaining.run(remaining, seq);
+    // Still waiting for another endpoint: it settles (and is counted) later.
+    if (remaining > 0) return false;
+    // A failed delivery of an event still pending elsewhere changes nothing more; the last
+    // pending one, or one of an event settled as failed, settles the event now.
+    if (status === 'failed' && ev.state !== 'failed') return false;
+    const others = s.deliveryStatuses.all(seq) as DeliveryStatus[];
+    if (others.includes('failed')) {
+      if (ev.state !== 'failed') s.settleAs.run('failed', this.clock.now(), seq);
+      return false;
+    }
+    if (others.length === 0) {
+      this.removeEvent({ seq, state: ev.state, bytes: ev.bytes }, 'deleted');
+      return true;
+    }
+    // Delivered (or expired) elsewhere: kept for the log, counted once, as deleted.
+    s.settleAs.run('deleted', this.clock.now(), seq);
+    this.bump('deleted', 1);
+    return false;
+  }
+
+  /** Queues a test event (type "edgehook.test") to one endpoint only, whatever its `types`. */
+  enqueueTest(endpointId: string, data: Record<string, unknown>): { eventId: string; seq: number } | 'full' {
+    const now = this.clock.now();
+    const json = JSON.stringify(data);
+    const result = this.db
+      .transaction(() => {
+        this.flushAckedIds();
+        const seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
+        const built = this.buildRow(
+          { topic: TEST_EVENT_TOPIC, type: TEST_EVENT_TYPE, receivedAt: now, payload: Buffer.from(json), data: { kind: 'json', json } },
+          seq,
+        );
+        const row = { ...built, targets: [{ id: endpointId, match: () => true }], bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD };
+        if (!this.makeRoom(row.bytes, now)) return undefined;
+        this.insertRow(row, now);
+        return { eventId: row.id, seq };
+      })
+      .immediate();
+    if (!result) return 'full';
+    for (const l of this.appendListeners) l();
+    return result;
+  }
+
+  /** Rejected events (payload did not parse as declared), newest first, with their reason. */
+  rejectedEvents(q: { before?: number | undefined; limit: number }): RejectedEventRow[] {
+    const rows = this.adminStmt.rejected.all(q.before ?? Number.MAX_SAFE_INTEGER, Math.max(1, Math.min(q.limit, 1000))) as (Omit<RejectedEventRow, 'preview'> & { preview: Buffer | null })[];
+    return rows.map((r) => ({ ...r, preview: r.preview ?? Buffer.alloc(0) }));
+  }
+
+  /**
+   * Routes a rejected event to the endpoints that take its type; its body already carries the
+   * raw payload as base64 (`"encoding":"base64"`). Undefined when there is no such rejected event.
+   */
+  redeliverRejected(seq: number): { endpoints: string[] } | undefined {
+    this.flush();
+    const now = this.clock.now();
+    const result = this.db
+      .transaction(() => {
+        const ev = this.adminStmt.event.get(seq) as { type: string; state: string } | undefined;
+        if (!ev || ev.state !== 'rejected') return undefined;
+        const targets = this.routes.filter((r) => r.match(ev.type));
+        for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
+        const bytes = targets.length * DELIVERY_OVERHEAD;
+        this.adminStmt.routeRejected.run({
+          seq,
+          state: targets.length > 0 ? 'pending' : 'unrouted',
+          remaining: targets.length,
+          settledAt: targets.length > 0 ? null : now,
+          bytes,
+        });
+        this.bytes += bytes;
+        // No longer counted as rejected; `redelivered` keeps the total ever rejected for /metrics.
+        this.bump('rejected', -1);
+        this.stmt.counterAdd.run(REDELIVERED_COUNTER, 1);
+        return { endpoints: targets.map((t) => t.id) };
+      })
+      .immediate();
+    if (result && result.endpoints.length > 0) for (const l of this.appendListeners) l();
+    return result;
+  }
+
+  /** Events ever rejected, including those since redelivered (a monotonic count for /metrics). */
+  rejectedEver(): number {
+    return (this.counters.get('rejected') ?? 0) + ((this.adminStmt.counterGet.get(REDELIVERED_COUNTER) as number | undefined) ?? 0);
+  }
+
+  secretExpiries(): SecretExpiryRow[] {
+    return this.adminStmt.secretExpiries.all() as SecretExpiryRow[];
+  }
+
+  setSecretExpiry(endpointId: string, secretHash: string, expiresAt: number): void {
+    this.adminStmt.putSecretExpiry.run(endpointId, secretHash, expiresAt);
+  }
+
+  deleteSecretExpiry(endpointId: string, secretHash: string): void {
+    this.adminStmt.deleteSecretExpiry.run(endpointId, secretHash);
+  }
+}
+
+// ---- admin (issue 3): shapes of the delivery log and operator actions ----------------------
+
+export const TEST_EVENT_TYPE = 'edgehook.test';
+export const TEST_EVENT_TOPIC = 'edgehook/test';
+/** counters row: rejected events since redelivered (they leave `rejected`, see redeliverRejected). */
+const REDELIVERED_COUNTER = 'redelivered';
+
+export interface DeliveryQuery {
+  endpointId?: string | undefined;
+  status?: DeliveryStatus | undefined;
+  /** exact, or a pattern with "*" */
+  type?: string | undefined;
+  /** received_at bounds, epoch ms, inclusive */
+  from?: number | undefined;
+  to?: number | undefined;
+  /** cursor: only seqs below this */
+  before?: number | undefined;
+  limit: number;
+}
+
+export interface DeliveryRow {
+  endpointId: string;
+  seq: number;
+  eventId: string;
+  type: string;
+  topic: string;
+  receivedAt: number;
+  status: DeliveryStatus;
+  attempts: number;
+  /** when a pending delivery is tried next (0: now); null once settled */
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
+
+type RawDeliveryRow = Omit<DeliveryRow, 'nextAttemptAt'> & { nextAttemptAt: number };
+
+function parseDeliveryRow(r: RawDeliveryRow): DeliveryRow {
+  return { ...r, nextAttemptAt: r.status === 'pending' ? r.nextAttemptAt : null };
+}
+
+export interface AttemptRow {
+  at: number;
+  outcome: 'delivered' | 'endpoint-trouble' | 'message-trouble' | 'gone' | 'failed';
+  status: number | null;
+  durationMs: number;
+  error: string | null;
+  response: string | null;
+}
+
+export interface RejectedEventRow {
+  seq: number;
+  eventId: string;
+  topic: string;
+  type: string;
+  receivedAt: number;
+  reason: string;
+  /** the first 256 bytes of the payload */
+  preview: Buffer;
+}
+
+export interface ReplayOutcome {
+  count: number;
+  unavailable: number;
+  tooOld: number;
+}
+
+export interface SecretExpiryRow {
+  endpointId: string;
+  secretHash: string;
+  expiresAt: number;
+}
+
+/** What a redelivered MQTT packet is recognised by, beside its topic and packet id. */
+function payloadHash(payload: Buffer): Buffer {
+  return createHash('sha256').update(payload).digest();
 }

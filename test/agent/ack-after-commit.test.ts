@@ -47,13 +47,13 @@ admin: { port: 0 }
 
   const db = new Database(join(agent.dataDir, 'edgehook.db'), { readonly: true });
   cleanup.push(async () => void db.close());
-  const stored = db.prepare('SELECT count(*) FROM events WHERE payload = ?').pluck();
+  const stored = db.prepare("SELECT count(*) FROM events WHERE instr(body, ',\"data\":' || ? || '}') > 0").pluck();
   const notStoredWhenAcked: string[] = [];
   let acks = 0;
   broker.on('ack', (packet, client) => {
     if (client?.id !== 'acker' || packet.cmd !== 'publish') return;
     acks++;
-    if (stored.get(packet.payload) !== 1) notStoredWhenAcked.push(String(packet.payload));
+    if (stored.get(String(packet.payload)) !== 1) notStoredWhenAcked.push(String(packet.payload));
   });
   const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
   cleanup.push(() => device.endAsync());

@@ -68,8 +68,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE mqtt_inflight (
         message_id INTEGER PRIMARY KEY,
         event_seq INTEGER NOT NULL,
-        qos INTEGER NOT NULL
+        qos INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        payload_hash BLOB NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    name: 'secret_expiry: when a rotated-out signing secret stops signing',
+    sql: `
+      -- Rotation keeps the previous secret signing beside the new one for a window (issue 3).
+      -- The secrets themselves live in the config file; this only records until when each
+      -- rotated-out one signs, by a SHA-256 of the secret, so the database never holds a secret.
+      CREATE TABLE secret_expiry (
+        endpoint_id TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, secret_hash)
+      ) WITHOUT ROWID;
     `,
   },
 ];

@@ -1,0 +1,56 @@
+import type { AgentStatus } from '../../agent/agent-status.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import type { OutboxStore } from '../../outbox/outbox-store.js';
+import { ConfigValidationError } from '../../config/config-file.js';
+import { fieldsFrom, invalid } from '../api-errors.js';
+import type { ConfigService } from '../config-service.js';
+
+/**
+ * What the admin API routes need from the agent, handed over by the composition root
+ * (src/agent/create-agent.ts). Routes read and command through these, never through the
+ * parts' internals.
+ */
+export interface AdminApiDeps {
+  outbox: OutboxStore;
+  config: ConfigService;
+  /** The config running now (restart-only keys as they were at start). */
+  running(): Config;
+  status(): AgentStatus;
+  /** Makes an endpoint's queue read its deliveries from the outbox again (after retry, replay, delete). */
+  reloadQueue(endpointId: string): void;
+  /** Re-enables an endpoint that a 410 Gone disabled. */
+  resumeEndpoint(endpointId: string): void;
+  mqttConnected(): boolean;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Runs a config edit; its validation problems come back as fields relative to the part of the
+ * config the request edits (`prefix()`, asked once the edit has run, e.g. "endpoints[3]").
+ */
+export async function withFieldsUnder<T>(prefix: () => string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ConfigValidationError) throw invalid(fieldsFrom(err.problems, prefix()));
+    throw err;
+  }
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** A non-negative integer query parameter, or a field error naming it. */
+export function intParam(value: unknown, name: string, fields: Record<string, string>): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    fields[name] = `expected a whole number, got ${JSON.stringify(value)}`;
+    return undefined;
+  }
+  return n;
+}

@@ -1,0 +1,28 @@
+/**
+ * The Electron main process entry (package.json "main": dist/electron/main.js). Only
+ * wiring: the real Electron modules, the core and this process go into DesktopApp, which holds
+ * the logic and is tested with fakes. ESM, like the rest of the project (Electron ≥ 28 loads an
+ * ESM main); only the preload has to be CommonJS (see preload.cts).
+ */
+import { fileURLToPath } from 'node:url';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
+import { createAgent } from '../agent/create-agent.js';
+import { loadConfigFile } from '../config/load.js';
+import { writeStarterConfig } from '../config/starter.js';
+import { createLogger } from '../log.js';
+import { DesktopApp } from './desktop-app.js';
+
+const desktop = new DesktopApp({
+  electron: { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray },
+  core: { createAgent, loadConfigFile, writeStarterConfig, createLogger },
+  runtime: {
+    platform: process.platform,
+    argv: process.argv,
+    env: process.env,
+    execPath: process.execPath,
+    preloadPath: fileURLToPath(new URL('./preload.cjs', import.meta.url)),
+    onSignal: (signal, handler) => void process.on(signal, handler),
+  },
+});
+
+desktop.run();

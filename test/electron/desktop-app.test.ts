@@ -1,0 +1,292 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { writeStarterConfig } from '../../src/config/starter.js';
+import { silentLogger } from '../../src/log.js';
+import { DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
+import type { DesktopAppDeps } from '../../src/electron/desktop-deps.js';
+import { channelFor, DESKTOP_API_METHODS } from '../../src/electron/desktop-api.js';
+import { trayIconPng } from '../../src/electron/tray-icons.js';
+import { createFakeElectron, deferred, endpoint, FakeAgent, FakeWebContents, makeStatus, type FakeElectron, type FakeImage } from './fakes.js';
+
+const ADMIN = 'http://127.0.0.1:8787';
+const PRELOAD = '/app/dist/electron/preload.cjs';
+
+let userData: string;
+let running: FakeElectron[] = [];
+beforeEach(() => {
+  userData = fs.mkdtempSync(path.join(os.tmpdir(), 'edgehook-userdata-'));
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  // Quit what a test left running, so its log file is closed before the folder goes.
+  for (const fake of running) {
+    if (!fake.app.exited) fake.app.quit();
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+  }
+  running = [];
+  fs.rmSync(userData, { recursive: true, force: true });
+});
+
+interface Setup {
+  fake: FakeElectron;
+  agent: FakeAgent;
+  desktop: DesktopApp;
+  configs: Config[];
+  signals: Map<string, () => void>;
+}
+
+/** Real config loading and starter writing on a temp userData; a fake agent and fake Electron. */
+function setup(opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?: NodeJS.ProcessEnv } = {}): Setup {
+  const fake = createFakeElectron(userData, opts);
+  running.push(fake);
+  const agent = new FakeAgent();
+  const configs: Config[] = [];
+  const signals = new Map<string, () => void>();
+  const deps: DesktopAppDeps = {
+    electron: fake.modules,
+    core: {
+      loadConfigFile: (file, o) => loadConfigFile(file, { ...o, env: {} }),
+      writeStarterConfig,
+      createAgent: ({ config }) => {
+        configs.push(config);
+        return agent;
+      },
+      createLogger: () => silentLogger(),
+    },
+    runtime: {
+      platform: 'linux',
+      argv: opts.argv ?? ['/opt/Edgehook/edgehook'],
+      env: opts.env ?? { XDG_CONFIG_HOME: path.join(userData, 'xdg') },
+      execPath: '/opt/Edgehook/edgehook',
+      preloadPath: PRELOAD,
+      onSignal: (signal, handler) => void signals.set(signal, handler),
+    },
+  };
+  return { fake, agent, desktop: new DesktopApp(deps), configs, signals };
+}
+
+async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
+  const s = setup(opts);
+  expect(s.desktop.run()).toBe(true);
+  s.fake.app.ready();
+  await s.desktop.started;
+  return s;
+}
+
+describe('start-up', () => {
+  it('writes the starter config into userData on first run and runs the agent on it, data in userData/data', async () => {
+    const { configs, agent } = await started();
+    expect(fs.readFileSync(path.join(userData, 'edgehook.yaml'), 'utf8')).toMatch(/^# edgehook configuration/);
+    expect(configs).toHaveLength(1);
+    expect(configs[0]!.dataDir).toBe(path.join(userData, 'data'));
+    expect(agent.start).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps an existing config and runs the admin server even when the file disables it', async () => {
+    fs.writeFileSync(path.join(userData, 'edgehook.yaml'), 'agentId: kiosk\nadmin:\n  enabled: false\n');
+    const { configs } = await started();
+    expect(configs[0]!.agentId).toBe('kiosk');
+    expect(configs[0]!.admin.enabled).toBe(true);
+    expect(fs.readFileSync(path.join(userData, 'edgehook.yaml'), 'utf8')).toContain('agentId: kiosk');
+  });
+
+  it('opens one hardened window on the login URL, signed in by the main process', async () => {
+    const { fake, agent } = await started();
+    expect(fake.windows).toHaveLength(1);
+    const win = fake.windows[0]!;
+    expect(win.options.webPreferences).toMatchObject({ preload: PRELOAD, sandbox: true, contextIsolation: true, nodeIntegration: false, webSecurity: true });
+    expect(win.loadURL).toHaveBeenCalledWith(agent.loginUrl);
+    expect(fake.app.enableSandbox).toHaveBeenCalledTimes(1);
+    win.emit('ready-to-show');
+    expect(win.show).toHaveBeenCalled();
+  });
+
+  it('applies the CSP to the session and registers every IPC channel of the contract', async () => {
+    const { fake } = await started();
+    const { responseHeaders } = await fake.headersFor({ 'content-type': ['text/html'] });
+    expect(responseHeaders['Content-Security-Policy']?.[0]).toMatch(/script-src 'self'/);
+    expect(fake.channels().sort()).toEqual(DESKTOP_API_METHODS.map(channelFor).sort());
+  });
+
+  it('stays in the tray when launched at login (--hidden), and opens the window from the tray', async () => {
+    const { fake } = await started({ argv: ['/opt/Edgehook/edgehook', '--hidden'] });
+    expect(fake.windows).toHaveLength(0);
+    expect(fake.trays).toHaveLength(1);
+    fake.trays[0]!.click('open');
+    expect(fake.windows).toHaveLength(1);
+  });
+
+  it('reports an invalid config with every problem and the file, then quits without an agent', async () => {
+    fs.writeFileSync(path.join(userData, 'edgehook.yaml'), 'mqtt:\n  protocolVersion: 7\nbogus: 1\n');
+    const { fake, configs } = await started();
+    expect(configs).toHaveLength(0);
+    const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { detail: string; buttons: string[] };
+    expect(options.detail).toMatch(/mqtt\.protocolVersion/);
+    expect(options.detail).toMatch(/bogus/);
+    expect(options.detail).toContain(path.join(userData, 'edgehook.yaml'));
+    expect(options.buttons).toEqual(['Open configuration', 'Quit']);
+    expect(fake.app.exited).toBe(true);
+  });
+
+  it('opens the config file when the user asks from the error dialog', async () => {
+    fs.writeFileSync(path.join(userData, 'edgehook.yaml'), 'bogus: 1\n');
+    const s = setup();
+    s.fake.dialog.showMessageBox.mockResolvedValueOnce({ response: 0, checkboxChecked: false });
+    s.desktop.run();
+    s.fake.app.ready();
+    await s.desktop.started;
+    expect(s.fake.shell.openPath).toHaveBeenCalledWith(path.join(userData, 'edgehook.yaml'));
+    expect(s.fake.app.exited).toBe(true);
+  });
+});
+
+describe('single instance', () => {
+  it('a second instance does not start an agent: it quits and lets the first one show itself', () => {
+    const { desktop, fake, configs } = setup({ lock: false });
+    expect(desktop.run()).toBe(false);
+    expect(fake.app.quit).toHaveBeenCalledTimes(1);
+    expect(fake.app.whenReady).not.toHaveBeenCalled();
+    expect(fake.app.listenerCount('second-instance')).toBe(0);
+    expect(configs).toHaveLength(0);
+  });
+
+  it('the first instance focuses its window when a second one starts, restoring it if minimized', async () => {
+    const { fake } = await started();
+    const win = fake.windows[0]!;
+    win.minimized = true;
+    fake.app.emit('second-instance', {}, ['/opt/Edgehook/edgehook'], userData);
+    expect(win.restore).toHaveBeenCalledTimes(1);
+    expect(win.focus).toHaveBeenCalledTimes(1);
+    expect(fake.windows).toHaveLength(1);
+  });
+
+  it('opens a new window for a second instance when the first window was closed', async () => {
+    const { fake } = await started();
+    fake.windows[0]!.close();
+    fake.app.emit('window-all-closed');
+    fake.app.emit('second-instance', {}, [], userData);
+    expect(fake.windows).toHaveLength(2);
+  });
+
+  it('a second instance during start-up gets the window once the agent is up', async () => {
+    const s = setup({ argv: ['/opt/Edgehook/edgehook', '--hidden'] });
+    s.desktop.run();
+    s.fake.app.emit('second-instance', {}, [], userData);
+    expect(s.fake.windows).toHaveLength(0);
+    s.fake.app.ready();
+    await s.desktop.started;
+    expect(s.fake.windows).toHaveLength(1);
+  });
+});
+
+describe('quit', () => {
+  it('closing the window keeps the agent running', async () => {
+    const { fake, agent } = await started();
+    fake.windows[0]!.close();
+    fake.app.emit('window-all-closed');
+    expect(agent.stop).not.toHaveBeenCalled();
+    expect(fake.app.quit).not.toHaveBeenCalled();
+  });
+
+  it('Quit stops the agent first and only then lets the app exit', async () => {
+    const { fake, agent } = await started();
+    const gate = deferred();
+    agent.stopGate = gate.promise;
+    fake.trays[0]!.click('quit');
+    expect(fake.app.exited).toBe(false);
+    await vi.waitFor(() => expect(agent.stop).toHaveBeenCalledTimes(1));
+    expect(fake.trays[0]!.destroy).toHaveBeenCalled();
+    // A second Quit while stopping neither stops twice nor exits early.
+    fake.app.quit();
+    expect(fake.app.exited).toBe(false);
+    gate.resolve();
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stopped).toBe(true);
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves anyway when the agent does not stop in time', async () => {
+    const { fake, agent } = await started();
+    agent.stopGate = new Promise(() => undefined);
+    vi.useFakeTimers();
+    fake.app.quit();
+    await vi.advanceTimersByTimeAsync(STOP_TIMEOUT_MS - 1);
+    expect(fake.app.exited).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    vi.useRealTimers();
+    // What is left is closing the log file: real I/O.
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+  });
+
+  it('SIGTERM (logout, shutdown) quits through the same clean path', async () => {
+    const { fake, agent, signals } = await started();
+    signals.get('SIGTERM')!();
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('tray, notifications and desktop actions', () => {
+  it('the tray follows the agent and a failing endpoint raises a notification that opens the window', async () => {
+    const { fake, agent, desktop } = await started({ argv: ['x', '--hidden'] });
+    const tray = fake.trays[0]!;
+    expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('connected', 1));
+    expect((tray.image as FakeImage).representations[0]).toEqual({ scaleFactor: 2, buffer: trayIconPng('connected', 2) });
+    agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'disabled', lastError: 'HTTP 410 Gone: endpoint disabled' })] });
+    desktop.trayController!.refresh();
+    expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('failing', 1));
+    expect(fake.notifications.map((n) => n.title)).toEqual(['Endpoint "cloud" was disabled']);
+    fake.notifications[0]!.clicked();
+    expect(fake.windows).toHaveLength(1);
+  });
+
+  it('setStartAtLogin from the admin UI is saved, applied (packaged, Linux) and reflected in the tray', async () => {
+    const { fake } = await started({ packaged: true });
+    const autostart = path.join(userData, 'xdg', 'autostart', 'edgehook.desktop');
+    expect(fs.existsSync(autostart)).toBe(true); // on by default
+    expect(await fake.invoke('edgehook:setStartAtLogin', `${ADMIN}/settings`, false)).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(userData, 'desktop-settings.json'), 'utf8'))).toEqual({ startAtLogin: false });
+    expect(fs.existsSync(autostart)).toBe(false);
+    expect(fake.trays[0]!.item('login').checked).toBe(false);
+  });
+
+  it('does not register a login item in development, where the executable is bare Electron', async () => {
+    const { fake } = await started({ packaged: false });
+    expect(fs.existsSync(path.join(userData, 'xdg', 'autostart'))).toBe(false);
+    expect(fake.app.setLoginItemSettings).not.toHaveBeenCalled();
+  });
+
+  it('refuses IPC from a frame that is not the admin UI', async () => {
+    const { fake } = await started();
+    await expect(fake.invoke('edgehook:openDataFolder', 'https://evil.example/')).rejects.toThrow(/refused/);
+    expect(fake.shell.openPath).not.toHaveBeenCalled();
+    await fake.invoke('edgehook:openDataFolder', `${ADMIN}/`);
+    expect(fake.shell.openPath).toHaveBeenCalledWith(path.join(userData, 'data'));
+  });
+
+  it('info() tells the UI where things are', async () => {
+    const { fake } = await started();
+    expect(await fake.invoke('edgehook:info', `${ADMIN}/`)).toEqual({
+      version: '9.8.7',
+      platform: 'linux',
+      configFile: path.join(userData, 'edgehook.yaml'),
+      dataDir: path.join(userData, 'data'),
+      logFile: path.join(userData, 'logs', 'edgehook.log'),
+      startAtLogin: true,
+      packaged: false,
+    });
+  });
+
+  it('hardens every web contents Electron creates', async () => {
+    const { fake } = await started();
+    const contents = new FakeWebContents();
+    fake.app.emit('web-contents-created', {}, contents);
+    expect(contents.attempt('will-navigate', 'https://evil.example/')).toBe(true);
+    expect(fake.shell.openExternal).toHaveBeenCalledWith('https://evil.example/');
+    expect(contents.attempt('will-navigate', `${ADMIN}/events`)).toBe(false);
+  });
+});
