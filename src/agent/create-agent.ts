@@ -1,4 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Config, EndpointConfig } from '../config/schema.js';
 import { clockPlausible, systemClock, type Clock } from '../clock.js';
@@ -11,6 +13,9 @@ import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { loadOrCreateToken } from '../admin/auth.js';
+import { ConfigService } from '../admin/config-service.js';
+import { ConfigFile } from '../config/config-file.js';
+import { deepFreeze } from '../config/load.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
 
@@ -23,6 +28,11 @@ import type { AgentStatus } from './agent-status.js';
 
 export interface AgentOptions {
   config: Config;
+  /**
+   * The file `config` was loaded from: admin edits are written back to it. Absent (built-in
+   * defaults, or a config handed over in memory): the first edit writes dataDir/edgehook.yaml.
+   */
+  configFile?: string;
   logger?: Logger;
   clock?: Clock;
   /** Tests: randomness of backoff jitter. */
@@ -39,7 +49,6 @@ interface Part {
 }
 
 export class Agent {
-  readonly config: Config;
   readonly logger: Logger;
   readonly clock: Clock;
   db: Db | undefined;
@@ -47,6 +56,7 @@ export class Agent {
   broker: EmbeddedBroker | undefined;
   mqtt: MqttSource | undefined;
   dispatcher: Dispatcher | undefined;
+  configService: ConfigService | undefined;
   admin: FastifyInstance | undefined;
   adminToken = '';
   private adminAddress: AddressInfo | undefined;
@@ -54,11 +64,17 @@ export class Agent {
   private readonly parts: Part[] = [];
   private pruneTimer: NodeJS.Timeout | undefined;
   private statusCache: { at: number; value: AgentStatus } | undefined;
+  private running: Config;
 
   constructor(private readonly options: AgentOptions) {
-    this.config = options.config;
+    this.running = options.config;
     this.logger = options.logger ?? createLogger({ level: options.config.logLevel });
     this.clock = options.clock ?? systemClock;
+  }
+
+  /** The configuration running now (applyConfig replaces it; restart-only keys keep their start values). */
+  get config(): Config {
+    return this.running;
   }
 
   /** http://host:port of the admin server once started. */
@@ -125,6 +141,22 @@ export class Agent {
       this.mqtt = mqtt;
       this.parts.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
+      const configService = new ConfigService({
+        file: new ConfigFile({
+          file: this.options.configFile ?? join(config.dataDir, 'edgehook.yaml'),
+          loadedFromFile: this.options.configFile !== undefined,
+          dataDir: config.dataDir,
+        }),
+        outbox,
+        clock,
+        logger: logger.child({ module: 'config' }),
+        running: () => this.config,
+        apply: (next) => this.applyConfig(next),
+      });
+      configService.start();
+      this.configService = configService;
+      this.parts.push({ name: 'config', stop: () => configService.stop() });
+
       this.pruneTimer = setInterval(() => this.housekeeping(), 60_000);
       this.pruneTimer.unref();
       this.parts.push({ name: 'housekeeping', stop: () => clearInterval(this.pruneTimer) });
@@ -146,6 +178,23 @@ export class Agent {
       allowedHosts: config.admin.allowedHosts,
       logger: this.logger.child({ module: 'admin' }),
       status: () => this.status(),
+      api: {
+        outbox: this.outbox!,
+        config: this.configService!,
+        running: () => this.config,
+        status: () => this.status(),
+        reloadQueue: (id) => {
+          this.dispatcher?.queue(id)?.reload();
+          this.statusCache = undefined;
+        },
+        resumeEndpoint: (id) => {
+          this.dispatcher?.queue(id)?.resume();
+          this.statusCache = undefined;
+        },
+        mqttConnected: () => this.mqtt?.connected ?? false,
+        clock: this.clock,
+        logger: this.logger.child({ module: 'admin-api' }),
+      },
       ...(this.options.registerAdmin ? { register: (a: FastifyInstance) => this.options.registerAdmin!(a, this) } : {}),
     });
     this.admin = app;
@@ -191,24 +240,35 @@ export class Agent {
       },
       outbox: { ...counts, oldestPendingAgeSeconds: counts.oldestPendingAt === null ? null : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)) },
       endpoints: this.config.endpoints.map((ep) => {
-        const q = queues.get(ep.id);
-        return {
-          id: ep.id,
-          url: ep.url,
-          state: q?.state ?? 'disabled',
-          pending: pendingBy.get(ep.id) ?? 0,
-          inFlight: q?.inFlight ?? 0,
-          consecutiveFailures: q?.consecutiveFailures ?? 0,
-          backoffUntil: q?.backoffUntil ?? null,
-          lastError: q?.lastError ?? null,
-          lastStatus: q?.lastStatus ?? null,
-          blockedBy: q?.blockedBy ?? null,
-          heldByClock: q?.heldByClock ?? false,
-        };
+        // Every configured endpoint has a queue; the fallback covers a config being swapped.
+        const q = queues.get(ep.id) ?? { id: ep.id, state: 'disabled' as const, inFlight: 0, consecutiveFailures: 0, backoffUntil: null, lastError: null, lastStatus: null, blockedBy: null, heldByClock: false };
+        return { ...q, url: ep.url, pending: pendingBy.get(ep.id) ?? 0 };
       }),
     };
     this.statusCache = { at: now, value };
     return value;
+  }
+
+  /**
+   * Applies a new, validated configuration without a restart where the parts allow it:
+   * endpoints (routing of new events and the delivery queues; an unchanged endpoint keeps its
+   * queue), subscriptions (no reconnect) and storage limits. Returns the dotted keys whose
+   * change waits for a restart; those keep their running values until then.
+   */
+  async applyConfig(next: Config): Promise<string[]> {
+    const cur = this.running;
+    const restartRequired = restartRequiredKeys(cur, next);
+    const live = deepFreeze(
+      structuredClone({ ...next, agentId: cur.agentId, dataDir: cur.dataDir, logLevel: cur.logLevel, mqtt: cur.mqtt, admin: cur.admin }),
+    );
+    this.running = live;
+    this.outbox?.setStorage(live.storage);
+    this.outbox?.setEndpoints(enabledRoutes(live.endpoints));
+    if (!isDeepStrictEqual(cur.endpoints, live.endpoints)) await this.dispatcher?.setEndpoints(live.endpoints);
+    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) this.mqtt?.updateSubscriptions(live.subscriptions);
+    this.statusCache = undefined;
+    if (restartRequired.length > 0) this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
+    return restartRequired;
   }
 
   /** Holds every endpoint's deliveries (events keep being stored); resumeDelivery() goes on. */
@@ -234,6 +294,25 @@ export class Agent {
     }
     this.adminAddress = undefined;
   }
+}
+
+/** Read once at start: the broker connection, the admin server, identity, data directory, log level. */
+const RESTART_SECTIONS = ['agentId', 'dataDir', 'logLevel', 'mqtt', 'admin'] as const;
+
+/** Dotted keys (e.g. "mqtt.url", "admin.port") under RESTART_SECTIONS that differ. */
+export function restartRequiredKeys(cur: Config, next: Config): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (isDeepStrictEqual(a, b)) return;
+    const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (isObj(a) && isObj(b) && at.includes('.') === false && at !== '') {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], `${at}.${k}`);
+      return;
+    }
+    out.push(at);
+  };
+  for (const key of RESTART_SECTIONS) walk(cur[key], next[key], key);
+  return out;
 }
 
 function enabledRoutes(endpoints: readonly EndpointConfig[]) {
