@@ -24,7 +24,10 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * or listen on port 0. Every request but GET /healthz needs the token (DESIGN.md §6).
  */
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, trustProxy: false, bodyLimit: 1024 * 1024 });
+  // forceCloseConnections: stopping the agent must not wait on a browser's connections (an
+  // EventSource between frames, a socket opened ahead for a next request): Node's close() only
+  // drops idle keep-alive ones, and those others would hold the stop for minutes.
+  const app = Fastify({ logger: false, trustProxy: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
 
   app.addHook('onRequest', async (req, reply) => {
     if (!hostAllowed(req.headers.host, deps.host, deps.allowedHosts)) {

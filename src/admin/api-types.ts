@@ -103,8 +103,13 @@ export interface TestEventResult {
 export interface ReplayResult {
   /** how many events were queued again for this endpoint (same webhook-ids as before) */
   count: number;
-  /** events of the range no longer held (pruned after keepDeliveredHours, or dropped): not replayable */
+  /** events inside the range no longer held (pruned after keepDeliveredHours, dropped, deleted): not replayable */
   unavailable: number;
+  /**
+   * when the oldest event still held was received (null: none is). Events received before it are
+   * gone: a range that starts earlier cannot be replayed in full.
+   */
+  oldestHeldAt: number | null;
   /** events older than the endpoint's retry.maxAgeHours: left out, they would expire at once */
   tooOld: number;
 }

@@ -143,7 +143,8 @@ export class ConfigService {
       setSecretNodes(doc, at, [doc.createNode(fresh.secret), ...secretNodes(doc, at)]);
       return fresh;
     });
-    for (const k of kept) this.deps.outbox.setSecretExpiry(endpointId, k.hash, k.expiresAt);
+    const untilSeq = this.deps.outbox.latestSeq();
+    for (const k of kept) this.deps.outbox.setSecretExpiry(endpointId, k.hash, k.expiresAt, untilSeq);
     this.deps.logger.info({ endpoint: endpointId, previousExpiresAt }, 'signing secret rotated; the previous one keeps signing until its expiry');
     return { secret: result.value.secret, previousExpiresAt, ...(result.value.publicKey ? { publicKey: result.value.publicKey } : {}) };
   }
@@ -160,7 +161,8 @@ export class ConfigService {
       const live = ep?.secrets.some((s) => secretHash(s) === r.secretHash) ?? false;
       // Removed by hand (or with its endpoint): nothing left to expire.
       if (!live) this.deps.outbox.deleteSecretExpiry(r.endpointId, r.secretHash);
-      else if (r.expiresAt <= now) due.push({ endpointId: r.endpointId, hash: r.secretHash });
+      // Past its window, and every event received before the rotation delivered (issue 7).
+      else if (r.expiresAt <= now && !this.deps.outbox.hasPendingUpTo(r.endpointId, r.untilSeq)) due.push({ endpointId: r.endpointId, hash: r.secretHash });
     }
     if (due.length === 0) return 0;
     let removed = 0;

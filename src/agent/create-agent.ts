@@ -62,6 +62,7 @@ export class Agent {
   private adminAddress: AddressInfo | undefined;
   private startedAt = 0;
   private readonly parts: Part[] = [];
+  private starting: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private statusCache: { at: number; value: AgentStatus } | undefined;
   private running: Config;
@@ -89,6 +90,15 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    this.starting = this.startParts();
+    try {
+      await this.starting;
+    } finally {
+      this.starting = undefined;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const { config, logger, clock } = this;
     this.startedAt = clock.now();
     try {
@@ -164,7 +174,7 @@ export class Agent {
       if (config.admin.enabled) await this.startAdmin();
       logger.info({ agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length }, 'edgehook started');
     } catch (err) {
-      await this.stop();
+      await this.stopParts();
       throw err;
     }
   }
@@ -284,6 +294,12 @@ export class Agent {
 
   /** Stops in reverse order of start; every part gets its stop() even if one fails. */
   async stop(): Promise<void> {
+    // A signal during start: let start finish (or fail), so no part is left running.
+    if (this.starting) await this.starting.catch(() => undefined);
+    await this.stopParts();
+  }
+
+  private async stopParts(): Promise<void> {
     while (this.parts.length > 0) {
       const part = this.parts.pop()!;
       try {
@@ -299,20 +315,24 @@ export class Agent {
 /** Read once at start: the broker connection, the admin server, identity, data directory, log level. */
 const RESTART_SECTIONS = ['agentId', 'dataDir', 'logLevel', 'mqtt', 'admin'] as const;
 
-/** Dotted keys (e.g. "mqtt.url", "admin.port") under RESTART_SECTIONS that differ. */
+/** Keys under RESTART_SECTIONS that differ, one level deep: "agentId", "mqtt.url", "mqtt.embedded", "admin.port". */
 export function restartRequiredKeys(cur: Config, next: Config): string[] {
   const out: string[] = [];
-  const walk = (a: unknown, b: unknown, at: string): void => {
-    if (isDeepStrictEqual(a, b)) return;
-    const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-    if (isObj(a) && isObj(b) && at.includes('.') === false && at !== '') {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], `${at}.${k}`);
-      return;
+  for (const section of RESTART_SECTIONS) {
+    const a: unknown = cur[section];
+    const b: unknown = next[section];
+    if (isDeepStrictEqual(a, b)) continue;
+    if (isRecord(a) && isRecord(b)) {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!isDeepStrictEqual(a[k], b[k])) out.push(`${section}.${k}`);
+    } else {
+      out.push(section);
     }
-    out.push(at);
-  };
-  for (const key of RESTART_SECTIONS) walk(cur[key], next[key], key);
+  }
   return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function enabledRoutes(endpoints: readonly EndpointConfig[]) {

@@ -1,17 +1,19 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
 import { generateSecret } from '../delivery/sign.js';
 import { createAgent } from '../agent/create-agent.js';
-import { createLogger } from '../log.js';
+import { SystemdNotifier } from '../systemd/notify.js';
+import { removeRuntimeInfo, resolvePaths, writeRuntimeInfo, type ResolvedPaths } from './paths.js';
+import { createCliLogger } from './terminal-log.js';
 import { isEdgehookError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 /**
- * `edgehook run | check | init` (DESIGN.md §5). Exit codes: 0 fine, 1 failed at run time,
- * 2 invalid configuration or usage.
+ * `edgehook run | check | init` (DESIGN.md §5), and `status | demo | service` (issue 8), which
+ * live in their own modules. Exit codes: 0 fine, 1 failed at run time, 2 invalid
+ * configuration or usage; `status` adds 3, no agent answers. Where the config and data
+ * directory are found: src/cli/paths.ts.
  */
 
 const USAGE = `edgehook ${VERSION}: device-side webhook agent
@@ -21,8 +23,22 @@ usage:
   edgehook check --config FILE                      validate a config; exit 2 listing every problem
   edgehook init  [--config FILE]                    write a commented starter config (edgehook.yaml)
   edgehook keygen [--ed25519]                       print a new signing secret (whsec_, or whsk_ + its whpk_ public key)
+  edgehook status [--config FILE] [--json]          ask the running agent: broker, endpoints, queue depth, drops
+  edgehook demo   [--port N] [--admin-port N]       embedded broker, simulated sensors and a verifying receiver
+  edgehook service install [--dry-run]              install and start the systemd unit (as root)
   edgehook --version
+
+Without --config: $EDGEHOOK_CONFIG, ./edgehook.yaml, then ~/.config/edgehook/edgehook.yaml
+(/etc/edgehook/edgehook.yaml with --system, or as root when it exists). --data-dir, or
+$EDGEHOOK_DATA_DIR, overrides the config's dataDir.
 `;
+
+/** Commands that parse their own options, loaded on demand so `run` carries none of them. */
+const OWN_COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  status: async (args) => (await import('./status-command.js')).statusCommand(args),
+  demo: async (args) => (await import('./demo-command.js')).demoCommand(args),
+  service: async (args) => (await import('./service-command.js')).serviceCommand(args),
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,11 +50,23 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  let values: { config?: string | undefined; 'data-dir'?: string | undefined; ed25519?: boolean | undefined };
+  if (Object.hasOwn(OWN_COMMANDS, command)) {
+    try {
+      return await OWN_COMMANDS[command]!(rest);
+    } catch (err) {
+      return reportError(command, err);
+    }
+  }
+  let values: { config?: string | undefined; 'data-dir'?: string | undefined; ed25519?: boolean | undefined; system?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string', short: 'd' }, ed25519: { type: 'boolean' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        'data-dir': { type: 'string', short: 'd' },
+        ed25519: { type: 'boolean' },
+        system: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -46,14 +74,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edgehook ${command}: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  // --config, then EDGEHOOK_CONFIG, then ./edgehook.yaml when it exists; else built-in defaults.
-  const configFile = values.config ?? process.env.EDGEHOOK_CONFIG ?? (command === 'run' && existsSync('edgehook.yaml') ? 'edgehook.yaml' : undefined);
-  const dataDir = values['data-dir'] ?? process.env.EDGEHOOK_DATA_DIR;
+  const paths = resolvePaths({ config: values.config, dataDir: values['data-dir'], system: values.system });
+  const configFile = values.config || paths.configFile;
   try {
     switch (command) {
       case 'check': {
         if (!configFile) {
-          process.stderr.write('edgehook check: --config FILE is required\n');
+          process.stderr.write(`edgehook check: no config file found (--config FILE, $EDGEHOOK_CONFIG, ./edgehook.yaml or ${paths.platform.configFile})\n`);
           return 2;
         }
         const cfg = loadConfigFile(configFile, {});
@@ -63,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'init': {
-        const file = configFile ?? 'edgehook.yaml';
+        const file = values.config || process.env.EDGEHOOK_CONFIG || 'edgehook.yaml';
         writeStarterConfig(file);
         process.stdout.write(`wrote ${file}; edit it, then: edgehook run --config ${file}\n`);
         return 0;
@@ -76,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'run':
-        return await run(configFile, dataDir);
+        return await run(paths);
       default:
         process.stderr.write(`edgehook: unknown command "${command}"\n\n${USAGE}`);
         return 2;
@@ -96,28 +123,45 @@ function reportError(command: string, err: unknown): number {
   return 1;
 }
 
-async function run(givenFile: string | undefined, dataDir: string | undefined): Promise<number> {
-  // Without a config file, admin edits are written to <dataDir>/edgehook.yaml: use it next time.
-  const savedByAdmin = join(dataDir ?? 'edgehook-data', 'edgehook.yaml');
-  const configFile = givenFile ?? (existsSync(savedByAdmin) ? savedByAdmin : undefined);
-  const config = loadConfigFile(configFile, dataDir ? { dataDirOverride: dataDir } : {});
-  const logger = createLogger({ level: config.logLevel });
+async function run(paths: ResolvedPaths): Promise<number> {
+  // Without a config file, admin edits are written to <dataDir>/edgehook.yaml; resolvePaths
+  // picks that file up next time.
+  const { configFile } = paths;
+  const config = loadConfigFile(configFile, paths.dataDirOverride !== undefined ? { dataDirOverride: paths.dataDirOverride } : {});
+  // EDGEHOOK_LOG_LEVEL overrides the file, for a one-off debugging run.
+  const logger = await createCliLogger(process.env.EDGEHOOK_LOG_LEVEL ?? config.logLevel);
+  const notifier = new SystemdNotifier({ logger: logger.child({ module: 'systemd' }) });
   const agent = createAgent({ config, logger, ...(configFile !== undefined ? { configFile } : {}) });
   let stopping: Promise<void> | undefined;
+  let starting: Promise<void> = Promise.resolve();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
     logger.info({ signal }, 'stopping (send the signal again to force)');
-    stopping = agent.stop();
+    void notifier.stopping('stopping');
+    // A signal during start waits for it: stopping now would close the database under the
+    // parts still being started, and leave those running.
+    stopping = starting.catch(() => undefined).then(() => agent.stop());
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  await agent.start();
+  starting = agent.start();
+  await starting;
   if (agent.loginUrl) {
     process.stderr.write(`\nEdgehook is running. Admin UI: ${agent.loginUrl}\n\n`);
     logger.info({ adminUrl: agent.adminUrl }, 'admin UI ready');
+    try {
+      writeRuntimeInfo(config.dataDir, { pid: process.pid, adminUrl: agent.adminUrl!, startedAt: Date.now() });
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'cannot record the admin address for edgehook status');
+    }
+  }
+  // Not after a signal that came during start: systemd must not see READY after STOPPING.
+  if (!stopping) {
+    await notifier.ready(`running; admin UI ${agent.adminUrl ?? 'disabled'}`);
+    notifier.startWatchdog();
   }
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
@@ -127,10 +171,17 @@ async function run(givenFile: string | undefined, dataDir: string | undefined): 
       }
     }, 100);
   });
+  removeRuntimeInfo(config.dataDir);
+  notifier.stopWatchdog();
+  await notifier.flush();
   logger.info('stopped cleanly');
   return 0;
 }
 
+// `edgehook status --json | head`: a reader that leaves early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
 const code = await main(process.argv.slice(2));
 // Let pino flush, then leave even if a stray handle would keep the loop alive.
 process.exitCode = code;

@@ -51,6 +51,9 @@ export class MqttSource {
   private readonly awaitingCommit = new Set<number>();
   private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
   private generation = 0;
+  /** QoS 1 ids whose PUBACK was written on this connection / on an earlier one. */
+  private ackedThisConnection = new Set<number>(); // at most 65,535 packet ids
+  private readonly ackedEarlier = new Set<number>();
   private originalSend: SendPacket | undefined;
   private stopping = false;
   private fullSince: number | undefined;
@@ -82,6 +85,14 @@ export class MqttSource {
       if (packet.cmd === 'publish' && packet.qos === 2) this.enqueue(packet);
       return put(packet, cb);
     };
+    // PUBREL proves the broker has our PUBREC and will not send that PUBLISH again, so its
+    // redelivery guard can go. mqtt.js looks the packet up here on every PUBREL, also after a
+    // restart when its in-memory store no longer has it (and handleMessage is not called).
+    const get = incomingStore.get.bind(incomingStore);
+    incomingStore.get = (packet: Packet, cb: Parameters<typeof get>[1]) => {
+      if (packet.cmd === 'pubrel' && packet.messageId !== undefined) this.deps.outbox.markAcked(packet.messageId);
+      return get(packet, cb);
+    };
     const options: IClientOptions = {
       clientId: cfg.clientId,
       clean: false,
@@ -102,11 +113,8 @@ export class MqttSource {
     // Handlers go on before connecting: messages queued in the session arrive with CONNACK.
     client.handleMessage = (packet, cb) => {
       // QoS 2 reaches handleMessage only with PUBREL, after its event was committed at PUBLISH
-      // time (see incomingStore above). PUBREL proves the broker has our PUBREC and will not send
-      // that PUBLISH again: its redelivery guard can go.
-      if (packet.qos === 2) {
-        if (packet.messageId !== undefined) this.deps.outbox.markAcked(packet.messageId);
-      } else this.enqueue(packet);
+      // time (see incomingStore above).
+      if (packet.qos !== 2) this.enqueue(packet);
       cb();
     };
     const internals = client as unknown as { _sendPacket: SendPacket };
@@ -133,7 +141,9 @@ export class MqttSource {
       // Acks held for this connection are dropped: the broker sends those packets again and
       // the redelivery is recognised (see OutboxStore.isRedelivery).
       this.generation++;
-      if (this.connectedState) logger.warn('MQTT connection closed; reconnecting with backoff');
+      for (const id of this.ackedThisConnection) this.ackedEarlier.add(id);
+      this.ackedThisConnection.clear();
+      if (this.connectedState && !this.stopping) logger.warn('MQTT connection closed; reconnecting with backoff');
       this.setConnected(false);
       const cap = cfg.reconnectMaxSeconds * 1000;
       this.reconnectDelayMs = Math.min(cap, this.reconnectDelayMs * 2);
@@ -185,6 +195,12 @@ export class MqttSource {
     if (routed.rejected !== undefined) {
       event.rejected = routed.rejected;
       this.deps.logger.warn({ topic, reason: routed.rejected, bytes: payload.length }, 'payload rejected; kept as a rejected event');
+    }
+    // A reconnected broker re-sends unacknowledged packets first (MQTT 3.1.1 §4.4, MQTT 5 §4.9),
+    // with DUP set. The first new packet after them means no earlier PUBACK is still in doubt.
+    if (packet.qos === 1 && !packet.dup && this.ackedEarlier.size > 0) {
+      for (const id of this.ackedEarlier) this.deps.outbox.markAcked(id);
+      this.ackedEarlier.clear();
     }
     let messageId: number | undefined;
     if (packet.qos > 0 && packet.messageId !== undefined) {
@@ -248,9 +264,9 @@ export class MqttSource {
     this.heldAcks.delete(messageId);
     if (held.generation !== this.generation || !this.client?.connected) return;
     this.originalSend!(held.packet);
-    // QoS 1: once the PUBACK is written the broker may reuse the id. (A PUBACK lost with the
-    // connection still leads to a redelivery stored as a new event: a duplicate, never a loss.)
-    if (qos1) this.deps.outbox.markAcked(messageId);
+    // QoS 1: a PUBACK written may still be lost with the connection; its guard stays until the
+    // next connection shows the broker has re-sent what it had not seen acked (see enqueue).
+    if (qos1) this.ackedThisConnection.add(messageId);
   }
 
   async stop(): Promise<void> {

@@ -77,6 +77,9 @@ export function parsePayload(kind: SubscriptionConfig['payload'], payload: Buffe
   const text = payload.toString('utf8');
   if (kind === 'text') return { data: { kind: 'text', text } };
   if (text.trim().length === 0) return { data: { kind: 'binary' }, rejected: 'payload is empty, not JSON (subscription declares json)' };
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    return { data: { kind: 'binary' }, rejected: `payload is JSON nested deeper than ${MAX_JSON_DEPTH} levels, more than receivers can parse` };
+  }
   try {
     JSON.parse(text);
   } catch (err) {
@@ -86,4 +89,29 @@ export function parsePayload(kind: SubscriptionConfig['payload'], payload: Buffe
   // The original text is embedded as is: it is valid JSON, and re-serialising would cost time
   // and could change numbers a device sent.
   return { data: { kind: 'json', json: text.trim() } };
+}
+
+/**
+ * V8's JSON.parse takes 100,000 levels of nesting without complaint, but receivers' parsers do
+ * not (serde_json stops at 128, Python's json near 1,000, and printing such a value overflows
+ * the stack even in Node). Such a payload would only fail later, after every retry; it is
+ * rejected here instead, with its reason (DESIGN.md §1.5).
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** One pass over the text counting brackets outside strings; stops as soon as it is too deep. */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }

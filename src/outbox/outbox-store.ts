@@ -293,13 +293,14 @@ export class OutboxStore {
   }
 
   /**
-   * After a crash between commit and PUBACK the broker sends the packet again with the same id
-   * (and, for QoS 1, the DUP flag). Same id, topic and payload as a committed, unacked packet:
-   * it is that packet. Without DUP a QoS 1 packet is always new, so a reused id never hides data.
+   * After a crash (or a lost connection) between commit and PUBACK/PUBREC the broker sends the
+   * packet again with the same id and the DUP flag. Same id, topic and payload as a committed
+   * packet whose ack is still in doubt: it is that packet. Without DUP a packet is always new.
    */
   private isRedelivery(ev: NewEvent): boolean {
     const m = ev.mqtt!;
-    if (m.qos === 1 && !m.dup) return false;
+    // Brokers set DUP on every re-sent PUBLISH, QoS 1 and 2 alike; without it the packet is new.
+    if (!m.dup) return false;
     const row = this.stmt.inflightGet.get(m.messageId) as { topic: string; hash: Buffer } | undefined;
     return row !== undefined && row.topic === ev.topic && row.hash.equals(payloadHash(ev.payload));
   }
@@ -617,6 +618,7 @@ export class OutboxStore {
          FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq AND d.endpoint_id = @endpointId
          WHERE e.received_at >= @from AND e.received_at <= @to ORDER BY e.seq`,
       ),
+      oldestHeld: db.prepare(`SELECT min(received_at) FROM events`).pluck(),
       rejected: db.prepare(
         `SELECT seq, id AS eventId, topic, type, received_at AS receivedAt, reject_reason AS reason,
                 substr(payload, 1, 256) AS preview
@@ -627,11 +629,14 @@ export class OutboxStore {
          WHERE seq = @seq AND state = 'rejected'`,
       ),
       counterGet: db.prepare(`SELECT value FROM counters WHERE name = ?`).pluck(),
-      secretExpiries: db.prepare(`SELECT endpoint_id AS endpointId, secret_hash AS secretHash, expires_at AS expiresAt FROM secret_expiry`),
-      putSecretExpiry: db.prepare(
-        `INSERT INTO secret_expiry (endpoint_id, secret_hash, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT(endpoint_id, secret_hash) DO UPDATE SET expires_at = excluded.expires_at`,
+      secretExpiries: db.prepare(
+        `SELECT endpoint_id AS endpointId, secret_hash AS secretHash, expires_at AS expiresAt, until_seq AS untilSeq FROM secret_expiry`,
       ),
+      putSecretExpiry: db.prepare(
+        `INSERT INTO secret_expiry (endpoint_id, secret_hash, expires_at, until_seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT(endpoint_id, secret_hash) DO UPDATE SET expires_at = excluded.expires_at, until_seq = excluded.until_seq`,
+      ),
+      pendingUpTo: db.prepare(`SELECT 1 FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND event_seq <= ? LIMIT 1`).pluck(),
       deleteSecretExpiry: db.prepare(`DELETE FROM secret_expiry WHERE endpoint_id = ? AND secret_hash = ?`),
     };
   }
@@ -682,7 +687,8 @@ export class OutboxStore {
    * Queues again, for one endpoint, every event received in [from, to] that is still held: the
    * same event ids (so webhook-ids) and bodies. Events already removed (pruned after
    * keepDeliveredHours, dropped, deleted) cannot be: `unavailable` counts the gaps in seq within
-   * the range. Rejected events go through redeliverRejected; test events of other endpoints and
+   * the range, and `oldestHeldAt` says from when on events are still held (a range starting
+   * earlier lost its beginning to pruning). Rejected events go through redeliverRejected; test events of other endpoints and
    * types the endpoint does not take are left out; events older than `notBefore` (maxAgeHours)
    * would expire at once and are counted in `tooOld` instead.
    */
@@ -709,7 +715,7 @@ export class OutboxStore {
         const first = rows[0]?.seq;
         const last = rows[rows.length - 1]?.seq;
         const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
-        return { count, unavailable, tooOld };
+        return { count, unavailable, tooOld, oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null };
       })
       .immediate();
   }
@@ -879,8 +885,19 @@ export class OutboxStore {
     return this.adminStmt.secretExpiries.all() as SecretExpiryRow[];
   }
 
-  setSecretExpiry(endpointId: string, secretHash: string, expiresAt: number): void {
-    this.adminStmt.putSecretExpiry.run(endpointId, secretHash, expiresAt);
+  setSecretExpiry(endpointId: string, secretHash: string, expiresAt: number, untilSeq = 0): void {
+    this.adminStmt.putSecretExpiry.run(endpointId, secretHash, expiresAt, untilSeq);
+  }
+
+  /** The seq of the newest event received so far (0 when none). */
+  latestSeq(): number {
+    return (this.stmt.nextSeq.get() as number | undefined) ?? 0;
+  }
+
+  /** Whether the endpoint still has an undelivered event with seq ≤ `seq`. */
+  hasPendingUpTo(endpointId: string, seq: number): boolean {
+    this.flush();
+    return this.adminStmt.pendingUpTo.get(endpointId, seq) !== undefined;
   }
 
   deleteSecretExpiry(endpointId: string, secretHash: string): void {
@@ -954,12 +971,14 @@ export interface ReplayOutcome {
   count: number;
   unavailable: number;
   tooOld: number;
+  oldestHeldAt: number | null;
 }
 
 export interface SecretExpiryRow {
   endpointId: string;
   secretHash: string;
   expiresAt: number;
+  untilSeq: number;
 }
 
 /** What a redelivered MQTT packet is recognised by, beside its topic and packet id. */

@@ -1,74 +1,9 @@
-import { rmSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../src/outbox/open-db.js';
-import { OutboxStore, type NewEvent, type OutboxCounts, type RouteTarget } from '../../src/outbox/outbox-store.js';
-import { silentLogger } from '../../src/log.js';
-import { tempDir } from '../helpers/agent.js';
+import { describe, expect, it } from 'vitest';
+import { clock, dbBytes, expectBalanced, HOUR, json, open, reopen, rows, settle, useStoreFixture } from './store-fixture.js';
 
-const HOUR = 3_600_000;
-const clock = { t: 0, now() { return this.t; } };
+/** OutboxStore driven directly: envelope, routing, results, storage.maxBytes, prune. */
 
-interface Opened { db: Db; store: OutboxStore; dataDir: string }
-let opened: Opened[] = [];
-let dirs: string[] = [];
-afterEach(() => {
-  for (const o of opened) {
-    if (!o.db.open) continue;
-    // Whatever a test did, the file must still be a sound database.
-    expect(o.db.pragma('integrity_check', { simple: true })).toBe('ok');
-    o.db.close();
-  }
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  opened = [];
-  dirs = [];
-});
-
-function open(opts: { maxBytes?: number; whenFull?: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours?: number; endpoints?: RouteTarget[]; dataDir?: string } = {}): Opened {
-  const dataDir = opts.dataDir ?? tempDir('edgehook-outbox-');
-  if (!opts.dataDir) dirs.push(dataDir);
-  const db = openDb(dataDir);
-  const store = new OutboxStore({
-    db,
-    logger: silentLogger(),
-    clock,
-    agentId: 'gw-1',
-    storage: { maxBytes: opts.maxBytes ?? 64 * 1024 * 1024, whenFull: opts.whenFull ?? 'drop-oldest', keepDeliveredHours: opts.keepDeliveredHours ?? 24 },
-    endpoints: opts.endpoints ?? [{ id: 'cloud', types: ['*'] }],
-  });
-  const o = { db, store, dataDir };
-  opened.push(o);
-  return o;
-}
-
-/** Simulates a crash: the process goes away without flushing or acking; the file stays. */
-function reopen(o: Opened, opts: Parameters<typeof open>[0] = {}): Opened {
-  o.db.close();
-  return open({ ...opts, dataDir: o.dataDir });
-}
-
-function json(type: string, value: unknown, extra: Partial<NewEvent> = {}): NewEvent {
-  const text = JSON.stringify(value);
-  return { topic: `t/${type}`, type, receivedAt: clock.now(), payload: Buffer.from(text), data: { kind: 'json', json: text }, ...extra };
-}
-
-function rows(db: Db): { seq: number; state: string; body: string }[] {
-  return db.prepare(`SELECT seq, state, body FROM events ORDER BY seq`).all() as { seq: number; state: string; body: string }[];
-}
-
-function settle(store: OutboxStore, endpointId: string, seq: number, newStatus: 'delivered' | 'failed'): void {
-  const outcome = newStatus === 'delivered' ? 'delivered' : 'failed';
-  store.record({ endpointId, seq, at: clock.now(), outcome, newStatus, attempted: true, status: newStatus === 'delivered' ? 200 : 400, durationMs: 2 });
-}
-
-function expectBalanced(c: OutboxCounts): void {
-  expect(c.received).toBe(c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted);
-}
-
-function dbBytes(db: Db): number {
-  return db.prepare(`SELECT total(bytes) FROM events`).pluck().get() as number;
-}
-
-beforeEach(() => void (clock.t = Date.UTC(2026, 10, 24, 8, 0, 0, 123)));
+useStoreFixture();
 
 describe('OutboxStore.append', () => {
   it('assigns a growing seq and writes the envelope of DESIGN.md §3 for json, text and binary', () => {
@@ -209,6 +144,18 @@ describe('OutboxStore storage.maxBytes', () => {
     });
   }
 
+  it('the attempt log of a struggling endpoint does not grow the outbox past maxBytes', () => {
+    const maxBytes = 5000;
+    const o = open({ maxBytes, whenFull: 'stop-ingest' });
+    while (!o.store.append([json('e', 'fill')]).full) { /* fill */ }
+    // A 503 storm: the dispatcher records every probe with the first 512 bytes of the answer.
+    for (let i = 0; i < 20; i++) {
+      o.store.record({ endpointId: 'cloud', seq: 1, at: clock.now(), outcome: 'endpoint-trouble', newStatus: 'pending', attempted: true, status: 503, durationMs: 1, response: 'e'.repeat(512) });
+    }
+    o.store.flush();
+    expect(o.store.counts().bytes).toBeLessThanOrEqual(maxBytes);
+  });
+
   it('unrouted events removed to make room or pruned still add up', () => {
     const o = open({ maxBytes: 5000, endpoints: [{ id: 'cloud', types: ['sensor.*'] }] });
     for (let i = 0; i < 40; i++) o.store.append([json(i % 2 ? 'sensor.t' : 'door.open', i)]);
@@ -284,41 +231,5 @@ describe('OutboxStore.prune', () => {
     expect(c.bytes).toBe(dbBytes(o.db));
     expect(o.db.prepare(`SELECT count(*) FROM deliveries WHERE event_seq IN (1, 4)`).pluck().get()).toBe(0);
     expectBalanced(c);
-  });
-});
-
-describe('OutboxStore MQTT redelivery after a crash', () => {
-  const mqttEvent = (payload: string, messageId: number, qos: 1 | 2, dup: boolean, topic = 'd/x'): NewEvent => ({
-    ...json('d.x', null),
-    topic,
-    payload: Buffer.from(payload),
-    data: { kind: 'text', text: payload },
-    mqtt: { messageId, qos, dup },
-  });
-
-  for (const qos of [1, 2] as const) {
-    it(`QoS ${qos}: the same packet again with DUP is a duplicate; the same id without DUP or with other content is new`, () => {
-      const o = open();
-      expect(o.store.append([mqttEvent('21.5', 7, qos, false)]).stored).toBe(1);
-      // Crash before the PUBACK/PUBREC reached the broker: nothing was marked acked.
-      const o2 = reopen(o);
-      expect(o2.store.append([mqttEvent('21.5', 7, qos, true)])).toEqual({ full: false, stored: 0, duplicates: 1 });
-      expect(o2.store.append([mqttEvent('21.6', 7, qos, true)])).toMatchObject({ stored: 1, duplicates: 0 });
-      expect(o2.store.append([mqttEvent('21.6', 7, qos, true, 'd/y')])).toMatchObject({ stored: 1, duplicates: 0 });
-      const o3 = reopen(o2);
-      o3.store.append([mqttEvent('same', 9, qos, false)]);
-      const o4 = reopen(o3);
-      // A new message that reuses the packet id (no DUP) is data, even with the same content.
-      expect(o4.store.append([mqttEvent('same', 9, qos, false)])).toMatchObject({ stored: 1, duplicates: 0 });
-      expect(o4.store.counts()).toMatchObject({ received: 5, pending: 5 });
-    });
-  }
-
-  it('forgets a packet id once its ack reached the broker', () => {
-    const o = open();
-    o.store.append([mqttEvent('a', 3, 1, false)]);
-    o.store.markAcked(3);
-    o.store.append([json('e', 'other')]);
-    expect(o.store.append([mqttEvent('a', 3, 1, true)])).toMatchObject({ stored: 1, duplicates: 0 });
   });
 });

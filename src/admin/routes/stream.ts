@@ -135,7 +135,9 @@ export function registerStreamRoutes(app: FastifyInstance, deps: AdminApiDeps): 
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
-      connection: 'keep-alive',
+      // The stream is the connection's last response: once it ends (the server closing), the
+      // socket goes too, rather than idling in keep-alive and holding the server's close.
+      connection: 'close',
       // Reverse proxies (nginx) would otherwise hold the frames back.
       'x-accel-buffering': 'no',
     });

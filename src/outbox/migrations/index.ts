@@ -85,6 +85,10 @@ export const MIGRATIONS: readonly Migration[] = [
         endpoint_id TEXT NOT NULL,
         secret_hash TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
+        -- and, beyond expires_at, until every event received before the rotation (seq up to
+        -- this) has been delivered to the endpoint: a gateway offline for longer than the
+        -- window still signs its backlog with the secret the receiver had then (issue 7).
+        until_seq INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (endpoint_id, secret_hash)
       ) WITHOUT ROWID;
     `,
