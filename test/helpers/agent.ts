@@ -46,7 +46,7 @@ export class AgentProcess {
     this.output = '';
     const proc = spawn(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'run', '--config', this.configFile, '--data-dir', this.dataDir], {
       cwd: this.dir,
-      env: { ...process.env, EDGEHOOK_LOG_LEVEL: 'warn' },
+      env: { ...process.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
