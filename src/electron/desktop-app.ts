@@ -129,7 +129,8 @@ export class DesktopApp {
 
     const config = this.desktopConfig(this.deps.core.loadConfigFile(paths.configFile, { dataDirOverride: paths.dataDir }));
     logger.level = config.logLevel;
-    const agent = this.deps.core.createAgent({ config, logger });
+    // configFile: edits made in the UI are written back to this same file.
+    const agent = this.deps.core.createAgent({ config, logger, configFile: paths.configFile });
     this.agent = agent;
     await agent.start();
     // Quit was chosen while the agent started: shutdown() is waiting to stop it; build no more.

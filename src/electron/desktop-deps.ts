@@ -67,7 +67,7 @@ export interface AgentLike {
 export interface CoreModules {
   loadConfigFile(file: string, opts: { dataDirOverride: string }): Config;
   writeStarterConfig(file: string): void;
-  createAgent(options: { config: Config; logger: Logger }): AgentLike;
+  createAgent(options: { config: Config; logger: Logger; configFile?: string }): AgentLike;
   createLogger(options: { level?: string; destination?: NodeJS.WritableStream }): Logger;
 }
 

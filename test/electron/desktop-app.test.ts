@@ -36,6 +36,7 @@ interface Setup {
   agent: FakeAgent;
   desktop: DesktopApp;
   configs: Config[];
+  configFiles: (string | undefined)[];
   signals: Map<string, () => void>;
 }
 
@@ -45,14 +46,16 @@ function setup(opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?
   running.push(fake);
   const agent = new FakeAgent();
   const configs: Config[] = [];
+  const configFiles: (string | undefined)[] = [];
   const signals = new Map<string, () => void>();
   const deps: DesktopAppDeps = {
     electron: fake.modules,
     core: {
       loadConfigFile: (file, o) => loadConfigFile(file, { ...o, env: {} }),
       writeStarterConfig,
-      createAgent: ({ config }) => {
+      createAgent: ({ config, configFile }) => {
         configs.push(config);
+        configFiles.push(configFile);
         return agent;
       },
       createLogger: () => silentLogger(),
@@ -66,7 +69,7 @@ function setup(opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?
       onSignal: (signal, handler) => void signals.set(signal, handler),
     },
   };
-  return { fake, agent, desktop: new DesktopApp(deps), configs, signals };
+  return { fake, agent, desktop: new DesktopApp(deps), configs, configFiles, signals };
 }
 
 async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
@@ -79,10 +82,12 @@ async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
 
 describe('start-up', () => {
   it('writes the starter config into userData on first run and runs the agent on it, data in userData/data', async () => {
-    const { configs, agent } = await started();
+    const { configs, configFiles, agent } = await started();
     expect(fs.readFileSync(path.join(userData, 'edgehook.yaml'), 'utf8')).toMatch(/^# edgehook configuration/);
     expect(configs).toHaveLength(1);
     expect(configs[0]!.dataDir).toBe(path.join(userData, 'data'));
+    // UI edits are written back to the same file the app started from.
+    expect(configFiles[0]).toBe(path.join(userData, 'edgehook.yaml'));
     expect(agent.start).toHaveBeenCalledTimes(1);
   });
 
