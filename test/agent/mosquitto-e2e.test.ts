@@ -46,7 +46,7 @@ it('5,000 QoS 1 messages through Mosquitto all arrive, signed, in order, in the 
     await agent.start();
     await waitFor(async () => (await agent.status()).mqtt.connected, 'the agent to connect');
     await publishAll(5000, 'plant/line1/reading');
-    await waitFor(() => receiver.delivered.length >= 5000, '5,000 deliveries', 60_000, 100);
+    await waitFor(() => receiver.delivered.length >= 5000, '5,000 deliveries', 150_000, 100);
     const got = receiver.delivered;
     expect(got.length).toBe(5000);
     expect(got.every((r) => r.verified)).toBe(true);
@@ -62,7 +62,7 @@ it('5,000 QoS 1 messages through Mosquitto all arrive, signed, in order, in the 
     await agent.cleanup();
     await receiver.stop();
   }
-});
+}, 240_000);
 
 it('SIGKILL mid-stream and a restart deliver everything; duplicates only with the same webhook-id', async () => {
   const receiver = await new Receiver([SECRET]).start();
@@ -80,7 +80,7 @@ it('SIGKILL mid-stream and a restart deliver everything; duplicates only with th
       }
     });
     expect(kills).toBe(2);
-    await waitFor(() => new Set(receiver.delivered.map((r) => (r.json.data as { i: number }).i)).size >= 3000, 'all 3,000 delivered', 60_000, 100);
+    await waitFor(() => new Set(receiver.delivered.map((r) => (r.json.data as { i: number }).i)).size >= 3000, 'all 3,000 delivered', 150_000, 100);
     const idsByIndex = new Map<number, Set<string>>();
     for (const r of receiver.delivered) {
       const i = (r.json.data as { i: number }).i;
@@ -105,4 +105,4 @@ it('SIGKILL mid-stream and a restart deliver everything; duplicates only with th
     await agent.cleanup();
     await receiver.stop();
   }
-});
+}, 240_000);
