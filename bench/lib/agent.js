@@ -11,7 +11,7 @@ export const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 /**
  * @param {{ root: string, tmp: string, name: string, brokerUrl: string, topicFilter: string,
  *   hookUrl: string, ordering: 'strict' | 'parallel', maxInFlight?: number,
- *   batch?: { maxEvents: number, maxWaitMs: number }, profileDir?: string }} o
+ *   batch?: { maxEvents: number, maxWaitMs: number }, profileDir?: string, nodeFlags?: string[] }} o
  */
 export async function startAgent(o) {
   const dir = join(o.tmp, o.name);
@@ -40,7 +40,10 @@ export async function startAgent(o) {
   ].join('\n');
   const configFile = join(dir, 'edgehook.yaml');
   writeFileSync(configFile, yaml);
-  const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`] : [];
+  const nodeArgs = [
+    ...(o.nodeFlags ?? []),
+    ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`] : []),
+  ];
   const child = spawnTracked(process.execPath, [...nodeArgs, 'bin/edgehook.js', 'run', '--config', configFile], {
     cwd: o.root,
     logFile: join(dir, 'agent.log'),

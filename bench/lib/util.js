@@ -10,6 +10,9 @@ export function nowUs() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Aborted when the whole run goes over its time limit: every wait then ends at once. */
+export const runAbort = new AbortController();
+
 /** An error that ends a waitFor() at once instead of being retried. */
 export function fatal(message) {
   return Object.assign(new Error(message), { fatal: true });
@@ -40,6 +43,7 @@ export async function waitFor(what, check, { timeoutMs, intervalMs = 50 }) {
   const deadline = Date.now() + timeoutMs;
   let lastErr;
   for (let i = 0; ; i++) {
+    if (runAbort.signal.aborted) throw new Error(`the run went over its time limit while waiting for ${what}`);
     try {
       const v = await check();
       if (v) return v;
@@ -133,6 +137,7 @@ export function rpcClient(child, name) {
     if (msg.ok) w.resolve(msg.result);
     else w.reject(new Error(`${name}: ${msg.error}`));
   });
+  child.on('error', () => undefined); // a send on a closed channel: the call is rejected below
   child.on('exit', (code, signal) => {
     for (const w of waiting.values()) {
       clearTimeout(w.timer);
@@ -148,6 +153,11 @@ export function rpcClient(child, name) {
           waiting.delete(id);
           reject(new Error(`${name}: "${cmd}" got no answer within ${timeoutMs} ms`));
         }, timeoutMs);
+        if (!child.connected) {
+          clearTimeout(timer);
+          reject(new Error(`${name} is gone (cannot call "${cmd}")`));
+          return;
+        }
         waiting.set(id, { resolve, reject, timer });
         child.send({ id, cmd, args });
       });
@@ -172,4 +182,61 @@ export function rpcServe(handlers) {
     }
   });
   process.on('disconnect', () => process.exit(0));
+}
+
+/** Busy and steal jiffies of the whole machine, from the "cpu" line of /proc/stat. */
+function machineJiffies() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = line;
+  return { busy: user + nice + system + irq + softirq, steal: steal ?? 0 };
+}
+
+function pidJiffies(pid) {
+  const s = readCpuSeconds(pid);
+  return s === undefined ? undefined : Math.round(s * 100);
+}
+
+/**
+ * Watches how much CPU the rest of the machine uses while the benchmark runs: the machine's busy
+ * time minus that of the benchmark's own processes (`pids()`), sampled every 250 ms. Figures
+ * taken while something else keeps a core busy are not comparable with quiet ones.
+ * `snapshot()` returns cumulative seconds; `between(a, b)` turns two snapshots into averages.
+ */
+export function cpuMonitor(pids) {
+  // A process first seen at a sample started within the last interval: all its CPU is new.
+  const last = new Map([[process.pid, pidJiffies(process.pid) ?? 0]]);
+  let prev = machineJiffies();
+  let foreign = 0;
+  let ours = 0;
+  let steal = 0;
+  const sample = () => {
+    const now = machineJiffies();
+    let d = 0;
+    for (const pid of [process.pid, ...pids()]) {
+      const j = pidJiffies(pid);
+      if (j === undefined) continue;
+      d += j - (last.get(pid) ?? 0);
+      last.set(pid, j);
+    }
+    const busy = now.busy - prev.busy;
+    ours += d;
+    foreign += Math.max(0, busy - d);
+    steal += now.steal - prev.steal;
+    prev = now;
+  };
+  const timer = setInterval(sample, 250);
+  timer.unref();
+  return {
+    snapshot() {
+      sample();
+      return { at: Date.now(), foreign: foreign / 100, ours: ours / 100, steal: steal / 100 };
+    },
+    between(a, b) {
+      const secs = (b.at - a.at) / 1000 || 1;
+      return { seconds: secs, foreignCores: (b.foreign - a.foreign) / secs, oursCores: (b.ours - a.ours) / secs, stealCores: (b.steal - a.steal) / secs };
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
 }

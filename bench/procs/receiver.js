@@ -157,7 +157,7 @@ rpcServe({
   },
   stats(args) {
     const { latenciesUs, ids, ...rest } = stats;
-    return { ...rest, latencyUs: args.latency ? summarize(latenciesUs) : undefined, uniqueIds: ids.size };
+    return { ...rest, latencyUs: args.latency ? summarize(latenciesUs) : undefined, uniqueIds: ids.size, ...(args.raw ? { raw: latenciesUs } : {}) };
   },
   async stop() {
     await goDown();

@@ -85,6 +85,7 @@ export class EndpointQueue {
   private sweepTimer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
   private heldByClock = false;
+  private backingOffSince = 0;
   private tokens = 0;
   private tokensAt = 0;
   /** Batch splitting: deliveries up to this seq go in batches of at most splitLimit. */
@@ -326,12 +327,12 @@ export class EndpointQueue {
       result = { kind: 'error', code: 'UNKNOWN', message: (err as Error).message, durationMs: 0 };
     }
     for (const d of group) this.inflight.delete(d.seq);
-    this.settle(group, result, this.deps.clock.now());
+    this.settle(group, result, this.deps.clock.now(), started);
     this.drainIdleWaiters();
     this.pump();
   }
 
-  private settle(group: PendingDelivery[], result: SendResult, now: number): void {
+  private settle(group: PendingDelivery[], result: SendResult, now: number, startedAt: number): void {
     const outcome = result.kind === 'response' ? { kind: 'response' as const, status: result.status, retryAfter: result.retryAfter } : { kind: 'error' as const, code: result.code };
     const verdict = classify(outcome);
     const attempt = {
@@ -362,6 +363,12 @@ export class EndpointQueue {
       }
       return;
     }
+    if (verdict === 'endpoint-trouble' && this.state === 'backing-off' && startedAt < this.backingOffSince) {
+      // One of many parallel requests sent before the trouble began: the endpoint is already
+      // backing off for it, so it does not push the backoff further (one failure per probe).
+      requeue('endpoint-trouble');
+      return;
+    }
     if (verdict === 'endpoint-trouble') {
       this.consecutiveFailures++;
       const retryAfterMs = result.kind === 'response' ? parseRetryAfter(result.retryAfter, now) : undefined;
@@ -374,6 +381,7 @@ export class EndpointQueue {
       if (group.length > 1) this.pinnedBatch = group.map((d) => d.seq);
       if (this.state !== 'backing-off') {
         this.log.warn({ endpoint: this.ep.id, error: this.lastError, retryInMs: wait }, 'endpoint trouble: backing off');
+        this.backingOffSince = now;
         this.setState('backing-off');
       }
       return;

@@ -463,11 +463,19 @@ export class OutboxStore {
     this.flushScheduled = false;
     if (this.pendingWrites.length === 0) return;
     const batch = this.pendingWrites.splice(0, this.pendingWrites.length);
-    this.db
-      .transaction(() => {
-        for (const rec of batch) this.applyResult(rec);
-      })
-      .immediate();
+    // Delivery results need no fsync of their own: lost in a power cut, they only mean the same
+    // event is sent again with the same webhook-id, and the next ingest commit (synchronous=FULL)
+    // makes them durable anyway. WAL keeps the database consistent either way.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db
+        .transaction(() => {
+          for (const rec of batch) this.applyResult(rec);
+        })
+        .immediate();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
     for (const l of this.settleListeners) l(batch);
   }
 
