@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config, EndpointConfig } from '../config/schema.js';
 import { clockPlausible, systemClock, type Clock } from '../clock.js';
 import { createLogger, type Logger } from '../log.js';
-import { openDb, type Db } from '../outbox/open-db.js';
+import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
+import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
 import { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
@@ -106,14 +107,17 @@ export class Agent {
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
 
-      const outbox = new OutboxStore({
+      const outbox = openOutbox(() =>
+        new OutboxStore({
         db,
         logger: logger.child({ module: 'outbox' }),
         clock,
         agentId: config.agentId,
         storage: config.storage,
         endpoints: enabledRoutes(config.endpoints),
-      });
+      }),
+        config.dataDir,
+      );
       this.outbox = outbox;
       this.parts.push({ name: 'outbox', stop: () => outbox.close() });
 
@@ -333,6 +337,27 @@ export function restartRequiredKeys(cur: Config, next: Config): string[] {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * A database whose pages are damaged opens, then fails on the first read: the same clear
+ * DB_CORRUPT error as a file that is not a database at all, and the file left untouched.
+ */
+function openOutbox(create: () => OutboxStore, dataDir: string): OutboxStore {
+  try {
+    return create();
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+      throw new EdgehookError(
+        ErrorCodes.DB_CORRUPT,
+        `the outbox database ${join(dataDir, DB_FILE_NAME)} is damaged (${code}); it was left untouched: ` +
+          'move it away to start empty, or restore it from a backup',
+        { cause },
+      );
+    }
+    throw cause;
+  }
 }
 
 function enabledRoutes(endpoints: readonly EndpointConfig[]) {

@@ -86,6 +86,7 @@ export class EndpointQueue {
   private pumpScheduled = false;
   private heldByClock = false;
   private backingOffSince = 0;
+  private readonly forgotten = new Set<number>();
   private tokens = 0;
   private tokensAt = 0;
   /** Batch splitting: deliveries up to this seq go in batches of at most splitLimit. */
@@ -158,9 +159,12 @@ export class EndpointQueue {
   /** Events removed from the outbox (dropped or deleted): forget those still waiting here. */
   forget(seqs: readonly number[]): void {
     const gone = new Set(seqs);
-    const before = this.buffer.length;
     this.buffer = this.buffer.filter((d) => !gone.has(d.seq));
-    if (this.buffer.length !== before) for (const s of seqs) if (!this.inflight.has(s)) this.known.delete(s);
+    for (const s of seqs) {
+      // One in flight is left to finish, but never goes back into the buffer (see settle).
+      if (this.inflight.has(s)) this.forgotten.add(s);
+      else this.known.delete(s);
+    }
   }
 
   /** Sends a delivery again now (operator's retry or replay): reload from the outbox. */
@@ -348,6 +352,14 @@ export class EndpointQueue {
       for (const d of group) this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: outcomeName, newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });
       this.buffer = mergeBySeq(this.buffer, group);
     };
+    // Events removed from the outbox while their request was in flight (dropped to make room,
+    // deleted by an operator) are done here, whatever the answer.
+    if (this.forgotten.size > 0) {
+      const removed = group.filter((d) => this.forgotten.delete(d.seq));
+      for (const d of removed) this.known.delete(d.seq);
+      if (removed.length > 0) group = group.filter((d) => !removed.includes(d));
+      if (group.length === 0) return;
+    }
     this.lastStatus = result.kind === 'response' ? result.status : null;
     if (verdict === 'delivered') {
       for (const d of group) {

@@ -226,27 +226,28 @@ export class MqttSource {
     if (this.batch.length === 0) return;
     const items = this.batch;
     this.batch = [];
-    let full = false;
+    let accepted = 0;
     try {
-      full = this.deps.outbox.append(items.map((i) => i.event)).full;
+      accepted = this.deps.outbox.append(items.map((i) => i.event)).accepted;
     } catch (err) {
       this.deps.logger.error({ err: (err as Error).message }, 'could not store messages; not acking them, retrying in 1 s');
       this.holdBack(items, 1000);
       return;
     }
-    if (full) {
+    const done = items.slice(0, accepted);
+    for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1);
+    if (accepted < items.length) {
       if (this.fullSince === undefined) {
         this.fullSince = this.deps.clock.now();
-        this.deps.logger.warn({ held: items.length }, 'outbox full (storage.whenFull = stop-ingest): not acking; the broker holds new messages');
+        this.deps.logger.warn({ held: items.length - accepted }, 'outbox full (storage.whenFull = stop-ingest): not acking; the broker holds new messages');
       }
-      this.holdBack(items, 500);
+      this.holdBack(items.slice(accepted), 500);
       return;
     }
     if (this.fullSince !== undefined) {
       this.deps.logger.info('outbox has room again: ingest resumed');
       this.fullSince = undefined;
     }
-    for (const item of items) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1);
   }
 
   private holdBack(items: Pending[], delayMs: number): void {

@@ -33,10 +33,12 @@ export interface NewEvent {
 }
 
 export interface AppendResult {
-  /** stop-ingest and no room: nothing was stored; try again later without acking. */
+  /** stop-ingest and no room: only the first `accepted` events were taken; hold the rest. */
   full: boolean;
   stored: number;
   duplicates: number;
+  /** How many events, from the start of the list, were stored or recognised as duplicates. */
+  accepted: number;
 }
 
 export interface PendingDelivery {
@@ -254,21 +256,25 @@ export class OutboxStore {
       .transaction((): AppendResult => {
         this.flushAckedIds();
         let seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
-        const rows: Parameters<OutboxStore['insertRow']>[0][] = [];
         let duplicates = 0;
-        let need = 0;
+        let stored = 0;
+        let accepted = 0;
+        // In order, as many as fit: with stop-ingest the rest waits unacked, so a batch held back
+        // while the outbox was full can never grow too big to ever fit.
         for (const ev of events) {
           if (ev.mqtt && this.isRedelivery(ev)) {
             duplicates++;
+            accepted++;
             continue;
           }
-          const row = this.buildRow(ev, seq++);
-          need += row.bytes;
-          rows.push(row);
+          const row = this.buildRow(ev, seq);
+          if (!this.makeRoom(row.bytes, now)) break;
+          this.insertRow(row, now);
+          seq++;
+          stored++;
+          accepted++;
         }
-        if (need > 0 && !this.makeRoom(need, now)) return { full: true, stored: 0, duplicates: 0 };
-        for (const row of rows) this.insertRow(row, now);
-        return { full: false, stored: rows.length, duplicates };
+        return { full: accepted < events.length, stored, duplicates, accepted };
       })
       .immediate();
     if (result.stored > 0) for (const l of this.appendListeners) l();

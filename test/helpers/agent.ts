@@ -70,7 +70,7 @@ export class AgentProcess {
 
   async signal(sig: NodeJS.Signals): Promise<number | null> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
     p.kill(sig);
     return exited;

@@ -12,7 +12,7 @@ describe('OutboxStore.append', () => {
       { topic: 'sensors/kitchen/temperature', type: 'sensor.kitchen', receivedAt: clock.t, payload: Buffer.from(' {"c": 21.50, "n":[1,2]} '), data: { kind: 'json', json: '{"c": 21.50, "n":[1,2]}' } },
       { topic: 'logs/"quoted"', type: 'log', receivedAt: clock.t + 1, payload: Buffer.from('hello "✓"\n'), data: { kind: 'text', text: 'hello "✓"\n' } },
     ]);
-    expect(first).toEqual({ full: false, stored: 2, duplicates: 0 });
+    expect(first).toEqual({ full: false, stored: 2, duplicates: 0, accepted: 2 });
     expect(o.store.append([{ topic: 'raw/x', type: 'raw', receivedAt: clock.t + 2, payload: Buffer.from([0, 255, 1]), data: { kind: 'binary' } }]).stored).toBe(1);
 
     const stored = rows(o.db);
@@ -175,8 +175,8 @@ describe('OutboxStore storage.maxBytes', () => {
     }
     const before = o.store.counts();
     expect(before.bytes).toBeLessThanOrEqual(maxBytes);
-    // All or nothing, even for a batch of which one event would fit.
-    expect(o.store.append([json('e', 'a'), json('e', 'b'), json('e', 'c')])).toEqual({ full: true, stored: 0, duplicates: 0 });
+    // In order, as many as fit: here none, so none is taken (and none jumps ahead of the others).
+    expect(o.store.append([json('e', 'a'), json('e', 'b'), json('e', 'c')])).toEqual({ full: true, stored: 0, duplicates: 0, accepted: 0 });
     expect(o.store.counts()).toEqual(before);
     expect(rows(o.db).length).toBe(accepted);
     expect(before).toMatchObject({ received: accepted, pending: accepted, dropped: 0 });
