@@ -54,6 +54,8 @@ export class MqttSource {
   /** QoS 1 ids whose PUBACK was written on this connection / on an earlier one. */
   private ackedThisConnection = new Set<number>(); // at most 65,535 packet ids
   private readonly ackedEarlier = new Set<number>();
+  /** Ids committed whose ack never went out (the connection closed first). */
+  private readonly neverAcked = new Set<number>();
   private originalSend: SendPacket | undefined;
   private stopping = false;
   private fullSince: number | undefined;
@@ -198,14 +200,16 @@ export class MqttSource {
     }
     // A reconnected broker re-sends unacknowledged packets first (MQTT 3.1.1 §4.4, MQTT 5 §4.9),
     // with DUP set. The first new packet after them means no earlier PUBACK is still in doubt.
-    if (packet.qos === 1 && !packet.dup && this.ackedEarlier.size > 0) {
+    if (packet.qos === 1 && !packet.dup && this.ackedEarlier.size > 0 && !this.neverAcked.has(packet.messageId!)) {
       for (const id of this.ackedEarlier) this.deps.outbox.markAcked(id);
       this.ackedEarlier.clear();
     }
     let messageId: number | undefined;
     if (packet.qos > 0 && packet.messageId !== undefined) {
       messageId = packet.messageId;
-      event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: packet.dup };
+      // An id we never acked cannot have been reused by the broker: compare it like a DUP.
+      const resend = packet.dup || this.neverAcked.delete(messageId);
+      event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: resend };
       this.awaitingCommit.add(messageId);
     }
     this.batch.push({ event, messageId, generation: this.generation });
@@ -235,7 +239,7 @@ export class MqttSource {
       return;
     }
     const done = items.slice(0, accepted);
-    for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1);
+    for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
         this.fullSince = this.deps.clock.now();
@@ -258,12 +262,18 @@ export class MqttSource {
     }, delayMs);
   }
 
-  private release(messageId: number, qos1: boolean): void {
+  private release(messageId: number, qos1: boolean, generation: number): void {
     this.awaitingCommit.delete(messageId);
     const held = this.heldAcks.get(messageId);
-    if (!held) return; // the ack has not been asked for yet: it will pass straight through
     this.heldAcks.delete(messageId);
-    if (held.generation !== this.generation || !this.client?.connected) return;
+    if (generation !== this.generation || !this.client?.connected || (held && held.generation !== this.generation)) {
+      // Its connection is gone before the ack went out: the broker still owns this id and
+      // will send the packet again, with or without DUP (Mosquitto restored from its
+      // persistence file sends it plain). That resend is this message for certain.
+      this.neverAcked.add(messageId);
+      return;
+    }
+    if (!held) return; // the ack has not been asked for yet: it will pass straight through
     this.originalSend!(held.packet);
     // QoS 1: a PUBACK written may still be lost with the connection; its guard stays until the
     // next connection shows the broker has re-sent what it had not seen acked (see enqueue).
