@@ -8,6 +8,7 @@
  */
 
 import type { AgentStatus } from '../agent/agent-status.js';
+import type { DeliveryRow } from '../outbox/outbox-store.js';
 
 export type { AgentStatus };
 
@@ -152,26 +153,14 @@ export interface SaveResult {
   restartRequired: string[];
 }
 
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'expired';
+export type { DeliveryStatus } from '../outbox/outbox-store.js';
 
 /**
  * GET /api/deliveries?endpoint=&status=&type=&from=&to=&before=&limit=
  * newest first; `before` is the cursor (a seq) from the previous page's nextBefore.
  */
-export interface DeliveryView {
-  endpointId: string;
-  seq: number;
-  eventId: string;
-  type: string;
-  topic: string;
-  receivedAt: number;
-  status: DeliveryStatus;
-  attempts: number;
-  nextAttemptAt: number | null;
-  lastStatus: number | null;
-  lastError: string | null;
-  updatedAt: number;
-}
+/** One delivery as the outbox reports it (src/outbox/outbox-store.ts DeliveryRow). */
+export type DeliveryView = DeliveryRow;
 
 export interface DeliveryPage {
   items: DeliveryView[];
