@@ -8,7 +8,7 @@
  */
 
 import type { AgentStatus } from '../agent/agent-status.js';
-import type { DeliveryRow } from '../outbox/outbox-store.js';
+import type { AttemptRow, DeliveryRow } from '../outbox/outbox-store.js';
 
 export type { AgentStatus };
 
@@ -175,15 +175,8 @@ export interface DeliveryDetail {
   attempts: AttemptView[];
 }
 
-export interface AttemptView {
-  at: number;
-  outcome: 'delivered' | 'endpoint-trouble' | 'message-trouble' | 'gone' | 'failed';
-  status: number | null;
-  durationMs: number;
-  error: string | null;
-  /** the first bytes of the response body */
-  response: string | null;
-}
+/** One attempt of a delivery as the outbox logs it (src/outbox/outbox-store.ts AttemptRow). */
+export type AttemptView = AttemptRow;
 
 /**
  * POST /api/deliveries/:endpoint/:seq/retry → 202 DeliveryView (sent again now, any status but delivered-in-flight)

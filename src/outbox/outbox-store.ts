@@ -967,6 +967,7 @@ export interface AttemptRow {
   status: number | null;
   durationMs: number;
   error: string | null;
+  /** the first bytes of the response body */
   response: string | null;
 }
 

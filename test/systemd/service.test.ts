@@ -33,7 +33,8 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 }
 
 const directive = (unit: string, key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
-const haveAnalyze = existsSync('/usr/bin/systemd-analyze');
+// Skipped only outside CI on a machine without systemd; under CI=true it must run.
+const haveAnalyze = process.env['CI'] === 'true' || existsSync('/usr/bin/systemd-analyze');
 
 describe('the systemd unit', () => {
   const shipped = readFileSync(join(ROOT, 'packaging/edgehook.service'), 'utf8');
