@@ -1,5 +1,5 @@
-// Starts edgehook the way a user does (`node bin/edgehook.js run --config FILE`) and talks to
-// its admin API.
+// Starts edgehook the way a user does (`edgehook run --config FILE`: node with the flags of
+// bin/edgehook.js's #! line) and talks to its admin API.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -41,6 +41,9 @@ export async function startAgent(o) {
   const configFile = join(dir, 'edgehook.yaml');
   writeFileSync(configFile, yaml);
   const nodeArgs = [
+    // `edgehook run` executes bin/edgehook.js through its #! line: the V8 flags named there
+    // are part of how a user starts it.
+    ...launcherFlags(o.root),
     ...(o.nodeFlags ?? []),
     ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`] : []),
   ];
@@ -114,4 +117,11 @@ export async function dropSession(brokerUrl, clientId) {
   } finally {
     await client.endAsync().catch(() => undefined);
   }
+}
+
+/** The node flags in bin/edgehook.js's `#!/usr/bin/env -S node …` line. */
+export function launcherFlags(root) {
+  const first = readFileSync(join(root, 'bin', 'edgehook.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }

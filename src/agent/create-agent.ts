@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../log.js';
 import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
-import { EmbeddedBroker } from '../ingest/embedded-broker.js';
+import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
 import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
@@ -123,6 +123,8 @@ export class Agent {
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
+        // Loaded only here: a gateway on an external broker does not carry aedes in memory.
+        const { EmbeddedBroker } = await import('../ingest/embedded-broker.js');
         const broker = new EmbeddedBroker({ ...config.mqtt.embedded, logger: logger.child({ module: 'embedded-broker' }) });
         await broker.start();
         this.broker = broker;

@@ -75,6 +75,12 @@ export class EndpointQueue {
   /** seqs held in memory (buffer or in flight), so a retry sweep does not load them twice. */
   private readonly known = new Set<number>();
   private cursor = 0;
+  /**
+   * False once a page came back short: the outbox holds nothing newer than `cursor` until
+   * wake() says events were committed. Without it every answer and every commit re-ran the
+   * page query (7 % of the agent under load, issue 6).
+   */
+  private mayHaveMore = true;
   private parked = 0;
   private state: EndpointState = 'healthy';
   private consecutiveFailures = 0;
@@ -118,6 +124,7 @@ export class EndpointQueue {
 
   /** New events were committed (or something changed): look for work soon. */
   wake(): void {
+    this.mayHaveMore = true;
     if (this.pumpScheduled || !this.running) return;
     this.pumpScheduled = true;
     setImmediate(() => {
@@ -300,8 +307,9 @@ export class EndpointQueue {
   }
 
   private refill(): void {
-    if (this.buffer.length >= LOW_WATER) return;
+    if (this.buffer.length >= LOW_WATER || !this.mayHaveMore) return;
     const rows = this.deps.outbox.loadPending(this.ep.id, this.cursor, PAGE);
+    if (rows.length < PAGE) this.mayHaveMore = false;
     for (const r of rows) {
       this.cursor = r.seq;
       if (this.known.has(r.seq)) continue;

@@ -58,6 +58,8 @@ export class MqttSource {
   private readonly neverAcked = new Set<number>();
   private originalSend: SendPacket | undefined;
   private stopping = false;
+  /** Set by stop() once its last commit is done. */
+  private flushed = false;
   private fullSince: number | undefined;
   private connectedState = false;
   private reconnectDelayMs = 1000;
@@ -105,6 +107,9 @@ export class MqttSource {
       manualConnect: true,
       incomingStore,
       resubscribe: false,
+      // mqtt-packet's default cache pre-builds a Buffer for each of the 65,536 packet ids:
+      // about 10 MB of RSS on a gateway, for a saving of one 2-byte allocation per packet.
+      writeCache: false,
       ...(v5 ? { properties: { sessionExpiryInterval: cfg.sessionExpirySeconds } } : {}),
       ...(cfg.username !== undefined ? { username: cfg.username } : {}),
       ...(cfg.password !== undefined ? { password: cfg.password } : {}),
@@ -199,8 +204,12 @@ export class MqttSource {
       this.deps.logger.warn({ topic, reason: routed.rejected, bytes: payload.length }, 'payload rejected; kept as a rejected event');
     }
     // A reconnected broker re-sends unacknowledged packets first (MQTT 3.1.1 §4.4, MQTT 5 §4.9),
-    // with DUP set. The first new packet after them means no earlier PUBACK is still in doubt.
-    if (packet.qos === 1 && !packet.dup && this.ackedEarlier.size > 0 && !this.neverAcked.has(packet.messageId!)) {
+    // with DUP set; Mosquitto restarted from its persistence file re-sends them without DUP. So
+    // a packet with the id of one acked on an earlier connection may be that packet again, and
+    // is compared like a DUP (same topic and payload hash: the same message). The first other
+    // new packet means no earlier PUBACK is still in doubt.
+    const ackedBefore = packet.qos === 1 && this.ackedEarlier.has(packet.messageId!);
+    if (packet.qos === 1 && !packet.dup && !ackedBefore && this.ackedEarlier.size > 0 && !this.neverAcked.has(packet.messageId!)) {
       for (const id of this.ackedEarlier) this.deps.outbox.markAcked(id);
       this.ackedEarlier.clear();
     }
@@ -208,7 +217,7 @@ export class MqttSource {
     if (packet.qos > 0 && packet.messageId !== undefined) {
       messageId = packet.messageId;
       // An id we never acked cannot have been reused by the broker: compare it like a DUP.
-      const resend = packet.dup || this.neverAcked.delete(messageId);
+      const resend = packet.dup || this.neverAcked.delete(messageId) || ackedBefore;
       event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: resend };
       this.awaitingCommit.add(messageId);
     }
@@ -227,7 +236,9 @@ export class MqttSource {
   /** Commits the gathered messages in one transaction, then releases their acks. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.batch.length === 0) return;
+    if (this.batch.length === 0 || this.flushed) return;
+    // No cap on the group: measured, splitting a flat-out burst into commits of 500 cost a
+    // quarter of the delivery throughput (more fsyncs, more wake-ups), issue 6.
     const items = this.batch;
     this.batch = [];
     let accepted = 0;
@@ -294,6 +305,10 @@ export class MqttSource {
     } catch {
       /* logged in flush */
     }
+    // Nothing may touch the outbox after this: it closes right after ingest stops.
+    this.flushed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
     this.setConnected(false);
   }

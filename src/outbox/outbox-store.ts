@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
+import type Database from 'better-sqlite3';
 import type { Db } from './open-db.js';
 import { typeMatcher } from './type-match.js';
 
@@ -117,6 +118,12 @@ export class OutboxStore {
   private storage: OutboxStoreDeps['storage'];
   private routes: { id: string; match: (type: string) => boolean }[] = [];
   private readonly counters = new Map<CounterName, number>();
+  /** bump()s of the transaction running now: written once at its end, see tx(). */
+  private readonly counterDelta = new Map<CounterName, number>();
+  private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
+  /** Random bytes for event ids, drawn 4 KiB at a time rather than per event. */
+  private idPool = Buffer.alloc(0);
+  private idPos = 0;
   private bytes = 0;
   private readonly pendingWrites: AttemptRecord[] = [];
   private flushScheduled = false;
@@ -135,6 +142,8 @@ export class OutboxStore {
     this.setEndpoints(deps.endpoints);
     const db = this.db;
     this.stmt = {
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
       nextSeq: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).pluck(),
       insertEvent: db.prepare(
         `INSERT INTO events (seq, id, type, topic, received_at, state, remaining, settled_at, body, payload, reject_reason, bytes)
@@ -147,7 +156,7 @@ export class OutboxStore {
       inflightPut: db.prepare(
         `INSERT OR REPLACE INTO mqtt_inflight (message_id, event_seq, qos, topic, payload_hash) VALUES (?, ?, ?, ?, ?)`,
       ),
-      inflightDel: db.prepare(`DELETE FROM mqtt_inflight WHERE message_id = ?`),
+      inflightDel: db.prepare(`DELETE FROM mqtt_inflight WHERE message_id IN (SELECT value FROM json_each(?))`),
       inflightClear: db.prepare(`DELETE FROM mqtt_inflight`),
       counterGetAll: db.prepare(`SELECT name, value FROM counters`),
       counterAdd: db.prepare(
@@ -180,7 +189,8 @@ export class OutboxStore {
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = @status, attempts = attempts + @attempted,
            message_failures = message_failures + @messageFailure, next_attempt_at = @nextAttemptAt,
-           last_status = coalesce(@lastStatus, last_status), last_error = @lastError, updated_at = @at
+           last_status = coalesce(@lastStatus, last_status), last_error = @lastError, updated_at = @at,
+           last_duration_ms = coalesce(@durationMs, last_duration_ms)
          WHERE endpoint_id = @endpointId AND event_seq = @seq AND status = 'pending'
          RETURNING attempts`,
       ),
@@ -213,6 +223,11 @@ export class OutboxStore {
       deleteDeliveries: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
       deleteAttempts: db.prepare(`DELETE FROM attempts WHERE event_seq = ?`),
     };
+    this.txn = db.transaction((fn: () => unknown) => {
+      const result = fn();
+      for (const [name, by] of this.counterDelta) if (by !== 0) this.stmt.counterAdd.run(name, by);
+      return result;
+    });
     for (const name of COUNTER_NAMES) this.counters.set(name, 0);
     for (const row of this.stmt.counterGetAll.all() as { name: CounterName; value: number }[]) {
       this.counters.set(row.name, row.value);
@@ -227,6 +242,22 @@ export class OutboxStore {
 
   setStorage(storage: OutboxStoreDeps['storage']): void {
     this.storage = storage;
+  }
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction. The counters bump()ed inside it are summed and
+   * written once at its end (one UPSERT per counter, not one per event), and reach the
+   * in-memory counters only once the transaction has committed.
+   */
+  private tx<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    try {
+      const result = this.txn.immediate(fn) as T;
+      for (const [name, by] of this.counterDelta) this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+      return result;
+    } finally {
+      this.counterDelta.clear();
+    }
   }
 
   onAppend(listener: () => void): () => void {
@@ -252,31 +283,50 @@ export class OutboxStore {
    */
   append(events: readonly NewEvent[]): AppendResult {
     const now = this.clock.now();
-    const result = this.db
-      .transaction((): AppendResult => {
-        this.flushAckedIds();
-        let seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
-        let duplicates = 0;
-        let stored = 0;
-        let accepted = 0;
-        // In order, as many as fit: with stop-ingest the rest waits unacked, so a batch held back
-        // while the outbox was full can never grow too big to ever fit.
-        for (const ev of events) {
-          if (ev.mqtt && this.isRedelivery(ev)) {
-            duplicates++;
-            accepted++;
-            continue;
-          }
-          const row = this.buildRow(ev, seq);
-          if (!this.makeRoom(row.bytes, now)) break;
-          this.insertRow(row, now);
-          seq++;
-          stored++;
+    // Delivery results waiting for their own commit ride along: one fsync for both.
+    // If they cannot be applied, the events go alone and the results wait for flush(): a bad
+    // result must never keep messages from being stored.
+    const results = this.pendingWrites.splice(0, this.pendingWrites.length);
+    try {
+      return this.appendWith(events, results, now);
+    } catch (err) {
+      if (results.length === 0) throw err;
+      this.pendingWrites.unshift(...results);
+      return this.appendWith(events, [], now);
+    }
+  }
+
+  private appendWith(events: readonly NewEvent[], results: AttemptRecord[], now: number): AppendResult {
+    const guarded = new Set<number>();
+    const result = this.tx((): AppendResult => {
+      for (const rec of results) this.applyResult(rec);
+      let seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
+      let duplicates = 0;
+      let stored = 0;
+      let accepted = 0;
+      // In order, as many as fit: with stop-ingest the rest waits unacked, so a batch held back
+      // while the outbox was full can never grow too big to ever fit.
+      for (const ev of events) {
+        if (ev.mqtt && this.isRedelivery(ev)) {
+          duplicates++;
           accepted++;
+          continue;
         }
-        return { full: accepted < events.length, stored, duplicates, accepted };
-      })
-      .immediate();
+        const row = this.buildRow(ev, seq);
+        if (!this.makeRoom(row.bytes, now)) break;
+        this.insertRow(row, now);
+        if (ev.mqtt) guarded.add(ev.mqtt.messageId);
+        seq++;
+        stored++;
+        accepted++;
+      }
+      // Only now: a packet of this batch may be a re-send of one whose guard goes (a plain
+      // re-send after a broker restart, then the first new packet, in one batch); a guard just
+      // written for a new packet that reuses an acked id stays.
+      this.flushAckedIds(guarded);
+      return { full: accepted < events.length, stored, duplicates, accepted };
+    });
+    if (results.length > 0) for (const l of this.settleListeners) l(results);
     if (result.stored > 0) for (const l of this.appendListeners) l();
     return result;
   }
@@ -292,9 +342,10 @@ export class OutboxStore {
     this.stmt.inflightClear.run();
   }
 
-  private flushAckedIds(): void {
+  private flushAckedIds(keep?: ReadonlySet<number>): void {
     if (this.ackedIds.size === 0) return;
-    for (const id of this.ackedIds) this.stmt.inflightDel.run(id);
+    const ids = [...this.ackedIds].filter((id) => !keep?.has(id));
+    if (ids.length > 0) this.stmt.inflightDel.run(JSON.stringify(ids));
     this.ackedIds.clear();
   }
 
@@ -311,8 +362,19 @@ export class OutboxStore {
     return row !== undefined && row.topic === ev.topic && row.hash.equals(payloadHash(ev.payload));
   }
 
+  /** evt_ + 120 random bits (base64url: no dots, as webhook-id needs). */
+  private newEventId(): string {
+    if (this.idPos + 15 > this.idPool.length) {
+      this.idPool = randomBytes(15 * 273);
+      this.idPos = 0;
+    }
+    const id = this.idPool.toString('base64url', this.idPos, this.idPos + 15);
+    this.idPos += 15;
+    return `evt_${id}`;
+  }
+
   private buildRow(ev: NewEvent, seq: number) {
-    const id = `evt_${randomBytes(15).toString('base64url')}`;
+    const id = this.newEventId();
     let data: string;
     let extra = '';
     if (ev.rejected === undefined && ev.data.kind === 'json') data = ev.data.json;
@@ -371,9 +433,9 @@ export class OutboxStore {
     this.bytes += bytes;
   }
 
+  /** Inside tx() only: counted when the transaction commits. */
   private bump(name: CounterName, by: number): void {
-    this.stmt.counterAdd.run(name, by);
-    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+    this.counterDelta.set(name, (this.counterDelta.get(name) ?? 0) + by);
   }
 
   /**
@@ -428,13 +490,11 @@ export class OutboxStore {
     const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
     let total = 0;
     for (;;) {
-      const n = this.db
-        .transaction(() => {
+      const n = this.tx(() => {
           const rows = this.stmt.prunable.all({ settledBefore }) as { seq: number; state: string; bytes: number }[];
           for (const r of rows) this.removeEvent(r, 'pruned');
           return rows.length;
-        })
-        .immediate();
+        });
       total += n;
       if (n < 500) return total;
     }
@@ -472,15 +532,13 @@ export class OutboxStore {
     // Delivery results need no fsync of their own: lost in a power cut, they only mean the same
     // event is sent again with the same webhook-id, and the next ingest commit (synchronous=FULL)
     // makes them durable anyway. WAL keeps the database consistent either way.
-    this.db.pragma('synchronous = NORMAL');
+    this.stmt.syncNormal.run();
     try {
-      this.db
-        .transaction(() => {
-          for (const rec of batch) this.applyResult(rec);
-        })
-        .immediate();
+      this.tx(() => {
+        for (const rec of batch) this.applyResult(rec);
+      });
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.stmt.syncFull.run();
     }
     for (const l of this.settleListeners) l(batch);
   }
@@ -496,9 +554,12 @@ export class OutboxStore {
       lastStatus: rec.status ?? null,
       lastError: rec.error ?? null,
       at: rec.at,
+      durationMs: rec.attempted ? Math.round(rec.durationMs ?? 0) : null,
     }) as { attempts: number } | undefined;
     if (!updated) return; // the event was dropped or deleted meanwhile
-    if (rec.attempted) this.logAttempt(rec, updated.attempts);
+    // A success at the first attempt is told in full by the deliveries row (see
+    // firstAttemptOf); every other attempt gets its row in the log.
+    if (rec.attempted && !(rec.outcome === 'delivered' && updated.attempts === 1)) this.logAttempt(rec, updated.attempts);
     if (rec.newStatus === 'pending') return;
     const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as { state: string; remaining: number } | undefined;
     if (settled && settled.remaining === 0) {
@@ -611,6 +672,17 @@ export class OutboxStore {
         `SELECT at, outcome, status, duration_ms AS durationMs, error, response FROM attempts
          WHERE endpoint_id = ? AND event_seq = ? ORDER BY id`,
       ),
+      firstAttempt: db.prepare(
+        `SELECT updated_at AS at, 'delivered' AS outcome, last_status AS status, coalesce(last_duration_ms, 0) AS durationMs,
+                NULL AS error, NULL AS response
+         FROM deliveries WHERE endpoint_id = ? AND event_seq = ? AND status = 'delivered' AND attempts = 1`,
+      ),
+      keepFirstAttempt: db.prepare(
+        `INSERT INTO attempts (endpoint_id, event_seq, at, outcome, status, duration_ms)
+         SELECT endpoint_id, event_seq, updated_at, 'delivered', last_status, coalesce(last_duration_ms, 0) FROM deliveries d
+         WHERE d.endpoint_id = @endpointId AND d.event_seq = @seq AND d.status = 'delivered' AND d.attempts = 1
+           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.endpoint_id = @endpointId AND a.event_seq = @seq)`,
+      ),
       event: db.prepare(`SELECT seq, id, type, state, remaining, bytes, received_at AS receivedAt FROM events WHERE seq = ?`),
       deliveryStatus: db.prepare(`SELECT status FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`).pluck(),
       deliveryStatuses: db.prepare(`SELECT status FROM deliveries WHERE event_seq = ?`).pluck(),
@@ -682,7 +754,15 @@ export class OutboxStore {
     const row = this.adminStmt.delivery.get(endpointId, seq) as (RawDeliveryRow & { body: string }) | undefined;
     if (!row) return undefined;
     const { body, ...delivery } = row;
-    return { delivery: parseDeliveryRow(delivery), body, attempts: this.adminStmt.attempts.all(endpointId, seq) as AttemptRow[] };
+    return { delivery: parseDeliveryRow(delivery), body, attempts: this.attemptsOf(endpointId, seq) };
+  }
+
+  /** The attempt log of a delivery, oldest first; a first-try success is read off its deliveries row. */
+  private attemptsOf(endpointId: string, seq: number): AttemptRow[] {
+    const rows = this.adminStmt.attempts.all(endpointId, seq) as AttemptRow[];
+    if (rows.length > 0) return rows;
+    const first = this.adminStmt.firstAttempt.get(endpointId, seq) as AttemptRow | undefined;
+    return first ? [first] : [];
   }
 
   /**
@@ -692,9 +772,7 @@ export class OutboxStore {
    */
   retryDelivery(endpointId: string, seq: number): 'queued' | 'not-found' {
     this.flush();
-    return this.db
-      .transaction(() => (this.requeue(endpointId, seq, this.clock.now(), false) === 'missing' ? 'not-found' : 'queued'))
-      .immediate();
+    return this.tx(() => (this.requeue(endpointId, seq, this.clock.now(), false) === 'missing' ? 'not-found' : 'queued'));
   }
 
   /**
@@ -710,8 +788,7 @@ export class OutboxStore {
     this.flush();
     const now = this.clock.now();
     const wanted = typeMatcher(range.types);
-    return this.db
-      .transaction((): ReplayOutcome => {
+    return this.tx((): ReplayOutcome => {
         const rows = this.adminStmt.eventsInRange.all({ endpointId, from: range.from, to: range.to }) as {
           seq: number; type: string; state: string; receivedAt: number; deliveryStatus: string | null;
         }[];
@@ -730,8 +807,7 @@ export class OutboxStore {
         const last = rows[rows.length - 1]?.seq;
         const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
         return { count, unavailable, tooOld, oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null };
-      })
-      .immediate();
+      });
   }
 
   /**
@@ -754,6 +830,12 @@ export class OutboxStore {
       this.stmt.addEventBytes.run(DELIVERY_OVERHEAD, seq);
       this.bytes += DELIVERY_OVERHEAD;
     } else {
+      // Sent again: its first-try success, so far told only by the deliveries row, moves to
+      // the attempt log before that row is reset.
+      if (s.keepFirstAttempt.run({ endpointId, seq }).changes > 0) {
+        this.stmt.addEventBytes.run(ATTEMPT_OVERHEAD, seq);
+        this.bytes += ATTEMPT_OVERHEAD;
+      }
       s.resetDelivery.run(now, endpointId, seq);
     }
     s.reopenEvent.run(seq);
@@ -770,15 +852,13 @@ export class OutboxStore {
   deleteDelivery(endpointId: string, seq: number): 'deleted' | 'not-found' | 'settled' {
     this.flush();
     let removed = false;
-    const result = this.db
-      .transaction(() => {
+    const result = this.tx(() => {
         const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as DeliveryStatus | undefined;
         if (status === undefined) return 'not-found' as const;
         if (status !== 'pending' && status !== 'failed') return 'settled' as const;
         removed = this.removeDelivery(endpointId, seq, status);
         return 'deleted' as const;
-      })
-      .immediate();
+      });
     if (removed) for (const l of this.dropListeners) l([seq]);
     return result;
   }
@@ -787,16 +867,14 @@ export class OutboxStore {
   deleteDeliveriesOf(endpointId: string): number {
     this.flush();
     const removedSeqs: number[] = [];
-    const n = this.db
-      .transaction(() => {
+    const n = this.tx(() => {
         const seqs = this.adminStmt.unsettledOf.all(endpointId) as number[];
         for (const seq of seqs) {
           const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as 'pending' | 'failed';
           if (this.removeDelivery(endpointId, seq, status)) removedSeqs.push(seq);
         }
         return seqs.length;
-      })
-      .immediate();
+      });
     if (removedSeqs.length > 0) for (const l of this.dropListeners) l(removedSeqs);
     return n;
   }
@@ -833,8 +911,7 @@ export class OutboxStore {
   enqueueTest(endpointId: string, data: Record<string, unknown>): { eventId: string; seq: number } | 'full' {
     const now = this.clock.now();
     const json = JSON.stringify(data);
-    const result = this.db
-      .transaction(() => {
+    const result = this.tx(() => {
         this.flushAckedIds();
         const seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
         const built = this.buildRow(
@@ -845,8 +922,7 @@ export class OutboxStore {
         if (!this.makeRoom(row.bytes, now)) return undefined;
         this.insertRow(row, now);
         return { eventId: row.id, seq };
-      })
-      .immediate();
+      });
     if (!result) return 'full';
     for (const l of this.appendListeners) l();
     return result;
@@ -865,8 +941,7 @@ export class OutboxStore {
   redeliverRejected(seq: number): { endpoints: string[] } | undefined {
     this.flush();
     const now = this.clock.now();
-    const result = this.db
-      .transaction(() => {
+    const result = this.tx(() => {
         const ev = this.adminStmt.event.get(seq) as { type: string; state: string } | undefined;
         if (!ev || ev.state !== 'rejected') return undefined;
         const targets = this.routes.filter((r) => r.match(ev.type));
@@ -884,8 +959,7 @@ export class OutboxStore {
         this.bump('rejected', -1);
         this.stmt.counterAdd.run(REDELIVERED_COUNTER, 1);
         return { endpoints: targets.map((t) => t.id) };
-      })
-      .immediate();
+      });
     if (result && result.endpoints.length > 0) for (const l of this.appendListeners) l();
     return result;
   }
@@ -998,5 +1072,5 @@ export interface SecretExpiryRow {
 
 /** What a redelivered MQTT packet is recognised by, beside its topic and packet id. */
 function payloadHash(payload: Buffer): Buffer {
-  return createHash('sha256').update(payload).digest();
+  return hash('sha256', payload, 'buffer');
 }

@@ -93,6 +93,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'deliveries.last_duration_ms: a first-try success needs no attempts row',
+    sql: `
+      -- Most deliveries succeed at their first attempt. Writing an attempts row (and its bytes)
+      -- for each doubled the writes per delivered event (issue 6); the deliveries row now keeps
+      -- what that row said (status, time, duration), and the log shows it as the one attempt.
+      ALTER TABLE deliveries ADD COLUMN last_duration_ms INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1]!.version;
