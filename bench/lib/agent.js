@@ -2,6 +2,7 @@
 // bin/edgehook.js's #! line) and talks to its admin API.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 import { stopProcess, spawnTracked } from './procs.js';
 import { fatal, waitFor } from './util.js';
@@ -43,7 +44,7 @@ export async function startAgent(o) {
   const nodeArgs = [
     // `edgehook run` executes bin/edgehook.js through its #! line: the V8 flags named there
     // are part of how a user starts it.
-    ...launcherFlags(o.root),
+    ...(await import(pathToFileURL(join(o.root, 'dist/cli/launcher-flags.js')).href)).launcherNodeFlags(join(o.root, 'bin/edgehook.js')),
     ...(o.nodeFlags ?? []),
     ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`] : []),
   ];
@@ -119,9 +120,3 @@ export async function dropSession(brokerUrl, clientId) {
   }
 }
 
-/** The node flags in bin/edgehook.js's `#!/usr/bin/env -S node …` line. */
-export function launcherFlags(root) {
-  const first = readFileSync(join(root, 'bin', 'edgehook.js'), 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
-}

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeStarterConfig } from '../config/starter.js';
+import { LAUNCHER, launcherNodeFlags } from './launcher-flags.js';
 import { renderUnit, UNIT_DEFAULTS, UNIT_NAME, type UnitOptions } from '../systemd/unit-file.js';
 
 /**
@@ -64,9 +64,12 @@ export async function serviceCommand(argv: string[]): Promise<number> {
   return install(unit, { unitDir: values['unit-dir'], start: !values['no-start'], dryRun: values['dry-run'] });
 }
 
-/** The node binary and this package's launcher, absolute: systemd does not search PATH for them. */
+/**
+ * The node binary, the launcher's node flags and the launcher itself, absolute: systemd does
+ * not search PATH for them.
+ */
 export function installedCommand(): string[] {
-  return [process.execPath, fileURLToPath(new URL('../../bin/edgehook.js', import.meta.url))];
+  return [process.execPath, ...launcherNodeFlags(), LAUNCHER];
 }
 
 function underHome(path: string): boolean {

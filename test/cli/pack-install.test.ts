@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { ROOT, tempDir } from '../helpers/agent.js';
+import { launcherNodeFlags } from '../../src/cli/launcher-flags.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { FakeNotifySocket, haveSystemdNotify } from '../systemd/notify-socket.js';
 
@@ -224,6 +225,6 @@ describe('npm install -g <tarball>', () => {
     const r = await user(['service', 'print'], tmp);
     expect(r.code).toBe(0);
     const installedBin = join(prefix, 'lib', 'node_modules', pkg.name, 'bin', 'edgehook.js');
-    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${installedBin} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
+    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${launcherNodeFlags(installedBin).join(' ')} ${installedBin} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
   });
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderUnit, UNIT_DEFAULTS } from '../../src/systemd/unit-file.js';
+import { launcherNodeFlags } from '../../src/cli/launcher-flags.js';
 import { ROOT, tempDir } from '../helpers/agent.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { FakeNotifySocket, haveSystemdNotify } from './notify-socket.js';
@@ -61,7 +62,9 @@ describe('the systemd unit', () => {
   it.skipIf(!haveAnalyze)('what `edgehook service print` renders for this machine passes systemd-analyze verify', async () => {
     const r = await cli(['service', 'print', '--user', 'root']);
     expect(r.code).toBe(0);
-    expect(directive(r.stdout, 'ExecStart')[0]).toBe(`${process.execPath} ${BIN} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
+    // The unit runs node itself, so it carries the launcher's #! flags (the heap settings).
+    expect(launcherNodeFlags()).toContain('--max-semi-space-size=2');
+    expect(directive(r.stdout, 'ExecStart')[0]).toBe(`${process.execPath} ${launcherNodeFlags().join(' ')} ${BIN} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
     const file = join(dir(), 'edgehook.service');
     writeFileSync(file, r.stdout);
     const verify = await new Promise<{ code: number; out: string }>((resolve) =>
