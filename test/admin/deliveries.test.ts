@@ -86,6 +86,11 @@ describe('admin API: the delivery log and repairs', () => {
     await waitFor(() => receiver!.delivered.length === 3, 'three deliveries');
     await waitFor(() => agent!.status().outbox.delivered === 3, 'three counted');
     const firstIds = receiver.delivered.map((r) => r.id);
+    // A first-try success has no row of its own in the attempt log, yet shows as its one attempt.
+    const seq = (await api.get<DeliveryPage>('/api/deliveries')).body.items[0]!.seq;
+    const attemptsOf = async () => (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${seq}`)).body.attempts;
+    expect(await attemptsOf()).toEqual([{ at: expect.any(Number), outcome: 'delivered', status: 200, durationMs: expect.any(Number), error: null, response: null }]);
+    expect(agent.db!.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(0);
 
     const replay = await api.post<ReplayResult>('/api/endpoints/cloud/replay', { from, to: Date.now() });
     expect(replay.status).toBe(200);
@@ -96,6 +101,8 @@ describe('admin API: the delivery log and repairs', () => {
     expect(receiver.delivered.every((r) => r.verified)).toBe(true);
     await waitFor(() => agent!.status().outbox.pending === 0 && agent!.status().outbox.delivered === 3, 'settled again');
     expect(balanced(agent)).toBe(true);
+    // Sent again: the first success moved into the log, beside the second.
+    expect((await attemptsOf()).map((a) => [a.outcome, a.status])).toEqual([['delivered', 200], ['delivered', 200]]);
 
     const empty = await api.post<ReplayResult>('/api/endpoints/cloud/replay', { from: 0, to: from - 1 });
     expect(empty.body.count).toBe(0);

@@ -44,4 +44,30 @@ describe('OutboxStore: MQTT redelivery after a crash', () => {
     o.store.append([json('e', 'other')]);
     expect(o.store.append([mqttEvent('a', 3, 1, true)])).toMatchObject({ stored: 1, duplicates: 0 });
   });
+
+  it('a re-send that shares a batch with the packet that retires its guard is still recognised', () => {
+    // After a broker restart: packet 7 (acked on the old connection) comes again, then the first
+    // new packet, which tells the agent that no earlier ack is in doubt (markAcked). Both land
+    // in one group commit; the re-send must be checked before its guard goes.
+    const o = open();
+    o.store.append([mqttEvent('21.5', 7, 1, false)]);
+    o.store.markAcked(7);
+    expect(o.store.append([mqttEvent('21.5', 7, 1, true), mqttEvent('22.0', 8, 1, false)])).toEqual({
+      full: false,
+      stored: 1,
+      duplicates: 1,
+      accepted: 2,
+    });
+    expect(o.store.counts()).toMatchObject({ received: 2 });
+  });
+
+  it('the guard of a new packet that reuses an acked id in the same batch stays', () => {
+    const o = open();
+    o.store.append([mqttEvent('old', 5, 1, false)]);
+    o.store.markAcked(5);
+    expect(o.store.append([mqttEvent('new', 5, 1, false)])).toMatchObject({ stored: 1 });
+    // A crash before the new packet's ack: its re-send is recognised.
+    const o2 = reopen(o);
+    expect(o2.store.append([mqttEvent('new', 5, 1, true)])).toMatchObject({ stored: 0, duplicates: 1 });
+  });
 });
