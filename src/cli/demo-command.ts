@@ -10,6 +10,7 @@ import { createAgent } from '../agent/create-agent.js';
 import { parseConfigText } from '../config/load.js';
 import { createSigner, generateSecret, type Signer } from '../delivery/sign.js';
 import { createCliLogger } from './terminal-log.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 
 /**
  * `edgehook demo`: the whole path on one machine, for a newcomer. The embedded broker, three
@@ -61,6 +62,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const logger = await createCliLogger('warn');
   let sensors: MqttClient | undefined;
   let timer: NodeJS.Timeout | undefined;
+  limitHeapGrowth();
   const agent = createAgent({
     logger,
     config: parseConfigText(

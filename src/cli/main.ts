@@ -8,6 +8,7 @@ import { removeRuntimeInfo, resolvePaths, writeRuntimeInfo, type ResolvedPaths }
 import { createCliLogger } from './terminal-log.js';
 import { isEdgehookError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 
 /**
  * `edgehook run | check | init` (DESIGN.md §5), and `status | demo | service` (issue 8), which
@@ -131,6 +132,7 @@ async function run(paths: ResolvedPaths): Promise<number> {
   // EDGEHOOK_LOG_LEVEL overrides the file, for a one-off debugging run.
   const logger = await createCliLogger(process.env.EDGEHOOK_LOG_LEVEL ?? config.logLevel);
   const notifier = new SystemdNotifier({ logger: logger.child({ module: 'systemd' }) });
+  limitHeapGrowth();
   const agent = createAgent({ config, logger, ...(configFile !== undefined ? { configFile } : {}) });
   let stopping: Promise<void> | undefined;
   let starting: Promise<void> = Promise.resolve();

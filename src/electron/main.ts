@@ -11,6 +11,9 @@ import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
 import { createLogger } from '../log.js';
 import { DesktopApp } from './desktop-app.js';
+import { limitHeapGrowth } from '../heap-growth.js';
+
+limitHeapGrowth();
 
 const desktop = new DesktopApp({
   electron: { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray },
