@@ -491,10 +491,10 @@ export class OutboxStore {
     let total = 0;
     for (;;) {
       const n = this.tx(() => {
-          const rows = this.stmt.prunable.all({ settledBefore }) as { seq: number; state: string; bytes: number }[];
-          for (const r of rows) this.removeEvent(r, 'pruned');
-          return rows.length;
-        });
+        const rows = this.stmt.prunable.all({ settledBefore }) as { seq: number; state: string; bytes: number }[];
+        for (const r of rows) this.removeEvent(r, 'pruned');
+        return rows.length;
+      });
       total += n;
       if (n < 500) return total;
     }
@@ -557,8 +557,8 @@ export class OutboxStore {
       durationMs: rec.attempted ? Math.round(rec.durationMs ?? 0) : null,
     }) as { attempts: number } | undefined;
     if (!updated) return; // the event was dropped or deleted meanwhile
-    // A success at the first attempt is told in full by the deliveries row (see
-    // firstAttemptOf); every other attempt gets its row in the log.
+    // A success at the first attempt is told in full by the deliveries row (see attemptsOf);
+    // every other attempt gets its row in the log.
     if (rec.attempted && !(rec.outcome === 'delivered' && updated.attempts === 1)) this.logAttempt(rec, updated.attempts);
     if (rec.newStatus === 'pending') return;
     const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as { state: string; remaining: number } | undefined;
@@ -789,25 +789,25 @@ export class OutboxStore {
     const now = this.clock.now();
     const wanted = typeMatcher(range.types);
     return this.tx((): ReplayOutcome => {
-        const rows = this.adminStmt.eventsInRange.all({ endpointId, from: range.from, to: range.to }) as {
-          seq: number; type: string; state: string; receivedAt: number; deliveryStatus: string | null;
-        }[];
-        let count = 0;
-        let tooOld = 0;
-        for (const r of rows) {
-          if (r.state === 'rejected') continue;
-          if (r.deliveryStatus === null && (r.type === TEST_EVENT_TYPE || !wanted(r.type))) continue;
-          if (r.receivedAt < range.notBefore) {
-            tooOld++;
-            continue;
-          }
-          if (this.requeue(endpointId, r.seq, now, true) !== 'missing') count++;
+      const rows = this.adminStmt.eventsInRange.all({ endpointId, from: range.from, to: range.to }) as {
+        seq: number; type: string; state: string; receivedAt: number; deliveryStatus: string | null;
+      }[];
+      let count = 0;
+      let tooOld = 0;
+      for (const r of rows) {
+        if (r.state === 'rejected') continue;
+        if (r.deliveryStatus === null && (r.type === TEST_EVENT_TYPE || !wanted(r.type))) continue;
+        if (r.receivedAt < range.notBefore) {
+          tooOld++;
+          continue;
         }
-        const first = rows[0]?.seq;
-        const last = rows[rows.length - 1]?.seq;
-        const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
-        return { count, unavailable, tooOld, oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null };
-      });
+        if (this.requeue(endpointId, r.seq, now, true) !== 'missing') count++;
+      }
+      const first = rows[0]?.seq;
+      const last = rows[rows.length - 1]?.seq;
+      const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
+      return { count, unavailable, tooOld, oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null };
+    });
   }
 
   /**
@@ -853,12 +853,12 @@ export class OutboxStore {
     this.flush();
     let removed = false;
     const result = this.tx(() => {
-        const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as DeliveryStatus | undefined;
-        if (status === undefined) return 'not-found' as const;
-        if (status !== 'pending' && status !== 'failed') return 'settled' as const;
-        removed = this.removeDelivery(endpointId, seq, status);
-        return 'deleted' as const;
-      });
+      const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as DeliveryStatus | undefined;
+      if (status === undefined) return 'not-found' as const;
+      if (status !== 'pending' && status !== 'failed') return 'settled' as const;
+      removed = this.removeDelivery(endpointId, seq, status);
+      return 'deleted' as const;
+    });
     if (removed) for (const l of this.dropListeners) l([seq]);
     return result;
   }
@@ -868,13 +868,13 @@ export class OutboxStore {
     this.flush();
     const removedSeqs: number[] = [];
     const n = this.tx(() => {
-        const seqs = this.adminStmt.unsettledOf.all(endpointId) as number[];
-        for (const seq of seqs) {
-          const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as 'pending' | 'failed';
-          if (this.removeDelivery(endpointId, seq, status)) removedSeqs.push(seq);
-        }
-        return seqs.length;
-      });
+      const seqs = this.adminStmt.unsettledOf.all(endpointId) as number[];
+      for (const seq of seqs) {
+        const status = this.adminStmt.deliveryStatus.get(endpointId, seq) as 'pending' | 'failed';
+        if (this.removeDelivery(endpointId, seq, status)) removedSeqs.push(seq);
+      }
+      return seqs.length;
+    });
     if (removedSeqs.length > 0) for (const l of this.dropListeners) l(removedSeqs);
     return n;
   }
@@ -912,17 +912,17 @@ export class OutboxStore {
     const now = this.clock.now();
     const json = JSON.stringify(data);
     const result = this.tx(() => {
-        this.flushAckedIds();
-        const seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
-        const built = this.buildRow(
-          { topic: TEST_EVENT_TOPIC, type: TEST_EVENT_TYPE, receivedAt: now, payload: Buffer.from(json), data: { kind: 'json', json } },
-          seq,
-        );
-        const row = { ...built, targets: [{ id: endpointId, match: () => true }], bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD };
-        if (!this.makeRoom(row.bytes, now)) return undefined;
-        this.insertRow(row, now);
-        return { eventId: row.id, seq };
-      });
+      this.flushAckedIds();
+      const seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
+      const built = this.buildRow(
+        { topic: TEST_EVENT_TOPIC, type: TEST_EVENT_TYPE, receivedAt: now, payload: Buffer.from(json), data: { kind: 'json', json } },
+        seq,
+      );
+      const row = { ...built, targets: [{ id: endpointId, match: () => true }], bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD };
+      if (!this.makeRoom(row.bytes, now)) return undefined;
+      this.insertRow(row, now);
+      return { eventId: row.id, seq };
+    });
     if (!result) return 'full';
     for (const l of this.appendListeners) l();
     return result;
@@ -942,24 +942,24 @@ export class OutboxStore {
     this.flush();
     const now = this.clock.now();
     const result = this.tx(() => {
-        const ev = this.adminStmt.event.get(seq) as { type: string; state: string } | undefined;
-        if (!ev || ev.state !== 'rejected') return undefined;
-        const targets = this.routes.filter((r) => r.match(ev.type));
-        for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
-        const bytes = targets.length * DELIVERY_OVERHEAD;
-        this.adminStmt.routeRejected.run({
-          seq,
-          state: targets.length > 0 ? 'pending' : 'unrouted',
-          remaining: targets.length,
-          settledAt: targets.length > 0 ? null : now,
-          bytes,
-        });
-        this.bytes += bytes;
-        // No longer counted as rejected; `redelivered` keeps the total ever rejected for /metrics.
-        this.bump('rejected', -1);
-        this.stmt.counterAdd.run(REDELIVERED_COUNTER, 1);
-        return { endpoints: targets.map((t) => t.id) };
+      const ev = this.adminStmt.event.get(seq) as { type: string; state: string } | undefined;
+      if (!ev || ev.state !== 'rejected') return undefined;
+      const targets = this.routes.filter((r) => r.match(ev.type));
+      for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
+      const bytes = targets.length * DELIVERY_OVERHEAD;
+      this.adminStmt.routeRejected.run({
+        seq,
+        state: targets.length > 0 ? 'pending' : 'unrouted',
+        remaining: targets.length,
+        settledAt: targets.length > 0 ? null : now,
+        bytes,
       });
+      this.bytes += bytes;
+      // No longer counted as rejected; `redelivered` keeps the total ever rejected for /metrics.
+      this.bump('rejected', -1);
+      this.stmt.counterAdd.run(REDELIVERED_COUNTER, 1);
+      return { endpoints: targets.map((t) => t.id) };
+    });
     if (result && result.endpoints.length > 0) for (const l of this.appendListeners) l();
     return result;
   }
