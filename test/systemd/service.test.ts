@@ -59,6 +59,7 @@ describe('the systemd unit', () => {
     expect(directive(shipped, 'MemoryDenyWriteExecute')).toEqual([]);
   });
 
+  // Needs /usr/bin/systemd-analyze; skipped only outside CI on a machine without systemd.
   it.skipIf(!haveAnalyze)('what `edgehook service print` renders for this machine passes systemd-analyze verify', async () => {
     const r = await cli(['service', 'print', '--user', 'root']);
     expect(r.code).toBe(0);
@@ -92,6 +93,7 @@ describe('the systemd unit', () => {
   });
 });
 
+// Needs systemd-notify; skipped only outside CI on a machine without systemd (haveSystemdNotify).
 describe.skipIf(!haveSystemdNotify())('edgehook run under systemd (a fake notification socket)', () => {
   it('sends READY=1 once it serves, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM', async () => {
     const d = dir();

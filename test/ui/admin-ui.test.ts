@@ -29,6 +29,7 @@ const READY: Record<(typeof PAGES)[number], (p: Page) => ReturnType<Page['locato
   Settings: (p) => p.getByLabel('Agent ID'),
 };
 
+// Skipped only without /usr/bin/chromium outside CI (see skipBrowser); under CI=true it runs.
 describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent', () => {
   let browser: Browser;
   let fx: UiFixture;

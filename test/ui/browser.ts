@@ -19,6 +19,11 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
+/**
+ * True only on a developer's machine without Debian's Chromium (/usr/bin/chromium) and without
+ * CI=true. Under CI (.ci/run installs chromium) the browser tests always run, and fail if it is
+ * missing: launchChromium throws.
+ */
 export const skipBrowser = !existsSync(CHROMIUM) && process.env['CI'] !== 'true';
 
 export async function launchChromium(): Promise<Browser> {

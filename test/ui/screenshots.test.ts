@@ -15,6 +15,7 @@ import { startUiFixture, type UiFixture } from './ui-fixture.js';
  */
 const OUT = process.env['EDGEHOOK_SCREENSHOT_DIR'] ?? tempDir('edgehook-shots-');
 
+// Skipped only without /usr/bin/chromium outside CI (see skipBrowser); under CI=true it runs.
 describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => {
   let browser: Browser;
   let fx: UiFixture;
