@@ -205,9 +205,10 @@ export class MqttSource {
     }
     // A reconnected broker re-sends unacknowledged packets first (MQTT 3.1.1 §4.4, MQTT 5 §4.9),
     // with DUP set; Mosquitto restarted from its persistence file re-sends them without DUP. So
-    // a packet with the id of one acked on an earlier connection may be that packet again, and
-    // is compared like a DUP (same topic and payload hash: the same message). The first other
-    // new packet means no earlier PUBACK is still in doubt.
+    // a plain packet with the id of one acked on an earlier connection may still be a re-send:
+    // it does not end that phase. It is stored as new all the same (a duplicate at worst, never
+    // a loss: a new message may reuse the id with the same content). The first other new
+    // packet means no earlier PUBACK is still in doubt.
     const ackedBefore = packet.qos === 1 && this.ackedEarlier.has(packet.messageId!);
     if (packet.qos === 1 && !packet.dup && !ackedBefore && this.ackedEarlier.size > 0 && !this.neverAcked.has(packet.messageId!)) {
       for (const id of this.ackedEarlier) this.deps.outbox.markAcked(id);
@@ -217,7 +218,7 @@ export class MqttSource {
     if (packet.qos > 0 && packet.messageId !== undefined) {
       messageId = packet.messageId;
       // An id we never acked cannot have been reused by the broker: compare it like a DUP.
-      const resend = packet.dup || this.neverAcked.delete(messageId) || ackedBefore;
+      const resend = packet.dup || this.neverAcked.delete(messageId);
       event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: resend };
       this.awaitingCommit.add(messageId);
     }

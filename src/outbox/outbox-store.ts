@@ -297,7 +297,6 @@ export class OutboxStore {
   }
 
   private appendWith(events: readonly NewEvent[], results: AttemptRecord[], now: number): AppendResult {
-    const guarded = new Set<number>();
     const result = this.tx((): AppendResult => {
       for (const rec of results) this.applyResult(rec);
       let seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
@@ -315,15 +314,16 @@ export class OutboxStore {
         const row = this.buildRow(ev, seq);
         if (!this.makeRoom(row.bytes, now)) break;
         this.insertRow(row, now);
-        if (ev.mqtt) guarded.add(ev.mqtt.messageId);
+        // Its guard replaced that of an earlier packet with the same id: an ack noted for
+        // that one must not delete this one's.
+        if (ev.mqtt) this.ackedIds.delete(ev.mqtt.messageId);
         seq++;
         stored++;
         accepted++;
       }
-      // Only now: a packet of this batch may be a re-send of one whose guard goes (a plain
-      // re-send after a broker restart, then the first new packet, in one batch); a guard just
-      // written for a new packet that reuses an acked id stays.
-      this.flushAckedIds(guarded);
+      // Only now: a packet of this batch may be a re-send of one whose guard goes (re-sends
+      // after a broker restart, then the first new packet, in one group commit).
+      this.flushAckedIds();
       return { full: accepted < events.length, stored, duplicates, accepted };
     });
     if (results.length > 0) for (const l of this.settleListeners) l(results);
@@ -342,10 +342,9 @@ export class OutboxStore {
     this.stmt.inflightClear.run();
   }
 
-  private flushAckedIds(keep?: ReadonlySet<number>): void {
+  private flushAckedIds(): void {
     if (this.ackedIds.size === 0) return;
-    const ids = [...this.ackedIds].filter((id) => !keep?.has(id));
-    if (ids.length > 0) this.stmt.inflightDel.run(JSON.stringify(ids));
+    this.stmt.inflightDel.run(JSON.stringify([...this.ackedIds]));
     this.ackedIds.clear();
   }
 
