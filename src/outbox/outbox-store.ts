@@ -1,9 +1,10 @@
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type Database from 'better-sqlite3';
 import type { Db } from './open-db.js';
 import { typeMatcher } from './type-match.js';
+import { EventIdSource } from './event-id.js';
 
 /**
  * The outbox: the single owner of the SQLite database (DESIGN.md §2). Every statement is
@@ -121,9 +122,7 @@ export class OutboxStore {
   /** bump()s of the transaction running now: written once at its end, see tx(). */
   private readonly counterDelta = new Map<CounterName, number>();
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
-  /** Random bytes for event ids, drawn 4 KiB at a time rather than per event. */
-  private idPool = Buffer.alloc(0);
-  private idPos = 0;
+  private readonly eventIds = new EventIdSource();
   private bytes = 0;
   private readonly pendingWrites: AttemptRecord[] = [];
   private flushScheduled = false;
@@ -361,19 +360,8 @@ export class OutboxStore {
     return row !== undefined && row.topic === ev.topic && row.hash.equals(payloadHash(ev.payload));
   }
 
-  /** evt_ + 120 random bits (base64url: no dots, as webhook-id needs). */
-  private newEventId(): string {
-    if (this.idPos + 15 > this.idPool.length) {
-      this.idPool = randomBytes(15 * 273);
-      this.idPos = 0;
-    }
-    const id = this.idPool.toString('base64url', this.idPos, this.idPos + 15);
-    this.idPos += 15;
-    return `evt_${id}`;
-  }
-
   private buildRow(ev: NewEvent, seq: number) {
-    const id = this.newEventId();
+    const id = this.eventIds.next(ev.receivedAt);
     let data: string;
     let extra = '';
     if (ev.rejected === undefined && ev.data.kind === 'json') data = ev.data.json;
