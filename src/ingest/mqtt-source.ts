@@ -14,13 +14,17 @@ import { Router } from './route.js';
  * that callback runs (QoS 2: PUBREC once `incomingStore.put` calls back), and parses the next
  * packet only after that. Waiting for a commit per message would cap ingest at one fsync per
  * message. So the callback runs at once, and the PUBACK/PUBREC it triggers is held back here
- * until the group commit that holds its event is done (group commit, DESIGN.md §1). The
- * broker's in-flight window bounds how many messages wait at once.
+ * until the group commit that holds its event is done and on disk (group commit, DESIGN.md §1;
+ * the sync runs off the event loop, see OutboxStore.afterDurable). The broker's in-flight
+ * window bounds how many messages wait at once.
  *
  * mqtt.js 5.16 is pinned: this relies on `_sendPacket`, `handleMessage` and `incomingStore`.
  */
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
+
+/** How long stop() waits for the sync of the last commit before it closes the connection. */
+const STOP_SYNC_WAIT_MS = 5000;
 
 interface Pending {
   event: NewEvent;
@@ -251,7 +255,10 @@ export class MqttSource {
       return;
     }
     const done = items.slice(0, accepted);
-    for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
+    // Acks go out once the commit is on disk; the event loop delivers meanwhile.
+    this.deps.outbox.afterDurable(() => {
+      for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
+    });
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
         this.fullSince = this.deps.clock.now();
@@ -308,6 +315,9 @@ export class MqttSource {
     }
     // Nothing may touch the outbox after this: it closes right after ingest stops.
     this.flushed = true;
+    // The acks of that last commit wait for its sync (bounded: a disk that hangs keeps them,
+    // and the broker re-sends those messages at the next start).
+    await Promise.race([this.deps.outbox.durableIdle(), new Promise((resolve) => setTimeout(resolve, STOP_SYNC_WAIT_MS).unref())]);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

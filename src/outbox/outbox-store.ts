@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import type { Db } from './open-db.js';
 import { typeMatcher } from './type-match.js';
 import { EventIdSource } from './event-id.js';
+import { WalSync } from './wal-sync.js';
 
 /**
  * The outbox: the single owner of the SQLite database (DESIGN.md §2). Every statement is
@@ -101,6 +102,11 @@ export interface OutboxStoreDeps {
   agentId: string;
   storage: { maxBytes: number; whenFull: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours: number };
   endpoints: readonly RouteTarget[];
+  /**
+   * Sync ingest commits on the thread pool (see WalSync) instead of in the commit itself.
+   * Default: on, for a file database in WAL mode.
+   */
+  syncInBackground?: boolean;
 }
 
 /** Bytes an event costs beyond its body and payload: row, index entries, delivery rows. */
@@ -130,6 +136,8 @@ export class OutboxStore {
   private readonly dropListeners = new Set<(seqs: readonly number[]) => void>();
   private readonly settleListeners = new Set<(records: readonly AttemptRecord[]) => void>();
   private readonly ackedIds = new Set<number>();
+  /** Set when ingest commits are synced off the event loop; otherwise they commit with FULL. */
+  private readonly walSync: WalSync | undefined;
   private readonly stmt;
 
   constructor(deps: OutboxStoreDeps) {
@@ -232,6 +240,8 @@ export class OutboxStore {
       this.counters.set(row.name, row.value);
     }
     this.bytes = this.stmt.totalBytes.get() as number;
+    const wal = !db.memory && !db.readonly && String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    if (wal && deps.syncInBackground !== false) this.walSync = new WalSync(`${db.name}-wal`, this.log);
   }
 
   /** Which endpoints new events are routed to (type filters); changes apply to new events. */
@@ -286,13 +296,32 @@ export class OutboxStore {
     // If they cannot be applied, the events go alone and the results wait for flush(): a bad
     // result must never keep messages from being stored.
     const results = this.pendingWrites.splice(0, this.pendingWrites.length);
+    // With a WalSync the commit only writes the WAL; afterDurable() is when it is on disk.
+    if (this.walSync) this.stmt.syncNormal.run();
     try {
       return this.appendWith(events, results, now);
     } catch (err) {
       if (results.length === 0) throw err;
       this.pendingWrites.unshift(...results);
       return this.appendWith(events, [], now);
+    } finally {
+      if (this.walSync) this.stmt.syncFull.run();
     }
+  }
+
+  /**
+   * Calls `done` once the events of every append() so far would survive a power cut: at once
+   * when they were committed with synchronous=FULL, else after the WAL's next sync, which runs
+   * while the event loop goes on. MQTT acks wait for this (DESIGN.md §1.1).
+   */
+  afterDurable(done: () => void): void {
+    if (this.walSync) this.walSync.afterSync(done);
+    else done();
+  }
+
+  /** Resolves when no afterDurable() callback is waiting any more. */
+  durableIdle(): Promise<void> {
+    return this.walSync ? this.walSync.idle() : Promise.resolve();
   }
 
   private appendWith(events: readonly NewEvent[], results: AttemptRecord[], now: number): AppendResult {
@@ -613,6 +642,7 @@ export class OutboxStore {
   /** Commits what is queued; the database itself is closed by its owner. */
   close(): void {
     this.flush();
+    this.walSync?.close();
   }
 
   // ---- admin: delivery log, operator actions, secret expiry (issue 3) ---------------------
