@@ -65,8 +65,8 @@ for (const p of only) {
 
 /** Counts and time limits. Every loop below is bounded by one of these. */
 const S = args.quick
-  ? { ceilingEvents: 20_000, bridgeEvents: 20_000, parallelEvents: 20_000, strictEvents: 5_000, batchedEvents: 20_000, latencySeconds: 3, drainEvents: 20_000, warmEvents: 300, flatMaxMs: 30_000, measureMaxMs: 12_000, storeMaxMs: 40_000, drainMaxMs: 25_000, outageMs: 6_000, totalMaxMs: 240_000 }
-  : { ceilingEvents: 100_000, bridgeEvents: 100_000, parallelEvents: 100_000, strictEvents: 30_000, batchedEvents: 100_000, latencySeconds: 10, drainEvents: 100_000, warmEvents: 1_000, flatMaxMs: 60_000, measureMaxMs: 30_000, storeMaxMs: 90_000, drainMaxMs: 60_000, outageMs: 15_000, totalMaxMs: 480_000 };
+  ? { ceilingEvents: 20_000, bridgeEvents: 20_000, parallelEvents: 20_000, strictEvents: 5_000, batchedEvents: 20_000, latencySeconds: 3, drainEvents: 20_000, warmEvents: 300, warmRateSeconds: 1, flatMaxMs: 30_000, measureMaxMs: 12_000, storeMaxMs: 40_000, drainMaxMs: 25_000, outageMs: 6_000, totalMaxMs: 240_000 }
+  : { ceilingEvents: 100_000, bridgeEvents: 100_000, parallelEvents: 100_000, strictEvents: 30_000, batchedEvents: 100_000, latencySeconds: 10, drainEvents: 100_000, warmEvents: 1_000, warmRateSeconds: 2, flatMaxMs: 60_000, measureMaxMs: 30_000, storeMaxMs: 90_000, drainMaxMs: 60_000, outageMs: 15_000, totalMaxMs: 480_000 };
 if (args['time-limit']) S.totalMaxMs = Number(args['time-limit']) * 1000;
 const RATE = 1000;
 const PUB_WINDOW = 1000;
@@ -155,8 +155,8 @@ function publish(topic, count, { mode = 'flat', kind = 'd', rate = RATE, maxMs =
 
 /**
  * Makes sure the path publisher → broker → subscriber → receiver is live (the subscription is
- * in place), then sends `S.warmEvents` warm-up events through it (JIT, connection pools).
- * `seen()` counts warm-up events at the far end.
+ * in place), then sends `S.warmEvents` warm-up events through it flat out and
+ * `S.warmRateSeconds` at the fixed rate (JIT, connection pools). `seen()` counts warm-up events at the far end.
  */
 async function warmUp(topic, seen) {
   await waitFor(
@@ -171,6 +171,15 @@ async function warmUp(topic, seen) {
   const before = await seen();
   await publish(topic, S.warmEvents, { kind: 'w' });
   await waitFor('the warm-up events to arrive', async () => (await seen()) >= before + S.warmEvents, { timeoutMs: 30_000, intervalMs: 50 });
+  // Then the fixed rate the latency run uses: one event per commit and per request is another
+  // code path than a burst. Without this the first 1,000 events of the latency run waited up to
+  // 130 ms (strict) while the rest stayed under 20 ms, with the event loop never blocked for
+  // more than 25 ms: the agent's first second on that path (most likely V8 still compiling it),
+  // not its steady state.
+  const atRate = Math.round(RATE * S.warmRateSeconds);
+  const atRateBefore = await seen();
+  await publish(topic, atRate, { kind: 'w', mode: 'rate', maxMs: S.warmRateSeconds * 1000 + 10_000 });
+  await waitFor('the fixed-rate warm-up events to arrive', async () => (await seen()) >= atRateBefore + atRate, { timeoutMs: 30_000, intervalMs: 50 });
 }
 
 /** Samples VmRSS of `pid` every 100 ms until stopped; returns the highest value seen. */
