@@ -253,6 +253,7 @@ export class Agent {
         url: this.config.mqtt.url === 'embedded' ? (this.broker?.url ?? 'embedded') : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
         embedded: this.config.mqtt.url === 'embedded',
         holding: this.mqtt?.holding ?? false,
+        held: this.mqtt?.held ?? 0,
       },
       outbox: { ...counts, oldestPendingAgeSeconds: counts.oldestPendingAt === null ? null : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)) },
       endpoints: this.config.endpoints.map((ep) => {

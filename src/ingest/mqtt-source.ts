@@ -23,6 +23,17 @@ import { Router } from './route.js';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
+/**
+ * Past this many messages in memory (received but not committed, or committed but not yet on
+ * disk), mqtt.js is kept from parsing the next packet until fewer than RESUME_AT are left. Its
+ * input stream then stops reading the socket, and the broker keeps the rest. Brokers do not
+ * bound this for us: Mosquitto 2.0 was measured sending 22,000 QoS 1 messages ahead of their
+ * PUBACKs despite max_inflight_messages 1000, so a burst filled the agent's heap and blocked
+ * its event loop for half a second in one commit (issue 6).
+ */
+const MAX_HELD = 2000;
+const RESUME_AT = 1000;
+
 /** How long stop() waits for the sync of the last commit before it closes the connection. */
 const STOP_SYNC_WAIT_MS = 5000;
 
@@ -55,6 +66,8 @@ export class MqttSource {
   private readonly awaitingCommit = new Set<number>();
   private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
   private generation = 0;
+  /** mqtt.js's "go on with the next packet", held while MAX_HELD messages are in memory. */
+  private parked: { next: () => void; generation: number } | undefined;
   /** QoS 1 ids whose PUBACK was written on this connection / on an earlier one. */
   private ackedThisConnection = new Set<number>(); // at most 65,535 packet ids
   private readonly ackedEarlier = new Set<number>();
@@ -75,6 +88,11 @@ export class MqttSource {
 
   get connected(): boolean {
     return this.connectedState;
+  }
+
+  /** Messages received and kept in memory until they are stored and on disk (at most MAX_HELD). */
+  get held(): number {
+    return Math.max(this.batch.length, this.awaitingCommit.size);
   }
 
   /** True while stop-ingest holds messages back because the outbox is full. */
@@ -126,7 +144,9 @@ export class MqttSource {
       // QoS 2 reaches handleMessage only with PUBREL, after its event was committed at PUBLISH
       // time (see incomingStore above).
       if (packet.qos !== 2) this.enqueue(packet);
-      cb();
+      // QoS 0 goes on here; QoS 1 and 2 go on once their PUBACK/PUBREC is handed over below.
+      if (packet.qos === 0) this.continueOrPark(cb);
+      else cb();
     };
     const internals = client as unknown as { _sendPacket: SendPacket };
     const send = internals._sendPacket.bind(client);
@@ -134,7 +154,7 @@ export class MqttSource {
     internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
       if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && this.awaitingCommit.has(packet.messageId!)) {
         this.heldAcks.set(packet.messageId!, { packet, generation: this.generation });
-        cb?.();
+        this.continueOrPark(cb);
         return;
       }
       send(packet, cb, cbStorePut, noStore);
@@ -152,6 +172,7 @@ export class MqttSource {
       // Acks held for this connection are dropped: the broker sends those packets again and
       // the redelivery is recognised (see OutboxStore.isRedelivery).
       this.generation++;
+      this.parked = undefined; // that connection's input stream is gone
       for (const id of this.ackedThisConnection) this.ackedEarlier.add(id);
       this.ackedThisConnection.clear();
       if (this.connectedState && !this.stopping) logger.warn('MQTT connection closed; reconnecting with backoff');
@@ -258,6 +279,7 @@ export class MqttSource {
     // Acks go out once the commit is on disk; the event loop delivers meanwhile.
     this.deps.outbox.afterDurable(() => {
       for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
+      this.unpark();
     });
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
@@ -271,6 +293,20 @@ export class MqttSource {
       this.deps.logger.info('outbox has room again: ingest resumed');
       this.fullSince = undefined;
     }
+  }
+
+  /** Lets mqtt.js parse the next packet now, or once enough of those in memory are on disk. */
+  private continueOrPark(next: (() => void) | undefined): void {
+    if (!next) return;
+    if (this.held < MAX_HELD) return next();
+    this.parked = { next, generation: this.generation };
+  }
+
+  private unpark(): void {
+    const p = this.parked;
+    if (!p || this.held >= RESUME_AT) return;
+    this.parked = undefined;
+    if (p.generation === this.generation && !this.stopping) p.next();
   }
 
   private holdBack(items: Pending[], delayMs: number): void {

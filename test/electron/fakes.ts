@@ -242,7 +242,7 @@ export function makeStatus(
 ): AgentStatus {
   return {
     agent: { id: 'gw', version: '0.1.0', startedAt: 0, uptimeSeconds: 1, clockPlausible: over.clockPlausible ?? true },
-    mqtt: { connected: over.connected ?? true, url: 'mqtt://127.0.0.1:1883', embedded: true, holding: false },
+    mqtt: { connected: over.connected ?? true, url: 'mqtt://127.0.0.1:1883', embedded: true, holding: false, held: 0 },
     outbox: {
       received: 0,
       pending: over.pending ?? 0,
