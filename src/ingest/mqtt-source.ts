@@ -67,7 +67,9 @@ export class MqttSource {
   private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
   private generation = 0;
   /** mqtt.js's "go on with the next packet", held while MAX_HELD messages are in memory. */
-  private parked: { next: () => void; generation: number } | undefined;
+  private parked: { next: () => void; generation: number; since: number; warned: boolean } | undefined;
+  /** While parked: looks again every second, and says so in the log after 30 s. */
+  private parkTimer: NodeJS.Timeout | undefined;
   /** QoS 1 ids whose PUBACK was written on this connection / on an earlier one. */
   private ackedThisConnection = new Set<number>(); // at most 65,535 packet ids
   private readonly ackedEarlier = new Set<number>();
@@ -172,7 +174,7 @@ export class MqttSource {
       // Acks held for this connection are dropped: the broker sends those packets again and
       // the redelivery is recognised (see OutboxStore.isRedelivery).
       this.generation++;
-      this.parked = undefined; // that connection's input stream is gone
+      this.clearPark(); // that connection's input stream is gone
       for (const id of this.ackedThisConnection) this.ackedEarlier.add(id);
       this.ackedThisConnection.clear();
       if (this.connectedState && !this.stopping) logger.warn('MQTT connection closed; reconnecting with backoff');
@@ -299,14 +301,32 @@ export class MqttSource {
   private continueOrPark(next: (() => void) | undefined): void {
     if (!next) return;
     if (this.held < MAX_HELD) return next();
-    this.parked = { next, generation: this.generation };
+    this.parked = { next, generation: this.generation, since: this.deps.clock.now(), warned: false };
+    this.parkTimer ??= setInterval(() => this.checkPark(), 1000);
+    this.parkTimer.unref();
   }
 
   private unpark(): void {
     const p = this.parked;
     if (!p || this.held >= RESUME_AT) return;
-    this.parked = undefined;
+    this.clearPark();
     if (p.generation === this.generation && !this.stopping) p.next();
+  }
+
+  private checkPark(): void {
+    const p = this.parked;
+    if (!p) return this.clearPark();
+    this.unpark();
+    if (this.parked && !p.warned && this.deps.clock.now() - p.since > 30_000 && this.fullSince === undefined) {
+      p.warned = true;
+      this.deps.logger.warn({ held: this.held }, 'ingest paused for 30 s: the messages received are not yet on disk; the broker keeps the rest');
+    }
+  }
+
+  private clearPark(): void {
+    this.parked = undefined;
+    if (this.parkTimer) clearInterval(this.parkTimer);
+    this.parkTimer = undefined;
   }
 
   private holdBack(items: Pending[], delayMs: number): void {
@@ -340,6 +360,7 @@ export class MqttSource {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.clearPark();
     const client = this.client;
     if (!client) return;
     // Commit what arrived (and ack it) before leaving; anything not committed stays unacked
