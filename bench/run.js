@@ -494,7 +494,13 @@ async function phaseDrain(name, ordering) {
         return stored >= n;
       },
       { timeoutMs: S.storeMaxMs, intervalMs: 100 },
-    );
+    ).catch(async (err) => {
+      // Say where it stopped: the agent's view, the publisher's and the broker's.
+      const st = await agent.status().catch(() => undefined);
+      const pub = await Promise.race([pubP, sleep(1000).then(() => undefined)]);
+      throw new Error(`${err.message}; stored ${stored}, agent ${st ? `received ${st.outbox.received - base.received}, held ${st.mqtt.held}, holding ${st.mqtt.holding}, connected ${st.mqtt.connected}` : 'not answering'}` +
+        `, publisher ${pub ? `${pub.acked} acked by the broker` : 'still publishing'}`);
+    });
     await pubP;
     const cpu1 = readCpuSeconds(agent.pid);
     const full = await agent.status();
