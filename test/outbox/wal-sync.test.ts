@@ -19,6 +19,15 @@ afterEach(() => {
   dirs = [];
 });
 
+/** A file in a fresh temp dir standing for a WAL; written unless `exists` is false. */
+function scratchWal(name: string, exists = true): string {
+  const dir = tempDir('edgehook-walsync-');
+  dirs.push(dir);
+  const file = join(dir, name);
+  if (exists) writeFileSync(file, 'frames');
+  return file;
+}
+
 function logged() {
   const stream = new PassThrough();
   const lines: { level: number; msg: string }[] = [];
@@ -30,10 +39,7 @@ function logged() {
 
 describe('WalSync', () => {
   it('calls back after the sync, in order; callbacks given while a sync runs share the next one', async () => {
-    const dir = tempDir('edgehook-walsync-');
-    dirs.push(dir);
-    const file = join(dir, 'x.db-wal');
-    writeFileSync(file, 'frames');
+    const file = scratchWal('x.db-wal');
     const sync = new WalSync(file, logged().logger);
     const calls: number[] = [];
     for (let i = 0; i < 5; i++) sync.afterSync(() => calls.push(i));
@@ -45,9 +51,7 @@ describe('WalSync', () => {
   });
 
   it('holds the callbacks while the file cannot be synced, logs why, and releases them once it can', async () => {
-    const dir = tempDir('edgehook-walsync-');
-    dirs.push(dir);
-    const file = join(dir, 'gone.db-wal');
+    const file = scratchWal('gone.db-wal', false);
     const { logger, lines } = logged();
     const sync = new WalSync(file, logger, 50);
     let acked = 0;
@@ -64,10 +68,7 @@ describe('WalSync', () => {
   });
 
   it('after close() nothing is called back: acks not sent leave the messages with the broker', async () => {
-    const dir = tempDir('edgehook-walsync-');
-    dirs.push(dir);
-    const file = join(dir, 'x.db-wal');
-    writeFileSync(file, 'frames');
+    const file = scratchWal('x.db-wal');
     const sync = new WalSync(file, logged().logger);
     let called = 0;
     sync.afterSync(() => called++);
