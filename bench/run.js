@@ -256,9 +256,9 @@ function rateOf(events, firstUs, lastUs) {
   return (events - 1) / ((lastUs - firstUs) / 1e6);
 }
 
-/** Latency run at RATE events/s through whatever delivers to the receiver. */
 /**
- * The latency run's warm-up, after the idle RSS is read: `S.warmRateSeconds` at the fixed rate.
+ * Latency run at RATE events/s through whatever delivers to the receiver. It starts with its own
+ * warm-up, after the idle RSS is read: `S.warmRateSeconds` at the fixed rate, not measured.
  * One event per commit and per request is another code path than a burst. Without this the
  * first 1,000 events of the latency run waited up to 130 ms (strict) while the rest stayed
  * under 20 ms, with the event loop never blocked for more than 25 ms: the agent's first second

@@ -15,8 +15,8 @@ import { Router } from './route.js';
  * packet only after that. Waiting for a commit per message would cap ingest at one fsync per
  * message. So the callback runs at once, and the PUBACK/PUBREC it triggers is held back here
  * until the group commit that holds its event is done and on disk (group commit, DESIGN.md §1;
- * the sync runs off the event loop, see OutboxStore.afterDurable). The broker's in-flight
- * window bounds how many messages wait at once.
+ * the sync runs off the event loop, see OutboxStore.afterDurable). MAX_HELD bounds how many
+ * messages wait at once; the broker's in-flight window does not (see MAX_HELD).
  *
  * mqtt.js 5.16 is pinned: this relies on `_sendPacket`, `handleMessage` and `incomingStore`.
  */

@@ -11,7 +11,7 @@ import { freePort, sleep, waitFor } from '../helpers/net.js';
  * acks: at most 2,000 received and not yet stored and on disk (MqttSource MAX_HELD). Mosquitto
  * does not bound this itself (it was seen sending 22,000 QoS 1 messages ahead of their PUBACKs).
  * Here the outbox is full (stop-ingest) and the endpoint down while 6,000 messages arrive; then
- * the endpoint comes back, room is made, and every message is delivered once.
+ * the endpoint comes back, room is made, and every message is delivered.
  */
 
 let cleanup: (() => Promise<void> | void)[] = [];
