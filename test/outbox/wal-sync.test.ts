@@ -1,9 +1,8 @@
-import { PassThrough } from 'node:stream';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalSync } from '../../src/outbox/wal-sync.js';
-import { createLogger } from '../../src/log.js';
+import { captureLog } from '../helpers/log.js';
 import { tempDir } from '../helpers/agent.js';
 import { json, open, useStoreFixture } from './store-fixture.js';
 
@@ -28,19 +27,10 @@ function scratchWal(name: string, exists = true): string {
   return file;
 }
 
-function logged() {
-  const stream = new PassThrough();
-  const lines: { level: number; msg: string }[] = [];
-  stream.on('data', (chunk: Buffer) => {
-    for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
-  });
-  return { logger: createLogger({ level: 'info', destination: stream }), lines };
-}
-
 describe('WalSync', () => {
   it('calls back after the sync, in order; callbacks given while a sync runs share the next one', async () => {
     const file = scratchWal('x.db-wal');
-    const sync = new WalSync(file, logged().logger);
+    const sync = new WalSync(file, captureLog().logger);
     const calls: number[] = [];
     for (let i = 0; i < 5; i++) sync.afterSync(() => calls.push(i));
     // Never before the sync has returned from the thread pool.
@@ -52,13 +42,13 @@ describe('WalSync', () => {
 
   it('holds the callbacks while the file cannot be synced, logs why, and releases them once it can', async () => {
     const file = scratchWal('gone.db-wal', false);
-    const { logger, lines } = logged();
+    const { logger, lines } = captureLog();
     const sync = new WalSync(file, logger, 50);
     let acked = 0;
     sync.afterSync(() => acked++);
     await new Promise((r) => setTimeout(r, 120));
     expect(acked).toBe(0);
-    const errors = lines.filter((l) => l.level === 50);
+    const errors = lines.filter((l) => l.level === 'error');
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(errors[0]!.msg).toMatch(/cannot sync the outbox to disk; holding MQTT acks/);
     writeFileSync(file, 'frames');
@@ -69,7 +59,7 @@ describe('WalSync', () => {
 
   it('after close() nothing is called back: acks not sent leave the messages with the broker', async () => {
     const file = scratchWal('x.db-wal');
-    const sync = new WalSync(file, logged().logger);
+    const sync = new WalSync(file, captureLog().logger);
     let called = 0;
     sync.afterSync(() => called++);
     sync.close();

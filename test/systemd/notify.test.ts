@@ -5,6 +5,7 @@ import { SystemdNotifier } from '../../src/systemd/notify.js';
 import { tempDir } from '../helpers/agent.js';
 import { waitFor } from '../helpers/net.js';
 import { FakeNotifySocket, haveSystemdNotify } from './notify-socket.js';
+import { captureLog } from '../helpers/log.js';
 
 /** sd_notify through systemd-notify (src/systemd/notify.ts): what is sent, when, and in which order. */
 
@@ -24,12 +25,6 @@ function recorder(): { command: string; calls: () => string[] } {
   writeFileSync(command, `#!/bin/sh\nprintf '%s %s\\n' "$NOTIFY_SOCKET" "$*" >> '${log}'\n`);
   chmodSync(command, 0o755);
   return { command, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []) };
-}
-
-function logger() {
-  const lines: { level: string; obj: unknown; msg: string }[] = [];
-  const at = (level: string) => (obj: unknown, msg?: string) => void lines.push({ level, obj, msg: msg ?? String(obj) });
-  return { lines, logger: { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') } as never };
 }
 
 describe('SystemdNotifier', () => {
@@ -97,7 +92,7 @@ describe('SystemdNotifier', () => {
   });
 
   it('when systemd-notify is missing: says so once, then stays quiet instead of failing the agent', async () => {
-    const { lines, logger: log } = logger();
+    const { lines, logger: log } = captureLog();
     const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '1000000' }, command: '/nonexistent/systemd-notify', logger: log });
     await n.ready();
     expect(n.enabled).toBe(false);
