@@ -287,8 +287,9 @@ export class OutboxStore {
   }
 
   /**
-   * Group commit: stores every event of `events` in one IMMEDIATE transaction (one fsync), so
-   * the caller can ack them all afterwards. Redeliveries of a packet already stored are skipped.
+   * Group commit: stores every event of `events` in one IMMEDIATE transaction, so the caller
+   * can ack them all once afterDurable() says they are on disk (one sync for all). Redeliveries
+   * of a packet already stored are skipped.
    */
   append(events: readonly NewEvent[]): AppendResult {
     const now = this.clock.now();
@@ -296,16 +297,26 @@ export class OutboxStore {
     // If they cannot be applied, the events go alone and the results wait for flush(): a bad
     // result must never keep messages from being stored.
     const results = this.pendingWrites.splice(0, this.pendingWrites.length);
+    const store = (): AppendResult => {
+      try {
+        return this.appendWith(events, results, now);
+      } catch (err) {
+        if (results.length === 0) throw err;
+        this.pendingWrites.unshift(...results);
+        return this.appendWith(events, [], now);
+      }
+    };
     // With a WalSync the commit only writes the WAL; afterDurable() is when it is on disk.
-    if (this.walSync) this.stmt.syncNormal.run();
+    return this.walSync ? this.withoutSync(store) : store();
+  }
+
+  /** Runs `fn` with synchronous=NORMAL: its commits write the WAL without waiting for the disk. */
+  private withoutSync<T>(fn: () => T): T {
+    this.stmt.syncNormal.run();
     try {
-      return this.appendWith(events, results, now);
-    } catch (err) {
-      if (results.length === 0) throw err;
-      this.pendingWrites.unshift(...results);
-      return this.appendWith(events, [], now);
+      return fn();
     } finally {
-      if (this.walSync) this.stmt.syncFull.run();
+      this.stmt.syncFull.run();
     }
   }
 
@@ -545,17 +556,14 @@ export class OutboxStore {
     this.flushScheduled = false;
     if (this.pendingWrites.length === 0) return;
     const batch = this.pendingWrites.splice(0, this.pendingWrites.length);
-    // Delivery results need no fsync of their own: lost in a power cut, they only mean the same
-    // event is sent again with the same webhook-id, and the next ingest commit (synchronous=FULL)
+    // Delivery results need no sync of their own: lost in a power cut, they only mean the same
+    // event is sent again with the same webhook-id, and the next ingest commit, once synced,
     // makes them durable anyway. WAL keeps the database consistent either way.
-    this.stmt.syncNormal.run();
-    try {
+    this.withoutSync(() =>
       this.tx(() => {
         for (const rec of batch) this.applyResult(rec);
-      });
-    } finally {
-      this.stmt.syncFull.run();
-    }
+      }),
+    );
     for (const l of this.settleListeners) l(batch);
   }
 
