@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { Aedes } from 'aedes';
@@ -6,7 +7,7 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { AgentProcess, SECRET, tempDir } from '../helpers/agent.js';
 import { Receiver } from '../helpers/receiver.js';
-import { waitFor } from '../helpers/net.js';
+import { sleep, waitFor } from '../helpers/net.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,9 +15,12 @@ afterEach(async () => {
   cleanup = [];
 });
 
-it('acks a QoS 1 message to the broker only after its event is committed to SQLite', async () => {
-  // The broker runs in this process and the agent in its own, as in production: when the
-  // agent's PUBACK arrives, this process reads the agent's database file right then.
+/**
+ * The broker runs in this process and the agent in its own, as in production: when the
+ * agent's PUBACK arrives, this process can read the agent's database file right then.
+ * `acked` lists the payloads the agent has acked, in order.
+ */
+async function rig() {
   const broker = await Aedes.createBroker();
   const server: Server = createServer(broker.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -42,24 +46,47 @@ admin: { port: 0 }
   broker.on('subscribe', (subs, client) => {
     if (client?.id === 'acker' && subs.some((s) => s.topic === 'd/#')) subscribed = true;
   });
+  const acked: string[] = [];
+  const onAck: ((payload: string) => void)[] = [];
+  broker.on('ack', (packet, client) => {
+    if (client?.id !== 'acker' || packet.cmd !== 'publish') return;
+    acked.push(String(packet.payload));
+    for (const f of onAck) f(String(packet.payload));
+  });
   await agent.start();
   await waitFor(() => subscribed, 'the agent to subscribe');
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+  cleanup.push(() => device.endAsync());
+  return { agent, device, acked, onAck };
+}
 
+it('acks a QoS 1 message to the broker only after its event is committed to SQLite', async () => {
+  const { agent, device, acked, onAck } = await rig();
   const db = new Database(join(agent.dataDir, 'edgehook.db'), { readonly: true });
   cleanup.push(async () => void db.close());
   const stored = db.prepare("SELECT count(*) FROM events WHERE instr(body, ',\"data\":' || ? || '}') > 0").pluck();
   const notStoredWhenAcked: string[] = [];
-  let acks = 0;
-  broker.on('ack', (packet, client) => {
-    if (client?.id !== 'acker' || packet.cmd !== 'publish') return;
-    acks++;
-    if (stored.get(String(packet.payload)) !== 1) notStoredWhenAcked.push(String(packet.payload));
+  onAck.push((payload) => {
+    if (stored.get(payload) !== 1) notStoredWhenAcked.push(payload);
   });
-  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
-  cleanup.push(() => device.endAsync());
   for (let round = 0; round < 10; round++) {
     await Promise.all([...Array(50).keys()].map((i) => device.publishAsync('d/x', JSON.stringify({ round, i }), { qos: 1 })));
   }
-  await waitFor(() => acks === 500, '500 PUBACKs from the agent', 20_000);
+  await waitFor(() => acked.length === 500, '500 PUBACKs from the agent', 20_000);
   expect(notStoredWhenAcked).toEqual([]);
+});
+
+it('never acks a message whose commit has not reached the disk: a WAL that cannot be synced holds the ack', async () => {
+  const { agent, device, acked } = await rig();
+  await device.publishAsync('d/x', '{"n":1}', { qos: 1 });
+  await waitFor(() => acked.length === 1, 'the first PUBACK');
+  // SQLite goes on writing to the unlinked file, but its sync (by name) now fails, as on a
+  // disk that refuses to sync: the event is committed, never known to be on disk.
+  rmSync(join(agent.dataDir, 'edgehook.db-wal'));
+  void device.publishAsync('d/x', '{"n":2}', { qos: 1 }).catch(() => undefined);
+  await waitFor(async () => (await agent.status()).outbox.received === 2, 'the second event to be committed');
+  await waitFor(() => /cannot sync the outbox to disk; holding MQTT acks/.test(agent.output), 'the sync error in the log');
+  await sleep(1500);
+  expect(acked).toEqual(['{"n":1}']);
+  expect((await agent.status()).mqtt.held).toBe(1);
 });
