@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' } },
+});
 if (positionals.length === 0) {
   process.stderr.write('usage: node bench/analyze-profile.js FILE.cpuprofile [--top N]\n');
   process.exit(2);
@@ -64,7 +67,8 @@ for (const file of positionals) {
   const ms = (t) => `${(t / 1000).toFixed(0).padStart(7)} ms`;
   const print = (title, map) => {
     process.stdout.write(`\n${title}\n`);
-    for (const [k, t] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(t)} ${ms(t)}  ${k}\n`);
+    for (const [k, t] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top))
+      process.stdout.write(`${pct(t)} ${ms(t)}  ${k}\n`);
   };
   process.stdout.write(`\n=== ${file}: ${(total / 1e6).toFixed(1)} s sampled\n`);
   print('self time by package / file', byPkg);

@@ -14,7 +14,9 @@ import { createLogger } from '../dist/log.js';
 import { systemClock } from '../dist/clock.js';
 import { makePayload } from './lib/util.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '20000' }, batch: { type: 'string', default: '1,10,100' } } });
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '20000' }, batch: { type: 'string', default: '1,10,100' } },
+});
 const N = Number(values.events);
 const batches = values.batch.split(',').map(Number);
 
@@ -96,7 +98,17 @@ for (const sync of ['FULL', 'NORMAL']) {
           after = rows[rows.length - 1].seq;
           for (let i = 0; i < rows.length; i += k) {
             for (const r of rows.slice(i, i + k)) {
-              store.record({ endpointId: 'r', seq: r.seq, at: Date.now(), outcome: 'delivered', newStatus: 'delivered', attempted: true, durationMs: 1, status: 200, response: 'ok' });
+              store.record({
+                endpointId: 'r',
+                seq: r.seq,
+                at: Date.now(),
+                outcome: 'delivered',
+                newStatus: 'delivered',
+                attempted: true,
+                durationMs: 1,
+                status: 200,
+                response: 'ok',
+              });
             }
             store.flush();
           }
@@ -115,15 +127,22 @@ const f = (us) => `${(us / N).toFixed(1).padStart(6)} µs`;
 process.stdout.write(`outbox cost per event, ${N} events, one endpoint (dist/outbox/outbox-store.js)\n\n`);
 process.stdout.write('synchronous  events/commit |  append wall   append cpu | deliver wall  deliver cpu\n');
 for (const r of out) {
-  process.stdout.write(`${r.sync.padEnd(12)} ${String(r.k).padStart(13)} | ${f(r.ingest.wallUs)}    ${f(r.ingest.cpuUs)} | ${f(r.deliver.wallUs)}    ${f(r.deliver.cpuUs)}\n`);
+  process.stdout.write(
+    `${r.sync.padEnd(12)} ${String(r.k).padStart(13)} | ${f(r.ingest.wallUs)}    ${f(r.ingest.cpuUs)} | ${f(r.deliver.wallUs)}    ${f(r.deliver.cpuUs)}\n`,
+  );
 }
 const show = (title, m) => {
   process.stdout.write(`\n${title}\n`);
   const rows = [...m].sort((a, b) => Number(b[1].ns - a[1].ns));
   for (const [name, e] of rows) {
-    process.stdout.write(`  ${name.padEnd(18)} ${String(e.n).padStart(7)} calls  ${(Number(e.ns) / 1000 / N).toFixed(2).padStart(6)} µs/event  ${(Number(e.ns) / e.n / 1000).toFixed(2).padStart(6)} µs/call\n`);
+    process.stdout.write(
+      `  ${name.padEnd(18)} ${String(e.n).padStart(7)} calls  ${(Number(e.ns) / 1000 / N).toFixed(2).padStart(6)} µs/event  ${(Number(e.ns) / e.n / 1000).toFixed(2).padStart(6)} µs/call\n`,
+    );
   }
 };
 const ref = out.find((r) => r.sync === 'NORMAL' && r.k === Math.max(...batches)) ?? out[out.length - 1];
 show(`statements during append (synchronous ${ref.sync}, ${ref.k} per commit)`, ref.ingestTimes);
-show(`statements during record+flush of delivered results (synchronous ${ref.sync}, ${ref.k} per commit)`, ref.deliverTimes);
+show(
+  `statements during record+flush of delivered results (synchronous ${ref.sync}, ${ref.k} per commit)`,
+  ref.deliverTimes,
+);

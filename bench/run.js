@@ -25,10 +25,29 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { forkTracked, livePids, setBenchPriority, spawnTracked, stopAll, stopProcess, killAllNow } from './lib/procs.js';
+import {
+  forkTracked,
+  livePids,
+  setBenchPriority,
+  spawnTracked,
+  stopAll,
+  stopProcess,
+  killAllNow,
+} from './lib/procs.js';
 import { MOSQUITTO_SETTINGS, mosquittoVersion, startMosquitto } from './lib/mosquitto.js';
 import { SECRET, dropSession, startAgent } from './lib/agent.js';
-import { PAYLOAD_BYTES, cpuMonitor, dirBytes, freePort, readCpuSeconds, readRss, rpcClient, runAbort, sleep, waitFor } from './lib/util.js';
+import {
+  PAYLOAD_BYTES,
+  cpuMonitor,
+  dirBytes,
+  freePort,
+  readCpuSeconds,
+  readRss,
+  rpcClient,
+  runAbort,
+  sleep,
+  waitFor,
+} from './lib/util.js';
 import { createRequire } from 'node:module';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -65,8 +84,40 @@ for (const p of only) {
 
 /** Counts and time limits. Every loop below is bounded by one of these. */
 const S = args.quick
-  ? { ceilingEvents: 20_000, bridgeEvents: 20_000, parallelEvents: 20_000, strictEvents: 5_000, batchedEvents: 20_000, latencySeconds: 3, drainEvents: 20_000, warmEvents: 300, warmRateSeconds: 1, flatMaxMs: 30_000, measureMaxMs: 12_000, storeMaxMs: 40_000, drainMaxMs: 25_000, outageMs: 6_000, totalMaxMs: 240_000 }
-  : { ceilingEvents: 100_000, bridgeEvents: 100_000, parallelEvents: 100_000, strictEvents: 30_000, batchedEvents: 100_000, latencySeconds: 10, drainEvents: 100_000, warmEvents: 1_000, warmRateSeconds: 2, flatMaxMs: 60_000, measureMaxMs: 30_000, storeMaxMs: 90_000, drainMaxMs: 60_000, outageMs: 15_000, totalMaxMs: 480_000 };
+  ? {
+      ceilingEvents: 20_000,
+      bridgeEvents: 20_000,
+      parallelEvents: 20_000,
+      strictEvents: 5_000,
+      batchedEvents: 20_000,
+      latencySeconds: 3,
+      drainEvents: 20_000,
+      warmEvents: 300,
+      warmRateSeconds: 1,
+      flatMaxMs: 30_000,
+      measureMaxMs: 12_000,
+      storeMaxMs: 40_000,
+      drainMaxMs: 25_000,
+      outageMs: 6_000,
+      totalMaxMs: 240_000,
+    }
+  : {
+      ceilingEvents: 100_000,
+      bridgeEvents: 100_000,
+      parallelEvents: 100_000,
+      strictEvents: 30_000,
+      batchedEvents: 100_000,
+      latencySeconds: 10,
+      drainEvents: 100_000,
+      warmEvents: 1_000,
+      warmRateSeconds: 2,
+      flatMaxMs: 60_000,
+      measureMaxMs: 30_000,
+      storeMaxMs: 90_000,
+      drainMaxMs: 60_000,
+      outageMs: 15_000,
+      totalMaxMs: 480_000,
+    };
 if (args['time-limit']) S.totalMaxMs = Number(args['time-limit']) * 1000;
 const RATE = 1000;
 const PUB_WINDOW = 1000;
@@ -121,7 +172,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 // 30 s, everything is stopped and the process exits.
 let timedOut = false;
 const watchdog = setTimeout(() => {
-  log(`the whole run passed its limit of ${S.totalMaxMs / 1000} s: ending it and reporting what was measured`);
+  log(
+    `the whole run passed its limit of ${S.totalMaxMs / 1000} s: ending it and reporting what was measured`,
+  );
   timedOut = true;
   runAbort.abort();
   void stopAll(2000);
@@ -148,7 +201,17 @@ function hookUrl() {
 function publish(topic, count, { mode = 'flat', kind = 'd', rate = RATE, maxMs = S.flatMaxMs } = {}) {
   return publisher.call(
     'run',
-    { url: broker.url, clientId: `bench-pub-${++pubSeq}`, topic, mode, count, rate, window: PUB_WINDOW, maxMs, kind },
+    {
+      url: broker.url,
+      clientId: `bench-pub-${++pubSeq}`,
+      topic,
+      mode,
+      count,
+      rate,
+      window: PUB_WINDOW,
+      maxMs,
+      kind,
+    },
     maxMs + 20_000,
   );
 }
@@ -170,7 +233,10 @@ async function warmUp(topic, seen) {
   );
   const before = await seen();
   await publish(topic, S.warmEvents, { kind: 'w' });
-  await waitFor('the warm-up events to arrive', async () => (await seen()) >= before + S.warmEvents, { timeoutMs: 30_000, intervalMs: 50 });
+  await waitFor('the warm-up events to arrive', async () => (await seen()) >= before + S.warmEvents, {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  });
 }
 
 /** Samples VmRSS of `pid` every 100 ms until stopped; returns the highest value seen. */
@@ -268,7 +334,11 @@ async function latencyRun(topic) {
   const atRate = Math.round(RATE * S.warmRateSeconds);
   const warmBefore = (await receiver.call('stats')).warm;
   await publish(topic, atRate, { kind: 'w', mode: 'rate', maxMs: S.warmRateSeconds * 1000 + 10_000 });
-  await waitFor('the fixed-rate warm-up events to arrive', async () => (await receiver.call('stats')).warm >= warmBefore + atRate, { timeoutMs: 30_000, intervalMs: 50 });
+  await waitFor(
+    'the fixed-rate warm-up events to arrive',
+    async () => (await receiver.call('stats')).warm >= warmBefore + atRate,
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
   await receiver.call('reset');
   const count = RATE * S.latencySeconds;
   const pub = await publish(topic, count, { mode: 'rate', maxMs: S.latencySeconds * 1000 + 10_000 });
@@ -316,7 +386,10 @@ async function throughputRun(topic, count, pid, agent) {
     requests: st.requests,
     batches: st.batches,
     cpuPercent: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / wall) * 100 : undefined,
-    cpuUsPerEvent: cpu0 !== undefined && cpu1 !== undefined && st.events > 0 ? ((cpu1 - cpu0) * 1e6) / st.events : undefined,
+    cpuUsPerEvent:
+      cpu0 !== undefined && cpu1 !== undefined && st.events > 0
+        ? ((cpu1 - cpu0) * 1e6) / st.events
+        : undefined,
     sampledPeakRss: peakRss,
   };
 }
@@ -359,14 +432,31 @@ async function phaseCeiling() {
 async function phaseBridge() {
   const child = spawnTracked(
     process.execPath,
-    [join(HERE, 'procs/bridge.js'), '--mqtt', broker.url, '--topic', 'bench/bridge/#', '--url', hookUrl(), '--secret', SECRET, '--inflight', '64'],
+    [
+      join(HERE, 'procs/bridge.js'),
+      '--mqtt',
+      broker.url,
+      '--topic',
+      'bench/bridge/#',
+      '--url',
+      hookUrl(),
+      '--secret',
+      SECRET,
+      '--inflight',
+      '64',
+    ],
     { cwd: ROOT, logFile: join(tmp, 'bridge.log') },
   );
   try {
-    await waitFor('the bridge to subscribe', () => {
-      if (child.exitCode !== null) throw new Error(`bridge exited: ${/** @type {any} */ (child).stderrText}`);
-      return /** @type {any} */ (child).stdoutText.includes('ready');
-    }, { timeoutMs: 15_000 });
+    await waitFor(
+      'the bridge to subscribe',
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`bridge exited: ${/** @type {any} */ (child).stderrText}`);
+        return /** @type {any} */ (child).stdoutText.includes('ready');
+      },
+      { timeoutMs: 15_000 },
+    );
     const topic = 'bench/bridge/data';
     await receiver.call('reset');
     await warmUp(topic, async () => (await receiver.call('stats')).warm);
@@ -377,7 +467,9 @@ async function phaseBridge() {
     const thr = await throughputRun(topic, S.bridgeEvents, child.pid);
     const hwm = readRss(child.pid)?.hwm;
     R.bridge = { ...thr, latency, idleRss, peakRss: hwm };
-    log(`bare bridge: ${fmtRate(thr.perSec)} (cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)})`);
+    log(
+      `bare bridge: ${fmtRate(thr.perSec)} (cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)})`,
+    );
   } finally {
     await stopProcess(child, 5000);
   }
@@ -420,7 +512,10 @@ async function phaseAgent(name, ordering, events, batch) {
     if (batch) {
       const st = await receiver.call('stats');
       if (st.batches === 0) {
-        R[name] = { na: 'batching not implemented', detail: `batch.maxEvents ${batch.maxEvents} accepted, but ${st.requests} warm-up requests carried one event each` };
+        R[name] = {
+          na: 'batching not implemented',
+          detail: `batch.maxEvents ${batch.maxEvents} accepted, but ${st.requests} warm-up requests carried one event each`,
+        };
         log(`${name}: n/a (batch.maxEvents accepted but every request carried one event)`);
         return;
       }
@@ -428,16 +523,29 @@ async function phaseAgent(name, ordering, events, batch) {
     await sleep(1000);
     const idleRss = readRss(agent.pid)?.rss;
     const latency = batch ? undefined : await latencyRun(topic);
-    if (latency) log(`${name} latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}, max ${fmtMs(latency.maxMs)}`);
+    if (latency)
+      log(
+        `${name} latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}, max ${fmtMs(latency.maxMs)}`,
+      );
     const thr = await throughputRun(topic, events, agent.pid, agent);
     const hwm = readRss(agent.pid)?.hwm;
     await sleep(2000);
     const idleAfter = readRss(agent.pid)?.rss;
     const status = await agent.status().catch(() => undefined);
-    R[name] = { ordering, ...thr, latency, idleRss, idleRssAfterLoad: idleAfter, peakRss: hwm, outbox: status?.outbox };
-    log(`${name}: ${fmtRate(thr.perSec)} (agent cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)}, idle ${fmtMB(idleRss)}` +
-      `${ordering === 'strict' && thr.outOfOrder ? `, ${thr.outOfOrder} OUT OF ORDER` : ''}${thr.duplicates ? `, ${thr.duplicates} duplicates` : ''}` +
-      `${thr.signature !== 'valid' ? `, signature ${thr.signature}` : ''}${thr.partial ? ', PARTIAL' : ''})`);
+    R[name] = {
+      ordering,
+      ...thr,
+      latency,
+      idleRss,
+      idleRssAfterLoad: idleAfter,
+      peakRss: hwm,
+      outbox: status?.outbox,
+    };
+    log(
+      `${name}: ${fmtRate(thr.perSec)} (agent cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)}, idle ${fmtMB(idleRss)}` +
+        `${ordering === 'strict' && thr.outOfOrder ? `, ${thr.outOfOrder} OUT OF ORDER` : ''}${thr.duplicates ? `, ${thr.duplicates} duplicates` : ''}` +
+        `${thr.signature !== 'valid' ? `, signature ${thr.signature}` : ''}${thr.partial ? ', PARTIAL' : ''})`,
+    );
   } finally {
     await agent.stop();
     await dropSession(broker.url, agent.clientId).catch(() => undefined);
@@ -449,7 +557,11 @@ function recordAgentLog(name) {
   const summary = agentLogSummary(name);
   if (!summary || Object.keys(summary.counts).length === 0) return;
   R[name] = { ...(R[name] ?? {}), agentLog: summary };
-  log(`${name}: agent warnings/errors: ${Object.entries(summary.counts).map(([m, n]) => `${n}× "${m}"`).join(', ')}`);
+  log(
+    `${name}: agent warnings/errors: ${Object.entries(summary.counts)
+      .map(([m, n]) => `${n}× "${m}"`)
+      .join(', ')}`,
+  );
 }
 
 /**
@@ -498,8 +610,10 @@ async function phaseDrain(name, ordering) {
       // Say where it stopped: the agent's view, the publisher's and the broker's.
       const st = await agent.status().catch(() => undefined);
       const pub = await Promise.race([pubP, sleep(1000).then(() => undefined)]);
-      throw new Error(`${err.message}; stored ${stored}, agent ${st ? `received ${st.outbox.received - base.received}, held ${st.mqtt.held}, holding ${st.mqtt.holding}, connected ${st.mqtt.connected}` : 'not answering'}` +
-        `, publisher ${pub ? `${pub.acked} acked by the broker` : 'still publishing'}`);
+      throw new Error(
+        `${err.message}; stored ${stored}, agent ${st ? `received ${st.outbox.received - base.received}, held ${st.mqtt.held}, holding ${st.mqtt.holding}, connected ${st.mqtt.connected}` : 'not answering'}` +
+          `, publisher ${pub ? `${pub.acked} acked by the broker` : 'still publishing'}`,
+      );
     });
     await pubP;
     const cpu1 = readCpuSeconds(agent.pid);
@@ -507,7 +621,11 @@ async function phaseDrain(name, ordering) {
     const disk = dirBytes(agent.dataDir);
     const ep = full.endpoints?.[0] ?? {};
     const now = Date.now();
-    const backoff = { state: ep.state, consecutiveFailures: ep.consecutiveFailures, nextProbeInMs: ep.backoffUntil ? ep.backoffUntil - now : null };
+    const backoff = {
+      state: ep.state,
+      consecutiveFailures: ep.consecutiveFailures,
+      nextProbeInMs: ep.backoffUntil ? ep.backoffUntil - now : null,
+    };
     await receiver.call('mode', { mode: 'up' });
     const st = await receiverDone(n, S.drainMaxMs);
     const cpu2 = readCpuSeconds(agent.pid);
@@ -537,19 +655,23 @@ async function phaseDrain(name, ordering) {
       peakRss: hwm,
       sampledPeakRss: peakSampled,
     };
-    log(`${name}: stored ${n} at ${fmtRate(R[name].storePerSec)} (${R[name].storeCpuUsPerEvent.toFixed(0)} µs cpu/event), ` +
-      `${fmtBytes(R[name].diskBytesPerEvent)}/event on disk; ` +
-      `receiver back: first delivery after ${fmtMs(firstMs)} (next probe was due in ${fmtMs(backoff.nextProbeInMs)}), ` +
-      `drain ${fmtRate(R[name].drainPerSec)} (${R[name].drainCpuUsPerEvent?.toFixed(0)} µs cpu/event)${st.partial ? ' PARTIAL' : ''}` +
-      `${ordering === 'strict' && st.outOfOrder ? `, ${st.outOfOrder} OUT OF ORDER` : ''}`);
+    log(
+      `${name}: stored ${n} at ${fmtRate(R[name].storePerSec)} (${R[name].storeCpuUsPerEvent.toFixed(0)} µs cpu/event), ` +
+        `${fmtBytes(R[name].diskBytesPerEvent)}/event on disk; ` +
+        `receiver back: first delivery after ${fmtMs(firstMs)} (next probe was due in ${fmtMs(backoff.nextProbeInMs)}), ` +
+        `drain ${fmtRate(R[name].drainPerSec)} (${R[name].drainCpuUsPerEvent?.toFixed(0)} µs cpu/event)${st.partial ? ' PARTIAL' : ''}` +
+        `${ordering === 'strict' && st.outOfOrder ? `, ${st.outOfOrder} OUT OF ORDER` : ''}`,
+    );
     // A second, shorter outage of the other kind (503 after "down", or the reverse): the time to
     // the first delivery depends on what the probes saw while the receiver was away.
     if (!st.partial) {
       const other = args['drain-receiver'] === 'down' ? '503' : 'down';
       R[name].outage2 = await outageTrial(agent, topic, other, S.outageMs);
       const o = R[name].outage2;
-      log(`${name}: ${S.outageMs / 1000} s outage with the receiver ${other}: first delivery ${fmtMs(o.firstDeliveryMs)} after it returned ` +
-        `(${o.consecutiveFailures} failed probes, next was due in ${fmtMs(o.nextProbeInMs)})`);
+      log(
+        `${name}: ${S.outageMs / 1000} s outage with the receiver ${other}: first delivery ${fmtMs(o.firstDeliveryMs)} after it returned ` +
+          `(${o.consecutiveFailures} failed probes, next was due in ${fmtMs(o.nextProbeInMs)})`,
+      );
     }
   } finally {
     await receiver.call('mode', { mode: 'up' }).catch(() => undefined);
@@ -628,7 +750,10 @@ function ratio(a, b, suffix) {
   return a == null || b == null || !b ? '' : `${(a / b).toFixed(2)}× ${suffix}`;
 }
 function lastLine(text) {
-  const lines = String(text ?? '').trim().split('\n').filter(Boolean);
+  const lines = String(text ?? '')
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   return lines.slice(-3).join(' | ').slice(0, 300);
 }
 
@@ -640,46 +765,117 @@ function buildRows() {
   const c = R.ceiling?.perSec;
   const b = R.bridge?.perSec;
 
-  row('MQTT ingest ceiling (counting subscriber)', err('ceiling') ?? fmtRate(c), c ? '1.00× ceiling' : '', '', 'baseline');
-  row('Bare bridge (mqtt.js → undici, 64 in flight, no storage)', err('bridge') ?? fmtRate(b), ratio(b, c, 'ceiling'), '', 'baseline');
+  row(
+    'MQTT ingest ceiling (counting subscriber)',
+    err('ceiling') ?? fmtRate(c),
+    c ? '1.00× ceiling' : '',
+    '',
+    'baseline',
+  );
+  row(
+    'Bare bridge (mqtt.js → undici, 64 in flight, no storage)',
+    err('bridge') ?? fmtRate(b),
+    ratio(b, c, 'ceiling'),
+    '',
+    'baseline',
+  );
   for (const k of ['strict', 'parallel']) {
     const v = R[k]?.perSec;
-    const label = k === 'strict' ? 'edgehook strict, 1 webhook/event' : 'edgehook parallel-64, 1 webhook/event';
-    row(label, err(k) ?? fmtRate(v) + (R[k]?.partial ? ` (time-capped: ${R[k].events.toLocaleString('en-US')} events)` : ''), ratio(v, b, 'bridge'),
-      k === 'parallel' ? '≥ 1.00× bridge' : '', k === 'parallel' && v && b ? verdict(v >= b * TARGETS.parallelVsBridge) : k === 'parallel' ? '—' : 'info');
+    const label =
+      k === 'strict' ? 'edgehook strict, 1 webhook/event' : 'edgehook parallel-64, 1 webhook/event';
+    row(
+      label,
+      err(k) ??
+        fmtRate(v) + (R[k]?.partial ? ` (time-capped: ${R[k].events.toLocaleString('en-US')} events)` : ''),
+      ratio(v, b, 'bridge'),
+      k === 'parallel' ? '≥ 1.00× bridge' : '',
+      k === 'parallel' && v && b
+        ? verdict(v >= b * TARGETS.parallelVsBridge)
+        : k === 'parallel'
+          ? '—'
+          : 'info',
+    );
   }
-  if (R.batched?.na) row(`edgehook batched (parallel-64, maxEvents ${BATCH.maxEvents}, maxWaitMs ${BATCH.maxWaitMs})`, `n/a (${R.batched.na})`, '', '≥ 0.80× ceiling', 'n/a');
+  if (R.batched?.na)
+    row(
+      `edgehook batched (parallel-64, maxEvents ${BATCH.maxEvents}, maxWaitMs ${BATCH.maxWaitMs})`,
+      `n/a (${R.batched.na})`,
+      '',
+      '≥ 0.80× ceiling',
+      'n/a',
+    );
   else {
     const v = R.batched?.perSec;
-    row(`edgehook batched (parallel-64, maxEvents ${BATCH.maxEvents}, maxWaitMs ${BATCH.maxWaitMs})`, err('batched') ?? fmtRate(v), ratio(v, c, 'ceiling'), '≥ 0.80× ceiling', v && c ? verdict(v >= c * TARGETS.batchedVsCeiling) : '—');
+    row(
+      `edgehook batched (parallel-64, maxEvents ${BATCH.maxEvents}, maxWaitMs ${BATCH.maxWaitMs})`,
+      err('batched') ?? fmtRate(v),
+      ratio(v, c, 'ceiling'),
+      '≥ 0.80× ceiling',
+      v && c ? verdict(v >= c * TARGETS.batchedVsCeiling) : '—',
+    );
   }
   const bl = R.bridge?.latency;
-  row(`Latency p50 / p99 @${RATE}/s, bare bridge`, bl ? `${fmtMs(bl.p50Ms)} / ${fmtMs(bl.p99Ms)}` : '—', '', '', 'baseline');
+  row(
+    `Latency p50 / p99 @${RATE}/s, bare bridge`,
+    bl ? `${fmtMs(bl.p50Ms)} / ${fmtMs(bl.p99Ms)}` : '—',
+    '',
+    '',
+    'baseline',
+  );
   for (const k of ['strict', 'parallel']) {
     const l = R[k]?.latency;
-    row(`Latency p50 / p99 @${RATE}/s, edgehook ${k === 'parallel' ? 'parallel-64' : k}`, l ? `${fmtMs(l.p50Ms)} / ${fmtMs(l.p99Ms)}` : err(k) ?? '—',
-      l && bl ? `p99 ${ratio(l.p99Ms, bl.p99Ms, 'bridge')}` : '', `p99 ≤ ${TARGETS.p99Ms} ms`, l ? verdict(l.p99Ms <= TARGETS.p99Ms) : '—');
+    row(
+      `Latency p50 / p99 @${RATE}/s, edgehook ${k === 'parallel' ? 'parallel-64' : k}`,
+      l ? `${fmtMs(l.p50Ms)} / ${fmtMs(l.p99Ms)}` : (err(k) ?? '—'),
+      l && bl ? `p99 ${ratio(l.p99Ms, bl.p99Ms, 'bridge')}` : '',
+      `p99 ≤ ${TARGETS.p99Ms} ms`,
+      l ? verdict(l.p99Ms <= TARGETS.p99Ms) : '—',
+    );
   }
   const us = (v) => (v == null || !Number.isFinite(v) ? '—' : `${Math.round(v)} µs`);
   const bu = R.bridge?.cpuUsPerEvent;
   row('CPU per event flat out, bare bridge (whole process)', us(bu), '', '', 'baseline');
   for (const k of ['strict', 'parallel', 'batched']) {
     if (!R[k]?.cpuUsPerEvent) continue;
-    row(`CPU per event flat out, edgehook ${k} (whole process)`, us(R[k].cpuUsPerEvent), ratio(R[k].cpuUsPerEvent, bu, 'bridge'), '', 'info');
+    row(
+      `CPU per event flat out, edgehook ${k} (whole process)`,
+      us(R[k].cpuUsPerEvent),
+      ratio(R[k].cpuUsPerEvent, bu, 'bridge'),
+      '',
+      'info',
+    );
   }
   for (const k of ['drain-parallel', 'drain-strict']) {
     const d = R[k];
     if (!d?.storeCpuUsPerEvent) continue;
-    row(`CPU per event, ${k}: storing only / delivering only`, `${us(d.storeCpuUsPerEvent)} / ${us(d.drainCpuUsPerEvent)}`, '', '', 'info');
+    row(
+      `CPU per event, ${k}: storing only / delivering only`,
+      `${us(d.storeCpuUsPerEvent)} / ${us(d.drainCpuUsPerEvent)}`,
+      '',
+      '',
+      'info',
+    );
   }
   row('Peak RSS under load, bare bridge (VmHWM)', fmtMB(R.bridge?.peakRss), '', '', 'baseline');
   for (const k of ['strict', 'parallel', 'batched', 'drain-parallel', 'drain-strict']) {
     if (!R[k] || R[k].na || R[k].error || !R[k].peakRss) continue;
-    row(`Peak RSS under load, edgehook ${k} (VmHWM)`, fmtMB(R[k].peakRss), ratio(R[k].peakRss, R.bridge?.peakRss, 'bridge'), '≤ 90 MB', verdict(R[k].peakRss <= TARGETS.rssBytes));
+    row(
+      `Peak RSS under load, edgehook ${k} (VmHWM)`,
+      fmtMB(R[k].peakRss),
+      ratio(R[k].peakRss, R.bridge?.peakRss, 'bridge'),
+      '≤ 90 MB',
+      verdict(R[k].peakRss <= TARGETS.rssBytes),
+    );
   }
   for (const k of ['strict', 'parallel']) {
     if (!R[k] || R[k].error) continue;
-    row(`Idle RSS, edgehook ${k} (after start / after load)`, `${fmtMB(R[k].idleRss)} / ${fmtMB(R[k].idleRssAfterLoad)}`, '', '', 'info');
+    row(
+      `Idle RSS, edgehook ${k} (after start / after load)`,
+      `${fmtMB(R[k].idleRss)} / ${fmtMB(R[k].idleRssAfterLoad)}`,
+      '',
+      '',
+      'info',
+    );
   }
   for (const k of ['drain-parallel', 'drain-strict']) {
     const d = R[k];
@@ -689,19 +885,48 @@ function buildRows() {
       row(`Drain ${label}`, `error: ${d.error.slice(0, 80)}`, '', '', '—');
       continue;
     }
-    row(`Drain ${label}: storing ${d.events.toLocaleString('en-US')} with the receiver ${d.receiverWhileDown}`, fmtRate(d.storePerSec), ratio(d.storePerSec, c, 'ceiling'), '', 'info');
-    row(`Drain ${label}: first delivery after recovery`, `${fmtMs(d.firstDeliveryMs)} (probe was due in ${fmtMs(d.backoffAtRecovery?.nextProbeInMs)})`, '', '≤ 2 s', d.firstDeliveryMs == null ? '—' : verdict(d.firstDeliveryMs <= TARGETS.firstDeliveryMs));
+    row(
+      `Drain ${label}: storing ${d.events.toLocaleString('en-US')} with the receiver ${d.receiverWhileDown}`,
+      fmtRate(d.storePerSec),
+      ratio(d.storePerSec, c, 'ceiling'),
+      '',
+      'info',
+    );
+    row(
+      `Drain ${label}: first delivery after recovery`,
+      `${fmtMs(d.firstDeliveryMs)} (probe was due in ${fmtMs(d.backoffAtRecovery?.nextProbeInMs)})`,
+      '',
+      '≤ 2 s',
+      d.firstDeliveryMs == null ? '—' : verdict(d.firstDeliveryMs <= TARGETS.firstDeliveryMs),
+    );
     if (d.outage2) {
       const o = d.outage2;
-      row(`Recovery ${label}: first delivery after a ${o.outageMs / 1000} s outage, receiver ${o.receiver}`,
+      row(
+        `Recovery ${label}: first delivery after a ${o.outageMs / 1000} s outage, receiver ${o.receiver}`,
         // A receiver answering 503 is overloaded, not gone: DESIGN.md §2 backs off up to 30 s
         // (backoffMaxSeconds) for it, so the contract is "within the cap", not the 2 s of an
         // unreachable endpoint, whose probes are capped at 2 s.
-        `${fmtMs(o.firstDeliveryMs)} (${o.consecutiveFailures} failed probes; next due in ${fmtMs(o.nextProbeInMs)})`, '', '≤ 30 s (5xx backoff cap)',
-        o.firstDeliveryMs == null ? '—' : verdict(o.firstDeliveryMs <= TARGETS.backoffCapMs + 1000));
+        `${fmtMs(o.firstDeliveryMs)} (${o.consecutiveFailures} failed probes; next due in ${fmtMs(o.nextProbeInMs)})`,
+        '',
+        '≤ 30 s (5xx backoff cap)',
+        o.firstDeliveryMs == null ? '—' : verdict(o.firstDeliveryMs <= TARGETS.backoffCapMs + 1000),
+      );
     }
-    row(`Drain ${label}: drain rate`, fmtRate(d.drainPerSec) + (d.partial ? ` (time-capped: ${d.delivered.toLocaleString('en-US')} delivered)` : ''), ratio(d.drainPerSec, b, 'bridge'), '≥ 5,000 ev/s', d.drainPerSec == null ? '—' : verdict(d.drainPerSec >= TARGETS.drainPerSec));
-    row(`Disk bytes per buffered event (${label})`, `${fmtBytes(d.diskBytesPerEvent)}`, `${(d.diskBytesPerEvent / PAYLOAD_BYTES).toFixed(1)}× payload`, '', 'info');
+    row(
+      `Drain ${label}: drain rate`,
+      fmtRate(d.drainPerSec) +
+        (d.partial ? ` (time-capped: ${d.delivered.toLocaleString('en-US')} delivered)` : ''),
+      ratio(d.drainPerSec, b, 'bridge'),
+      '≥ 5,000 ev/s',
+      d.drainPerSec == null ? '—' : verdict(d.drainPerSec >= TARGETS.drainPerSec),
+    );
+    row(
+      `Disk bytes per buffered event (${label})`,
+      `${fmtBytes(d.diskBytesPerEvent)}`,
+      `${(d.diskBytesPerEvent / PAYLOAD_BYTES).toFixed(1)}× payload`,
+      '',
+      'info',
+    );
   }
   return rows;
 }
@@ -709,9 +934,16 @@ function buildRows() {
 function renderTable(rows) {
   const head = { figure: 'Figure', result: 'Result', vs: 'Ratio', target: 'Target', verdict: 'Verdict' };
   const all = [head, ...rows];
-  const w = Object.fromEntries(Object.keys(head).map((k) => [k, Math.max(...all.map((r) => String(r[k]).length))]));
-  const line = (r) => `| ${Object.keys(head).map((k) => String(r[k]).padEnd(w[k])).join(' | ')} |`;
-  const sep = `|${Object.keys(head).map((k) => '-'.repeat(w[k] + 2)).join('|')}|`;
+  const w = Object.fromEntries(
+    Object.keys(head).map((k) => [k, Math.max(...all.map((r) => String(r[k]).length))]),
+  );
+  const line = (r) =>
+    `| ${Object.keys(head)
+      .map((k) => String(r[k]).padEnd(w[k]))
+      .join(' | ')} |`;
+  const sep = `|${Object.keys(head)
+    .map((k) => '-'.repeat(w[k] + 2))
+    .join('|')}|`;
   return [line(head), sep, ...rows.map(line)].join('\n');
 }
 
@@ -752,11 +984,20 @@ async function snapshotApp() {
     symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), 'dir');
     try {
       // Loads the whole CLI (every module the agent imports) without starting anything.
-      execFileSync(process.execPath, ['bin/edgehook.js', 'check', '--config', join(app, 'missing.yaml')], { cwd: app, stdio: 'pipe', timeout: 20_000 });
+      execFileSync(process.execPath, ['bin/edgehook.js', 'check', '--config', join(app, 'missing.yaml')], {
+        cwd: app,
+        stdio: 'pipe',
+        timeout: 20_000,
+      });
     } catch (err) {
       // Exit 2 is "cannot read the config": the code loaded fine.
       if (err.status === 2) return app;
-      if (i >= 5) throw new Error(`the built agent does not load (run npm run build): ${String(err.stderr ?? err.message).trim().slice(-500)}`);
+      if (i >= 5)
+        throw new Error(
+          `the built agent does not load (run npm run build): ${String(err.stderr ?? err.message)
+            .trim()
+            .slice(-500)}`,
+        );
       log(`the build in dist/ does not load (someone rebuilding?); trying again in 3 s`);
       await sleep(3000);
       continue;
@@ -808,14 +1049,19 @@ async function main() {
   const monitor = cpuMonitor(livePids);
   const mach = machine();
   mach.disk = diskProbe();
-  log(`machine: ${mach.nproc} cpu (${mach.cpu}), ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}; ` +
-    `fsync'd 1-row commits: ${mach.disk.commitsPerSec?.toFixed(0)}/s; tmp ${tmp}`);
+  log(
+    `machine: ${mach.nproc} cpu (${mach.cpu}), ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}; ` +
+      `fsync'd 1-row commits: ${mach.disk.commitsPerSec?.toFixed(0)}/s; tmp ${tmp}`,
+  );
   if (args.profile) mkdirSync(resolve(args.profile), { recursive: true });
   appDir = await snapshotApp();
   broker = await startMosquitto(tmp);
   receiver = rpcClient(forkTracked(join(HERE, 'procs/receiver.js'), join(tmp, 'receiver.log')), 'receiver');
   receiverPort = (await receiver.call('start', { port: await freePort(), secret: SECRET })).port;
-  publisher = rpcClient(forkTracked(join(HERE, 'procs/publisher.js'), join(tmp, 'publisher.log')), 'publisher');
+  publisher = rpcClient(
+    forkTracked(join(HERE, 'procs/publisher.js'), join(tmp, 'publisher.log')),
+    'publisher',
+  );
   log(`mosquitto on ${broker.url}, receiver on ${hookUrl()}`);
 
   const plan = [
@@ -847,7 +1093,10 @@ async function main() {
     }
     const cpu = monitor.between(before, monitor.snapshot());
     R[key] = { ...(R[key] ?? {}), otherCpuCores: cpu.foreignCores, stealCores: cpu.stealCores };
-    if (cpu.foreignCores > NOISY_CORES) log(`warning: other processes used ${cpu.foreignCores.toFixed(2)} cores during ${name}: its figures are disturbed`);
+    if (cpu.foreignCores > NOISY_CORES)
+      log(
+        `warning: other processes used ${cpu.foreignCores.toFixed(2)} cores during ${name}: its figures are disturbed`,
+      );
   }
   const background = monitor.between(runStart, monitor.snapshot());
   monitor.stop();
@@ -856,7 +1105,9 @@ async function main() {
   const rows = buildRows();
   rows.push({
     figure: "Disk: fsync'd one-row SQLite commits (WAL, synchronous=FULL)",
-    result: mach.disk.commitsPerSec ? `${Math.round(mach.disk.commitsPerSec).toLocaleString('en-US')}/s (${mach.disk.msPerCommit.toFixed(2)} ms each)` : `error: ${mach.disk.error}`,
+    result: mach.disk.commitsPerSec
+      ? `${Math.round(mach.disk.commitsPerSec).toLocaleString('en-US')}/s (${mach.disk.msPerCommit.toFixed(2)} ms each)`
+      : `error: ${mach.disk.error}`,
     vs: '',
     target: '',
     verdict: 'machine',
@@ -893,10 +1144,17 @@ async function main() {
   if (args.out) writeFileSync(resolve(args.out), `${JSON.stringify(out, null, 2)}\n`);
   if (args.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else {
-    process.stdout.write(`\nedgehook benchmark — ${mach.nproc} cpu, ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}${args.quick ? ' (--quick)' : ''}, ${out.seconds} s\n\n`);
+    process.stdout.write(
+      `\nedgehook benchmark — ${mach.nproc} cpu, ${mach.memTotal}, node ${mach.node}, mosquitto ${mach.mosquitto}${args.quick ? ' (--quick)' : ''}, ${out.seconds} s\n\n`,
+    );
     process.stdout.write(`${renderTable(rows)}\n`);
-    const noisy = Object.entries(R).filter(([, v]) => v.otherCpuCores > NOISY_CORES).map(([k, v]) => `${k} (${v.otherCpuCores.toFixed(2)})`);
-    if (noisy.length > 0) process.stdout.write(`\nwarning: other processes kept the CPU busy during: ${noisy.join(', ')} cores; rerun on a quiet machine.\n`);
+    const noisy = Object.entries(R)
+      .filter(([, v]) => v.otherCpuCores > NOISY_CORES)
+      .map(([k, v]) => `${k} (${v.otherCpuCores.toFixed(2)})`);
+    if (noisy.length > 0)
+      process.stdout.write(
+        `\nwarning: other processes kept the CPU busy during: ${noisy.join(', ')} cores; rerun on a quiet machine.\n`,
+      );
   }
   return timedOut ? 3 : failed > 0 ? 1 : 0;
 }

@@ -35,7 +35,8 @@ createServer((req, res) => {
     }
     seen.add(id);
     if (event.seq !== undefined) {
-      if (lastSeq && event.seq > lastSeq + 1) console.log(`gap: seq ${lastSeq + 1}..${event.seq - 1} not seen (yet)`);
+      if (lastSeq && event.seq > lastSeq + 1)
+        console.log(`gap: seq ${lastSeq + 1}..${event.seq - 1} not seen (yet)`);
       lastSeq = Math.max(lastSeq, event.seq);
     }
     console.log(`${event.type} #${event.seq} from ${event.agent}: ${JSON.stringify(event.data)}`);

@@ -23,7 +23,11 @@ export class EdgehookError extends Error {
   /** Extra lines a user should see (e.g. every config problem by path). */
   readonly details: readonly string[];
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: readonly string[] } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: readonly string[] } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EdgehookError';
     this.code = code;

@@ -44,14 +44,22 @@ export async function startAgent(o) {
   const nodeArgs = [
     // `edgehook run` executes bin/edgehook.js through its #! line: the V8 flags named there
     // are part of how a user starts it.
-    ...(await import(pathToFileURL(join(o.root, 'dist/cli/launcher-flags.js')).href)).launcherNodeFlags(join(o.root, 'bin/edgehook.js')),
+    ...(await import(pathToFileURL(join(o.root, 'dist/cli/launcher-flags.js')).href)).launcherNodeFlags(
+      join(o.root, 'bin/edgehook.js'),
+    ),
     ...(o.nodeFlags ?? []),
-    ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`] : []),
+    ...(o.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=edgehook-${o.name}.cpuprofile`]
+      : []),
   ];
-  const child = spawnTracked(process.execPath, [...nodeArgs, 'bin/edgehook.js', 'run', '--config', configFile], {
-    cwd: o.root,
-    logFile: join(dir, 'agent.log'),
-  });
+  const child = spawnTracked(
+    process.execPath,
+    [...nodeArgs, 'bin/edgehook.js', 'run', '--config', configFile],
+    {
+      cwd: o.root,
+      logFile: join(dir, 'agent.log'),
+    },
+  );
   let exit;
   child.once('exit', (code, signal) => (exit = { code, signal }));
   const stderr = () => /** @type {any} */ (child).stderrText;
@@ -62,14 +70,23 @@ export async function startAgent(o) {
       () => {
         const m = /Admin UI: (http:\/\/\S+?)\/login\?token=(\S+)/.exec(stderr());
         if (m) return { adminUrl: m[1], token: decodeURIComponent(m[2]) };
-        if (exit) throw fatal(`edgehook exited (${exit.code ?? exit.signal}) at start: ${stderr().trim().slice(-2000)}`);
+        if (exit)
+          throw fatal(
+            `edgehook exited (${exit.code ?? exit.signal}) at start: ${stderr().trim().slice(-2000)}`,
+          );
         return undefined;
       },
       { timeoutMs: 20_000, intervalMs: 50 },
     );
   } catch (err) {
     await stopProcess(child, 3000);
-    return { rejected: true, exitCode: exit?.code ?? null, message: err.message, stderr: stderr(), configFile };
+    return {
+      rejected: true,
+      exitCode: exit?.code ?? null,
+      message: err.message,
+      stderr: stderr(),
+      configFile,
+    };
   }
   let token = login.token;
   try {
@@ -89,7 +106,10 @@ export async function startAgent(o) {
     stderr,
     /** GET /api/status */
     async status() {
-      const res = await fetch(`${login.adminUrl}/api/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${login.adminUrl}/api/status`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      });
       if (!res.ok) throw new Error(`GET /api/status: HTTP ${res.status}`);
       return res.json();
     },
@@ -99,16 +119,26 @@ export async function startAgent(o) {
       return exit;
     },
   };
-  await waitFor('edgehook to connect to the broker', async () => (await agent.status()).mqtt?.connected === true, {
-    timeoutMs: 20_000,
-    intervalMs: 100,
-  });
+  await waitFor(
+    'edgehook to connect to the broker',
+    async () => (await agent.status()).mqtt?.connected === true,
+    {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    },
+  );
   return agent;
 }
 
 /** Ends the persistent session an agent leaves at the broker, so it queues nothing more. */
 export async function dropSession(brokerUrl, clientId) {
-  const client = mqtt.connect(brokerUrl, { clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+  const client = mqtt.connect(brokerUrl, {
+    clientId,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  });
   try {
     await new Promise((resolve, reject) => {
       client.once('connect', resolve);
@@ -119,4 +149,3 @@ export async function dropSession(brokerUrl, clientId) {
     await client.endAsync().catch(() => undefined);
   }
 }
-

@@ -54,7 +54,8 @@ export async function startMosquitto(tmp) {
   await waitFor(
     `mosquitto to listen on 127.0.0.1:${port}`,
     () => {
-      if (exitInfo !== undefined) throw fatal(`mosquitto exited (${exitInfo}): ${/** @type {any} */ (child).stderrText.trim()}`);
+      if (exitInfo !== undefined)
+        throw fatal(`mosquitto exited (${exitInfo}): ${/** @type {any} */ (child).stderrText.trim()}`);
       return canConnect(port);
     },
     { timeoutMs: 10_000, intervalMs: 50 },

@@ -42,7 +42,11 @@ export function livePids() {
  * @param {{ cwd?: string, logFile: string, env?: NodeJS.ProcessEnv }} opts
  */
 export function spawnTracked(cmd, args, opts) {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log = createWriteStream(opts.logFile);
   /** @type {any} */ (child).stderrText = '';
   /** @type {any} */ (child).stdoutText = '';

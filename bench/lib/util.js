@@ -43,7 +43,8 @@ export async function waitFor(what, check, { timeoutMs, intervalMs = 50 }) {
   const deadline = Date.now() + timeoutMs;
   let lastErr;
   for (let i = 0; ; i++) {
-    if (runAbort.signal.aborted) throw new Error(`the run went over its time limit while waiting for ${what}`);
+    if (runAbort.signal.aborted)
+      throw new Error(`the run went over its time limit while waiting for ${what}`);
     try {
       const v = await check();
       if (v) return v;
@@ -52,7 +53,9 @@ export async function waitFor(what, check, { timeoutMs, intervalMs = 50 }) {
       lastErr = err;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr.message})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr.message})` : ''}`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -233,7 +236,12 @@ export function cpuMonitor(pids) {
     },
     between(a, b) {
       const secs = (b.at - a.at) / 1000 || 1;
-      return { seconds: secs, foreignCores: (b.foreign - a.foreign) / secs, oursCores: (b.ours - a.ours) / secs, stealCores: (b.steal - a.steal) / secs };
+      return {
+        seconds: secs,
+        foreignCores: (b.foreign - a.foreign) / secs,
+        oursCores: (b.ours - a.ours) / secs,
+        stealCores: (b.steal - a.steal) / secs,
+      };
     },
     stop() {
       clearInterval(timer);

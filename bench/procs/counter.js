@@ -11,7 +11,12 @@ let lastAt = 0;
 
 rpcServe({
   async start(a) {
-    client = mqtt.connect(a.url, { clientId: a.clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0 });
+    client = mqtt.connect(a.url, {
+      clientId: a.clientId,
+      clean: true,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     client.on('message', () => {
       const at = nowUs();
       if (count === 0) firstAt = at;

@@ -8,7 +8,13 @@ import { makePayload, nowUs, rpcServe, sleep } from '../lib/util.js';
  *   rate?: number, window?: number, maxMs: number, kind?: 'd' | 'w', startIndex?: number }} a
  */
 async function run(a) {
-  const client = mqtt.connect(a.url, { clientId: a.clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+  const client = mqtt.connect(a.url, {
+    clientId: a.clientId,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+  });
   await new Promise((resolve, reject) => {
     client.once('connect', resolve);
     client.once('error', reject);

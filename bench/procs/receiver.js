@@ -38,24 +38,27 @@ function freshStats() {
   };
 }
 
-const server = createServer({ keepAlive: true, keepAliveTimeout: 120_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    const at = nowUs();
-    stats.requests++;
-    if (mode !== 'up') {
-      stats.non2xx++;
-      res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '11' });
-      res.end('unavailable');
-      return;
-    }
-    const body = Buffer.concat(chunks).toString('utf8');
-    record(body, req.headers, at);
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
-    res.end('ok');
-  });
-});
+const server = createServer(
+  { keepAlive: true, keepAliveTimeout: 120_000, requestTimeout: 0, headersTimeout: 60_000 },
+  (req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const at = nowUs();
+      stats.requests++;
+      if (mode !== 'up') {
+        stats.non2xx++;
+        res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '11' });
+        res.end('unavailable');
+        return;
+      }
+      const body = Buffer.concat(chunks).toString('utf8');
+      record(body, req.headers, at);
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+      res.end('ok');
+    });
+  },
+);
 server.maxRequestsPerSocket = 0;
 server.on('connection', (s) => {
   sockets.add(s);
@@ -157,7 +160,12 @@ rpcServe({
   },
   stats(args) {
     const { latenciesUs, ids, ...rest } = stats;
-    return { ...rest, latencyUs: args.latency ? summarize(latenciesUs) : undefined, uniqueIds: ids.size, ...(args.raw ? { raw: latenciesUs } : {}) };
+    return {
+      ...rest,
+      latencyUs: args.latency ? summarize(latenciesUs) : undefined,
+      uniqueIds: ids.size,
+      ...(args.raw ? { raw: latenciesUs } : {}),
+    };
   },
   async stop() {
     await goDown();

@@ -58,7 +58,12 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   try {
     res = await fetch(path, init);
   } catch (cause) {
-    throw new ApiFailure(0, 'EDGEHOOK_ERR_NETWORK', `the agent did not answer (${(cause as Error).message})`, undefined);
+    throw new ApiFailure(
+      0,
+      'EDGEHOOK_ERR_NETWORK',
+      `the agent did not answer (${(cause as Error).message})`,
+      undefined,
+    );
   }
   if (res.status === 401) notifyUnauthorized();
   const text = res.status === 204 ? '' : await res.text();
@@ -70,7 +75,12 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   if (!res.ok) {
     const err = (json ?? {}) as Partial<ApiError>;
-    throw new ApiFailure(res.status, err.code ?? `HTTP_${res.status}`, err.error ?? (text.slice(0, 200) || `HTTP ${res.status}`), err.fields);
+    throw new ApiFailure(
+      res.status,
+      err.code ?? `HTTP_${res.status}`,
+      err.error ?? (text.slice(0, 200) || `HTTP ${res.status}`),
+      err.fields,
+    );
   }
   return json as T;
 }
@@ -100,27 +110,36 @@ export const api = {
   endpoints: () => request<EndpointView[]>('GET', '/api/endpoints'),
   endpoint: (id: string) => request<EndpointView>('GET', `/api/endpoints/${enc(id)}`),
   createEndpoint: (input: EndpointInput) => request<CreatedEndpoint>('POST', '/api/endpoints', input),
-  updateEndpoint: (id: string, input: EndpointInput) => request<EndpointView>('PUT', `/api/endpoints/${enc(id)}`, input),
+  updateEndpoint: (id: string, input: EndpointInput) =>
+    request<EndpointView>('PUT', `/api/endpoints/${enc(id)}`, input),
   deleteEndpoint: (id: string) => request<void>('DELETE', `/api/endpoints/${enc(id)}`),
   revealSecrets: (id: string) => request<RevealedSecrets>('POST', `/api/endpoints/${enc(id)}/secrets/reveal`),
-  rotateSecret: (id: string, windowHours: number) => request<RotateResult>('POST', `/api/endpoints/${enc(id)}/rotate`, { windowHours }),
+  rotateSecret: (id: string, windowHours: number) =>
+    request<RotateResult>('POST', `/api/endpoints/${enc(id)}/rotate`, { windowHours }),
   sendTest: (id: string) => request<TestEventResult>('POST', `/api/endpoints/${enc(id)}/test`),
-  replay: (id: string, from: number, to: number) => request<ReplayResult>('POST', `/api/endpoints/${enc(id)}/replay`, { from, to }),
+  replay: (id: string, from: number, to: number) =>
+    request<ReplayResult>('POST', `/api/endpoints/${enc(id)}/replay`, { from, to }),
 
   subscriptions: () => request<SubscriptionView[]>('GET', '/api/subscriptions'),
-  createSubscription: (input: SubscriptionInput) => request<SubscriptionView>('POST', '/api/subscriptions', input),
-  updateSubscription: (index: number, input: SubscriptionInput) => request<SubscriptionView>('PUT', `/api/subscriptions/${index}`, input),
+  createSubscription: (input: SubscriptionInput) =>
+    request<SubscriptionView>('POST', '/api/subscriptions', input),
+  updateSubscription: (index: number, input: SubscriptionInput) =>
+    request<SubscriptionView>('PUT', `/api/subscriptions/${index}`, input),
   deleteSubscription: (index: number) => request<void>('DELETE', `/api/subscriptions/${index}`),
 
   settings: () => request<SettingsView>('GET', '/api/settings'),
   saveSettings: (partial: object) => request<SaveResult>('PUT', '/api/settings', partial),
 
   deliveries: (q: DeliveryQuery) => request<DeliveryPage>('GET', `/api/deliveries${query(q)}`),
-  delivery: (endpointId: string, seq: number) => request<DeliveryDetail>('GET', `/api/deliveries/${enc(endpointId)}/${seq}`),
-  retryDelivery: (endpointId: string, seq: number) => request<unknown>('POST', `/api/deliveries/${enc(endpointId)}/${seq}/retry`),
-  deleteDelivery: (endpointId: string, seq: number) => request<void>('DELETE', `/api/deliveries/${enc(endpointId)}/${seq}`),
+  delivery: (endpointId: string, seq: number) =>
+    request<DeliveryDetail>('GET', `/api/deliveries/${enc(endpointId)}/${seq}`),
+  retryDelivery: (endpointId: string, seq: number) =>
+    request<unknown>('POST', `/api/deliveries/${enc(endpointId)}/${seq}/retry`),
+  deleteDelivery: (endpointId: string, seq: number) =>
+    request<void>('DELETE', `/api/deliveries/${enc(endpointId)}/${seq}`),
 
-  rejectedEvents: (limit: number) => request<RejectedEventPage>('GET', `/api/events${query({ state: 'rejected', limit })}`),
+  rejectedEvents: (limit: number) =>
+    request<RejectedEventPage>('GET', `/api/events${query({ state: 'rejected', limit })}`),
   redeliver: (seq: number) => request<RedeliverResult>('POST', `/api/events/${seq}/redeliver`),
 };
 

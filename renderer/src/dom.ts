@@ -7,7 +7,11 @@ type Child = Node | string | number | null | undefined | false;
 type Handler = (ev: Event) => void;
 export type Attrs = Record<string, string | number | boolean | Handler | null | undefined>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
@@ -34,7 +38,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 export function append(parent: Node, ...children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    parent.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    parent.appendChild(
+      typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c,
+    );
   }
 }
 
@@ -57,9 +63,12 @@ export function tableWrap(table: HTMLTableElement, label: string): HTMLElement {
 /** A header ending in "#" (e.g. "Queue#") is a numeric column: right-aligned like its cells. */
 export function table(headers: string[], rows: HTMLTableRowElement[], empty: string): HTMLTableElement {
   const body = h('tbody', {});
-  if (rows.length === 0) append(body, h('tr', { class: 'empty' }, h('td', { colspan: headers.length }, empty)));
+  if (rows.length === 0)
+    append(body, h('tr', { class: 'empty' }, h('td', { colspan: headers.length }, empty)));
   else append(body, ...rows);
-  const ths = headers.map((t) => (t.endsWith('#') ? h('th', { scope: 'col', class: 'num' }, t.slice(0, -1)) : h('th', { scope: 'col' }, t)));
+  const ths = headers.map((t) =>
+    t.endsWith('#') ? h('th', { scope: 'col', class: 'num' }, t.slice(0, -1)) : h('th', { scope: 'col' }, t),
+  );
   return h('table', {}, h('thead', {}, h('tr', {}, ...ths)), body);
 }
 
@@ -68,7 +77,11 @@ export function badge(text: string, tone: 'ok' | 'warn' | 'bad' | 'muted' | 'inf
 }
 
 /** A polite live region for the result of an action ("Test event queued…"). */
-export function notice(): { el: HTMLElement; show: (msg: string | Node, tone?: 'ok' | 'bad' | 'info') => void; hide: () => void } {
+export function notice(): {
+  el: HTMLElement;
+  show: (msg: string | Node, tone?: 'ok' | 'bad' | 'info') => void;
+  hide: () => void;
+} {
   const el = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
   return {
     el,

@@ -38,11 +38,26 @@ export class Field {
     const hintId = `${id}-hint`;
     const kind = opts.kind ?? 'text';
     const described = [opts.hint ? hintId : '', errorId].filter(Boolean).join(' ');
-    const common = { id, name: opts.name, 'aria-describedby': described, required: opts.required ?? false, readonly: opts.readonly ?? false };
+    const common = {
+      id,
+      name: opts.name,
+      'aria-describedby': described,
+      required: opts.required ?? false,
+      readonly: opts.readonly ?? false,
+    };
     if (kind === 'select') {
-      this.control = h('select', common, ...(opts.options ?? []).map(([v, t]) => h('option', { value: v, selected: v === opts.value }, t)));
+      this.control = h(
+        'select',
+        common,
+        ...(opts.options ?? []).map(([v, t]) => h('option', { value: v, selected: v === opts.value }, t)),
+      );
     } else if (kind === 'textarea') {
-      this.control = h('textarea', { ...common, rows: 3, placeholder: opts.placeholder, spellcheck: 'false' });
+      this.control = h('textarea', {
+        ...common,
+        rows: 3,
+        placeholder: opts.placeholder,
+        spellcheck: 'false',
+      });
       this.control.value = String(opts.value ?? '');
     } else {
       this.control = h('input', {

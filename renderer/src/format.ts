@@ -13,7 +13,8 @@ export function formatShortTime(ms: number, now = Date.now()): string {
   const d = new Date(ms);
   const n = new Date(now);
   const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) return time;
+  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate())
+    return time;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
@@ -46,7 +47,11 @@ export function formatBytes(n: number): string {
 
 /** A size for an input box: "512MiB" when it is a whole number of a unit, else bytes. */
 export function sizeForInput(n: number): string {
-  for (const [unit, mult] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+  for (const [unit, mult] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
     if (n >= mult && n % mult === 0) return `${n / mult}${unit}`;
   }
   return String(n);

@@ -5,7 +5,12 @@ import type { Route } from './router.js';
 export type Page = (main: HTMLElement, route: Route) => (() => void) | void;
 
 export function pageHeader(title: string, ...actions: (HTMLElement | null)[]): HTMLElement {
-  return h('div', { class: 'page-header' }, h('h1', {}, title), h('div', { class: 'page-actions' }, ...actions));
+  return h(
+    'div',
+    { class: 'page-header' },
+    h('h1', {}, title),
+    h('div', { class: 'page-actions' }, ...actions),
+  );
 }
 
 export function card(title: string | null, ...children: (Node | null | false | undefined)[]): HTMLElement {

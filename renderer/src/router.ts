@@ -10,11 +10,22 @@ export function currentRoute(): Route {
   const hash = location.hash.replace(/^#\/?/, '');
   const q = hash.indexOf('?');
   const path = q >= 0 ? hash.slice(0, q) : hash;
-  const parts = path.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
-  return { page: parts[0] ?? 'dashboard', rest: parts.slice(1), query: new URLSearchParams(q >= 0 ? hash.slice(q + 1) : '') };
+  const parts = path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => decodeURIComponent(p));
+  return {
+    page: parts[0] ?? 'dashboard',
+    rest: parts.slice(1),
+    query: new URLSearchParams(q >= 0 ? hash.slice(q + 1) : ''),
+  };
 }
 
-export function href(page: string, rest: (string | number)[] = [], query?: Record<string, string | number | undefined>): string {
+export function href(
+  page: string,
+  rest: (string | number)[] = [],
+  query?: Record<string, string | number | undefined>,
+): string {
   const path = [page, ...rest.map((r) => encodeURIComponent(String(r)))].join('/');
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));

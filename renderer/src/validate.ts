@@ -16,7 +16,8 @@ export const required =
 
 export const idCheck: Check = (v) => {
   if (v.trim() === '') return 'ID is required';
-  if (!ID_PATTERN.test(v)) return 'an ID is 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+  if (!ID_PATTERN.test(v))
+    return 'an ID is 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit';
   return undefined;
 };
 
@@ -29,7 +30,8 @@ export const httpUrlCheck: Check = (v) => {
   } catch {
     return 'not a URL: write it as http://host/path or https://host/path';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'the URL must start with http:// or https://';
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return 'the URL must start with http:// or https://';
   if (!url.hostname) return 'the URL has no host';
   return undefined;
 };
@@ -37,7 +39,9 @@ export const httpUrlCheck: Check = (v) => {
 export const secretCheck: Check = (v) => {
   const s = v.trim();
   if (s === '') return undefined;
-  return SECRET_PATTERN.test(s) ? undefined : 'a secret is "whsec_" (HMAC) or "whsk_" (ed25519) followed by base64';
+  return SECRET_PATTERN.test(s)
+    ? undefined
+    : 'a secret is "whsec_" (HMAC) or "whsk_" (ed25519) followed by base64';
 };
 
 export function splitList(v: string): string[] {
@@ -47,7 +51,8 @@ export function splitList(v: string): string[] {
     .filter((s) => s !== '');
 }
 
-export const typesCheck: Check = (v) => (splitList(v).length === 0 ? 'give at least one event type ("*" for all)' : undefined);
+export const typesCheck: Check = (v) =>
+  splitList(v).length === 0 ? 'give at least one event type ("*" for all)' : undefined;
 
 /** The same rule as topicFilterProblem() in src/config/schema.ts (MQTT 5 §4.7). */
 export function topicFilterProblem(filter: string): string | undefined {
@@ -55,14 +60,16 @@ export function topicFilterProblem(filter: string): string | undefined {
   let rest = filter;
   if (rest.startsWith('$share/')) {
     const parts = rest.split('/');
-    if (parts.length < 3 || !parts[1] || /[+#]/.test(parts[1])) return 'a $share prefix needs a group: $share/<group>/<filter>';
+    if (parts.length < 3 || !parts[1] || /[+#]/.test(parts[1]))
+      return 'a $share prefix needs a group: $share/<group>/<filter>';
     rest = parts.slice(2).join('/');
     if (rest.length === 0) return 'a $share prefix needs a filter after it';
   }
   const levels = rest.split('/');
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i] ?? '';
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return '"#" must be a whole level and the last one';
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1))
+      return '"#" must be a whole level and the last one';
     if (level.includes('+') && level !== '+') return '"+" must be a whole level (sensors/+/temperature)';
   }
   return undefined;
@@ -80,7 +87,8 @@ export function eventTypeProblem(type: string, filter: string): string | undefin
   const n = wildcardCount(filter);
   for (const m of type.matchAll(/\{(\d+)\}/g)) {
     const k = Number(m[1]);
-    if (k < 1 || k > n) return `{${k}} needs ${k} wildcard level${k === 1 ? '' : 's'} in the topic filter (it has ${n})`;
+    if (k < 1 || k > n)
+      return `{${k}} needs ${k} wildcard level${k === 1 ? '' : 's'} in the topic filter (it has ${n})`;
   }
   return undefined;
 }
@@ -106,7 +114,9 @@ export function positiveCheck(what: string): Check {
 export const scheduleCheck: Check = (v) => {
   if (v.trim() === '') return undefined;
   const parts = splitList(v);
-  return parts.every((p) => Number.isFinite(Number(p)) && Number(p) > 0) ? undefined : 'seconds above 0, separated by commas';
+  return parts.every((p) => Number.isFinite(Number(p)) && Number(p) > 0)
+    ? undefined
+    : 'seconds above 0, separated by commas';
 };
 
 /** "Name: value" lines → headers. */
@@ -116,13 +126,23 @@ export function parseHeaders(v: string): { headers: Record<string, string>; prob
     if (line.trim() === '') continue;
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trim() : '';
-    if (!name || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return { headers, problem: `not a header line: "${line.trim()}" (write Name: value)` };
+    if (!name || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+      return { headers, problem: `not a header line: "${line.trim()}" (write Name: value)` };
     headers[name] = line.slice(colon + 1).trim();
   }
   return { headers };
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 
 /** "512MiB" → bytes, as the config file reads storage.maxBytes. */
 export function parseSize(v: string): number | undefined {

@@ -27,7 +27,12 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   // forceCloseConnections: stopping the agent must not wait on a browser's connections (an
   // EventSource between frames, a socket opened ahead for a next request): Node's close() only
   // drops idle keep-alive ones, and those others would hold the stop for minutes.
-  const app = Fastify({ logger: false, trustProxy: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     if (!hostAllowed(req.headers.host, deps.host, deps.allowedHosts)) {
@@ -39,7 +44,10 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
       return reply.code(403).send({ error: 'cross-origin request refused', code: 'EDGEHOOK_ERR_ORIGIN' });
     }
     if (!authenticated(req, deps.token)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'admin token required', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
     }
   });
 
@@ -47,9 +55,13 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
 
   app.get('/login', async (req, reply) => {
     const token = (req.query as { token?: string }).token;
-    if (!tokenMatches(token, deps.token)) return reply.code(401).send({ error: 'wrong or missing token', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
+    if (!tokenMatches(token, deps.token))
+      return reply.code(401).send({ error: 'wrong or missing token', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
     return reply
-      .header('set-cookie', `${COOKIE_NAME}=${encodeURIComponent(deps.token)}; HttpOnly; SameSite=Strict; Path=/`)
+      .header(
+        'set-cookie',
+        `${COOKIE_NAME}=${encodeURIComponent(deps.token)}; HttpOnly; SameSite=Strict; Path=/`,
+      )
       .redirect('/', 303);
   });
 

@@ -33,7 +33,14 @@ export function notFound(what: string): ApiHttpError {
 
 export function invalid(fields: Record<string, string>): ApiHttpError {
   const n = Object.keys(fields).length;
-  return new ApiHttpError(400, ApiCodes.VALIDATION, `${n} problem${n === 1 ? '' : 's'}: ${Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join('; ')}`, fields);
+  return new ApiHttpError(
+    400,
+    ApiCodes.VALIDATION,
+    `${n} problem${n === 1 ? '' : 's'}: ${Object.entries(fields)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+    fields,
+  );
 }
 
 /**
@@ -57,11 +64,17 @@ export function fieldsFrom(problems: readonly ConfigProblem[], prefix = ''): Rec
 export function installErrorHandler(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((err: FastifyError | Error, _req, reply) => {
     const send = (status: number, body: ApiError) => reply.code(status).send(body);
-    if (err instanceof ApiHttpError) return send(err.status, { error: err.message, code: err.code, ...(err.fields ? { fields: err.fields } : {}) });
+    if (err instanceof ApiHttpError)
+      return send(err.status, {
+        error: err.message,
+        code: err.code,
+        ...(err.fields ? { fields: err.fields } : {}),
+      });
     if (err instanceof ConfigValidationError) {
       return send(400, { error: err.message, code: ApiCodes.VALIDATION, fields: fieldsFrom(err.problems) });
     }
-    if (err instanceof NotFound) return send(404, { error: `${err.what} not found`, code: ApiCodes.NOT_FOUND });
+    if (err instanceof NotFound)
+      return send(404, { error: `${err.what} not found`, code: ApiCodes.NOT_FOUND });
     if (isEdgehookError(err)) {
       logger.error({ code: err.code, err: err.message }, 'admin request failed');
       return send(500, { error: err.message, code: err.code });

@@ -62,7 +62,11 @@ export function hostName(hostHeader: string): string {
  * A request may name this server by: an IP address (a rebinding attack needs a DNS name),
  * localhost, the bound host, or a name the operator allowed.
  */
-export function hostAllowed(hostHeader: string | undefined, boundHost: string, allowed: readonly string[]): boolean {
+export function hostAllowed(
+  hostHeader: string | undefined,
+  boundHost: string,
+  allowed: readonly string[],
+): boolean {
   if (!hostHeader) return false;
   const name = hostName(hostHeader);
   const bare = name.startsWith('[') ? name.slice(1, -1) : name;

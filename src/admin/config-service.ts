@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
 import type { Clock } from '../clock.js';
-import { ConfigValidationError, secretNodes, setSecretNodes, type ConfigFile, type ConfigProblem } from '../config/config-file.js';
+import {
+  ConfigValidationError,
+  secretNodes,
+  setSecretNodes,
+  type ConfigFile,
+  type ConfigProblem,
+} from '../config/config-file.js';
 import type { Config } from '../config/schema.js';
 import { generateSecret, parseSecret } from '../delivery/sign.js';
 import type { Logger } from '../log.js';
@@ -67,7 +73,9 @@ export class ConfigService {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.expireSecrets().catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'could not remove expired secrets'));
+      this.expireSecrets().catch((err: unknown) =>
+        this.deps.logger.error({ err: (err as Error).message }, 'could not remove expired secrets'),
+      );
     }, EXPIRY_CHECK_MS);
     this.timer.unref();
   }
@@ -93,7 +101,8 @@ export class ConfigService {
       try {
         next = this.deps.file.validate(doc);
       } catch (err) {
-        if (err instanceof ConfigValidationError) throw new ConfigValidationError([...problems, ...err.problems]);
+        if (err instanceof ConfigValidationError)
+          throw new ConfigValidationError([...problems, ...err.problems]);
         throw err;
       }
       problems.push(...secretProblems(next));
@@ -124,7 +133,10 @@ export class ConfigService {
    * A new secret of the same kind signs first; every current one keeps signing until
    * now + windowHours (or its earlier expiry). Returns the new secret, once.
    */
-  async rotate(endpointId: string, windowHours: number): Promise<{ secret: string; previousExpiresAt: number; publicKey?: string }> {
+  async rotate(
+    endpointId: string,
+    windowHours: number,
+  ): Promise<{ secret: string; previousExpiresAt: number; publicKey?: string }> {
     const now = this.deps.clock.now();
     let previousExpiresAt = now;
     const kept: { hash: string; expiresAt: number }[] = [];
@@ -132,11 +144,13 @@ export class ConfigService {
       const index = config.endpoints.findIndex((e) => e.id === endpointId);
       if (index < 0) throw new NotFound(endpointId);
       const current = config.endpoints[index]!.secrets;
-      const kind = current[0] !== undefined && parseSecret(current[0]).kind === 'ed25519' ? 'ed25519' : 'hmac';
+      const kind =
+        current[0] !== undefined && parseSecret(current[0]).kind === 'ed25519' ? 'ed25519' : 'hmac';
       const fresh = generateSecret(kind);
       const expiries = this.expiries(endpointId, current);
       const windowEnd = now + Math.round(windowHours * 3_600_000);
-      for (const s of current) kept.push({ hash: secretHash(s), expiresAt: Math.min(expiries.get(s) ?? windowEnd, windowEnd) });
+      for (const s of current)
+        kept.push({ hash: secretHash(s), expiresAt: Math.min(expiries.get(s) ?? windowEnd, windowEnd) });
       if (kept.length > 0) previousExpiresAt = Math.max(...kept.map((k) => k.expiresAt));
       const at = ['endpoints', index, 'secret'];
       // The old entries keep their nodes: a "${CLOUD_SECRET}" stays a reference.
@@ -145,8 +159,15 @@ export class ConfigService {
     });
     const untilSeq = this.deps.outbox.latestSeq();
     for (const k of kept) this.deps.outbox.setSecretExpiry(endpointId, k.hash, k.expiresAt, untilSeq);
-    this.deps.logger.info({ endpoint: endpointId, previousExpiresAt }, 'signing secret rotated; the previous one keeps signing until its expiry');
-    return { secret: result.value.secret, previousExpiresAt, ...(result.value.publicKey ? { publicKey: result.value.publicKey } : {}) };
+    this.deps.logger.info(
+      { endpoint: endpointId, previousExpiresAt },
+      'signing secret rotated; the previous one keeps signing until its expiry',
+    );
+    return {
+      secret: result.value.secret,
+      previousExpiresAt,
+      ...(result.value.publicKey ? { publicKey: result.value.publicKey } : {}),
+    };
   }
 
   /** Removes rotated-out secrets past their expiry from the file (and so from signing). Returns how many. */
@@ -162,7 +183,8 @@ export class ConfigService {
       // Removed by hand (or with its endpoint): nothing left to expire.
       if (!live) this.deps.outbox.deleteSecretExpiry(r.endpointId, r.secretHash);
       // Past its window, and every event received before the rotation delivered (issue 7).
-      else if (r.expiresAt <= now && !this.deps.outbox.hasPendingUpTo(r.endpointId, r.untilSeq)) due.push({ endpointId: r.endpointId, hash: r.secretHash });
+      else if (r.expiresAt <= now && !this.deps.outbox.hasPendingUpTo(r.endpointId, r.untilSeq))
+        due.push({ endpointId: r.endpointId, hash: r.secretHash });
     }
     if (due.length === 0) return 0;
     let removed = 0;
@@ -181,7 +203,8 @@ export class ConfigService {
       });
     });
     for (const d of due) this.deps.outbox.deleteSecretExpiry(d.endpointId, d.hash);
-    if (removed > 0) this.deps.logger.info({ removed }, 'rotated-out signing secrets expired; they no longer sign');
+    if (removed > 0)
+      this.deps.logger.info({ removed }, 'rotated-out signing secrets expired; they no longer sign');
     return removed;
   }
 }
@@ -202,7 +225,10 @@ function secretProblems(config: Config): ConfigProblem[] {
       try {
         parseSecret(s);
       } catch (err) {
-        problems.push({ path: `endpoints[${i}].secret${ep.secrets.length > 1 ? `[${j}]` : ''}`, message: (err as Error).message });
+        problems.push({
+          path: `endpoints[${i}].secret${ep.secrets.length > 1 ? `[${j}]` : ''}`,
+          message: (err as Error).message,
+        });
       }
     });
   });

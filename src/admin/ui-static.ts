@@ -77,7 +77,10 @@ export function registerUi(app: FastifyInstance, uiDir: string): void {
       .header('cross-origin-resource-policy', 'same-origin');
 
   const notFound = (reply: FastifyReply, what: string) =>
-    securityHeaders(reply).code(404).header('cache-control', 'no-store').send({ error: `${what} not found`, code: 'EDGEHOOK_ERR_NOT_FOUND' });
+    securityHeaders(reply)
+      .code(404)
+      .header('cache-control', 'no-store')
+      .send({ error: `${what} not found`, code: 'EDGEHOOK_ERR_NOT_FOUND' });
 
   const sendIndex = async (_req: unknown, reply: FastifyReply) => {
     const body = await readFile(resolve(root, 'index.html')).catch(() => undefined);
@@ -85,10 +88,16 @@ export function registerUi(app: FastifyInstance, uiDir: string): void {
       return securityHeaders(reply)
         .code(404)
         .header('cache-control', 'no-store')
-        .send({ error: `the admin UI is not built (no ${resolve(root, 'index.html')}): run npm run build`, code: 'EDGEHOOK_ERR_NOT_FOUND' });
+        .send({
+          error: `the admin UI is not built (no ${resolve(root, 'index.html')}): run npm run build`,
+          code: 'EDGEHOOK_ERR_NOT_FOUND',
+        });
     }
     // Revalidated every time: it names the hashed assets of the current build.
-    return securityHeaders(reply).type(CONTENT_TYPES['.html']!).header('cache-control', 'no-cache').send(body);
+    return securityHeaders(reply)
+      .type(CONTENT_TYPES['.html']!)
+      .header('cache-control', 'no-cache')
+      .send(body);
   };
   app.get('/', sendIndex);
   app.get('/index.html', sendIndex);
@@ -103,12 +112,14 @@ export function registerUi(app: FastifyInstance, uiDir: string): void {
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) return notFound(reply, 'file');
     const body = await readFile(file);
-    return securityHeaders(reply)
-      .type(CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream')
-      // The name carries a content hash: a changed file gets a new name. "private": these
-      // answers need the admin token, so no shared cache may keep them.
-      .header('cache-control', 'private, max-age=31536000, immutable')
-      .header('last-modified', info.mtime.toUTCString())
-      .send(body);
+    return (
+      securityHeaders(reply)
+        .type(CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream')
+        // The name carries a content hash: a changed file gets a new name. "private": these
+        // answers need the admin token, so no shared cache may keep them.
+        .header('cache-control', 'private, max-age=31536000, immutable')
+        .header('last-modified', info.mtime.toUTCString())
+        .send(body)
+    );
   });
 }

@@ -82,7 +82,10 @@ export class Agent {
   /** http://host:port of the admin server once started. */
   get adminUrl(): string | undefined {
     if (!this.adminAddress) return undefined;
-    const host = this.config.admin.host === '0.0.0.0' || this.config.admin.host === '::' ? '127.0.0.1' : this.config.admin.host;
+    const host =
+      this.config.admin.host === '0.0.0.0' || this.config.admin.host === '::'
+        ? '127.0.0.1'
+        : this.config.admin.host;
     return `http://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
   }
 
@@ -107,15 +110,16 @@ export class Agent {
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
 
-      const outbox = openOutbox(() =>
-        new OutboxStore({
-        db,
-        logger: logger.child({ module: 'outbox' }),
-        clock,
-        agentId: config.agentId,
-        storage: config.storage,
-        endpoints: enabledRoutes(config.endpoints),
-      }),
+      const outbox = openOutbox(
+        () =>
+          new OutboxStore({
+            db,
+            logger: logger.child({ module: 'outbox' }),
+            clock,
+            agentId: config.agentId,
+            storage: config.storage,
+            endpoints: enabledRoutes(config.endpoints),
+          }),
         config.dataDir,
       );
       this.outbox = outbox;
@@ -125,7 +129,10 @@ export class Agent {
       if (url === 'embedded') {
         // Loaded only here: a gateway on an external broker does not carry aedes in memory.
         const { EmbeddedBroker } = await import('../ingest/embedded-broker.js');
-        const broker = new EmbeddedBroker({ ...config.mqtt.embedded, logger: logger.child({ module: 'embedded-broker' }) });
+        const broker = new EmbeddedBroker({
+          ...config.mqtt.embedded,
+          logger: logger.child({ module: 'embedded-broker' }),
+        });
         await broker.start();
         this.broker = broker;
         this.parts.push({ name: 'embedded broker', stop: () => broker.stop() });
@@ -178,7 +185,10 @@ export class Agent {
       this.parts.push({ name: 'housekeeping', stop: () => clearInterval(this.pruneTimer) });
 
       if (config.admin.enabled) await this.startAdmin();
-      logger.info({ agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length }, 'edgehook started');
+      logger.info(
+        { agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length },
+        'edgehook started',
+      );
     } catch (err) {
       await this.stopParts();
       throw err;
@@ -211,7 +221,9 @@ export class Agent {
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },
-      ...(this.options.registerAdmin ? { register: (a: FastifyInstance) => this.options.registerAdmin!(a, this) } : {}),
+      ...(this.options.registerAdmin
+        ? { register: (a: FastifyInstance) => this.options.registerAdmin!(a, this) }
+        : {}),
     });
     this.admin = app;
     // Registered before listen so a listen failure still closes the server.
@@ -247,18 +259,43 @@ export class Agent {
     const pendingBy = this.outbox!.pendingByEndpoint();
     const queues = new Map((this.dispatcher?.statuses() ?? []).map((s) => [s.id, s]));
     const value: AgentStatus = {
-      agent: { id: this.config.agentId, version: VERSION, startedAt: this.startedAt, uptimeSeconds: Math.round((now - this.startedAt) / 1000), clockPlausible: clockPlausible(now) },
+      agent: {
+        id: this.config.agentId,
+        version: VERSION,
+        startedAt: this.startedAt,
+        uptimeSeconds: Math.round((now - this.startedAt) / 1000),
+        clockPlausible: clockPlausible(now),
+      },
       mqtt: {
         connected: this.mqtt?.connected ?? false,
-        url: this.config.mqtt.url === 'embedded' ? (this.broker?.url ?? 'embedded') : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
+        url:
+          this.config.mqtt.url === 'embedded'
+            ? (this.broker?.url ?? 'embedded')
+            : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
         embedded: this.config.mqtt.url === 'embedded',
         holding: this.mqtt?.holding ?? false,
         held: this.mqtt?.held ?? 0,
       },
-      outbox: { ...counts, oldestPendingAgeSeconds: counts.oldestPendingAt === null ? null : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)) },
+      outbox: {
+        ...counts,
+        oldestPendingAgeSeconds:
+          counts.oldestPendingAt === null
+            ? null
+            : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)),
+      },
       endpoints: this.config.endpoints.map((ep) => {
         // Every configured endpoint has a queue; the fallback covers a config being swapped.
-        const q = queues.get(ep.id) ?? { id: ep.id, state: 'disabled' as const, inFlight: 0, consecutiveFailures: 0, backoffUntil: null, lastError: null, lastStatus: null, blockedBy: null, heldByClock: false };
+        const q = queues.get(ep.id) ?? {
+          id: ep.id,
+          state: 'disabled' as const,
+          inFlight: 0,
+          consecutiveFailures: 0,
+          backoffUntil: null,
+          lastError: null,
+          lastStatus: null,
+          blockedBy: null,
+          heldByClock: false,
+        };
         return { ...q, url: ep.url, pending: pendingBy.get(ep.id) ?? 0 };
       }),
     };
@@ -276,15 +313,25 @@ export class Agent {
     const cur = this.running;
     const restartRequired = restartRequiredKeys(cur, next);
     const live = deepFreeze(
-      structuredClone({ ...next, agentId: cur.agentId, dataDir: cur.dataDir, logLevel: cur.logLevel, mqtt: cur.mqtt, admin: cur.admin }),
+      structuredClone({
+        ...next,
+        agentId: cur.agentId,
+        dataDir: cur.dataDir,
+        logLevel: cur.logLevel,
+        mqtt: cur.mqtt,
+        admin: cur.admin,
+      }),
     );
     this.running = live;
     this.outbox?.setStorage(live.storage);
     this.outbox?.setEndpoints(enabledRoutes(live.endpoints));
-    if (!isDeepStrictEqual(cur.endpoints, live.endpoints)) await this.dispatcher?.setEndpoints(live.endpoints);
-    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) this.mqtt?.updateSubscriptions(live.subscriptions);
+    if (!isDeepStrictEqual(cur.endpoints, live.endpoints))
+      await this.dispatcher?.setEndpoints(live.endpoints);
+    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions))
+      this.mqtt?.updateSubscriptions(live.subscriptions);
     this.statusCache = undefined;
-    if (restartRequired.length > 0) this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
+    if (restartRequired.length > 0)
+      this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
     return restartRequired;
   }
 
@@ -330,7 +377,8 @@ export function restartRequiredKeys(cur: Config, next: Config): string[] {
     const b: unknown = next[section];
     if (isDeepStrictEqual(a, b)) continue;
     if (isRecord(a) && isRecord(b)) {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!isDeepStrictEqual(a[k], b[k])) out.push(`${section}.${k}`);
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+        if (!isDeepStrictEqual(a[k], b[k])) out.push(`${section}.${k}`);
     } else {
       out.push(section);
     }

@@ -29,9 +29,18 @@ const DEFAULT_ADMIN_PORT = 8787;
 const TOLERANCE_SECONDS = 5 * 60;
 
 const SENSORS = [
-  { topic: 'sensors/kitchen/temperature', reading: (t: number) => ({ celsius: round(21 + 1.5 * Math.sin(t / 20)) }) },
-  { topic: 'sensors/greenhouse/humidity', reading: (t: number) => ({ percent: round(62 + 8 * Math.sin(t / 35)) }) },
-  { topic: 'sensors/boiler/pressure', reading: (t: number) => ({ bar: round(1.6 + 0.2 * Math.cos(t / 15)) }) },
+  {
+    topic: 'sensors/kitchen/temperature',
+    reading: (t: number) => ({ celsius: round(21 + 1.5 * Math.sin(t / 20)) }),
+  },
+  {
+    topic: 'sensors/greenhouse/humidity',
+    reading: (t: number) => ({ percent: round(62 + 8 * Math.sin(t / 35)) }),
+  },
+  {
+    topic: 'sensors/boiler/pressure',
+    reading: (t: number) => ({ bar: round(1.6 + 0.2 * Math.cos(t / 15)) }),
+  },
 ];
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -48,7 +57,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const brokerPort = values.port === undefined ? await preferred(DEFAULT_BROKER_PORT) : port(values.port);
-  const adminPort = values['admin-port'] === undefined ? await preferred(DEFAULT_ADMIN_PORT) : port(values['admin-port']);
+  const adminPort =
+    values['admin-port'] === undefined ? await preferred(DEFAULT_ADMIN_PORT) : port(values['admin-port']);
   if (brokerPort === undefined || adminPort === undefined) {
     process.stderr.write(`edgehook demo: a port is a number from 0 to 65535\n${USAGE}`);
     return 2;
@@ -72,7 +82,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
         logLevel: 'warn',
         mqtt: { url: 'embedded', embedded: { host: '127.0.0.1', port: brokerPort } },
         subscriptions: [{ topic: 'sensors/+/+', qos: 1, type: 'sensor.{1}.{2}' }],
-        endpoints: [{ id: 'demo-receiver', url: `http://127.0.0.1:${await receiver.port}/hooks`, secret, retry: { backoffMaxSeconds: 5 } }],
+        endpoints: [
+          {
+            id: 'demo-receiver',
+            url: `http://127.0.0.1:${await receiver.port}/hooks`,
+            secret,
+            retry: { backoffMaxSeconds: 5 },
+          },
+        ],
         admin: { host: '127.0.0.1', port: adminPort },
       }),
       { source: '(demo)', dataDirOverride: dataDir },
@@ -98,7 +115,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     await agent.start();
     const brokerUrl = agent.broker!.url;
-    sensors = await mqtt.connectAsync(brokerUrl, { clientId: `edgehook-demo-sensors-${process.pid}`, reconnectPeriod: 1000 });
+    sensors = await mqtt.connectAsync(brokerUrl, {
+      clientId: `edgehook-demo-sensors-${process.pid}`,
+      reconnectPeriod: 1000,
+    });
     out(
       [
         '',
@@ -183,7 +203,8 @@ function startReceiver(signer: Signer, out: (line: string) => void): DemoReceive
       }
       seen.add(id);
       const event = JSON.parse(body.toString('utf8')) as { type: string; seq: number; data: unknown };
-      if (lastSeq > 0 && event.seq > lastSeq + 1) out(`${time}  gap        seq ${lastSeq + 1}..${event.seq - 1} not received (yet)`);
+      if (lastSeq > 0 && event.seq > lastSeq + 1)
+        out(`${time}  gap        seq ${lastSeq + 1}..${event.seq - 1} not received (yet)`);
       lastSeq = Math.max(lastSeq, event.seq);
       out(`${time}  verified   #${event.seq} ${event.type} ${JSON.stringify(event.data)}`);
       res.writeHead(204).end();
@@ -208,13 +229,20 @@ function startReceiver(signer: Signer, out: (line: string) => void): DemoReceive
  * and one `v1,` entry equal to our own signature of "<id>.<timestamp>.<raw body>". Returns the
  * problem, or undefined when the request is genuine.
  */
-export function verify(signer: Signer, headers: IncomingHttpHeaders, body: Buffer, nowSec: number): string | undefined {
+export function verify(
+  signer: Signer,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  nowSec: number,
+): string | undefined {
   const id = headers['webhook-id'];
   const ts = headers['webhook-timestamp'];
   const signature = headers['webhook-signature'];
-  if (typeof id !== 'string' || typeof ts !== 'string' || typeof signature !== 'string') return 'missing webhook-id, webhook-timestamp or webhook-signature';
+  if (typeof id !== 'string' || typeof ts !== 'string' || typeof signature !== 'string')
+    return 'missing webhook-id, webhook-timestamp or webhook-signature';
   const timestamp = Number(ts);
-  if (!/^\d+$/.test(ts) || Math.abs(nowSec - timestamp) > TOLERANCE_SECONDS) return `timestamp ${ts} is not within 5 minutes of now`;
+  if (!/^\d+$/.test(ts) || Math.abs(nowSec - timestamp) > TOLERANCE_SECONDS)
+    return `timestamp ${ts} is not within 5 minutes of now`;
   const expected = Buffer.from(signer(id, timestamp, body));
   const match = signature.split(' ').some((entry) => {
     const given = Buffer.from(entry);

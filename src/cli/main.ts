@@ -58,7 +58,12 @@ export async function main(argv: string[]): Promise<number> {
       return reportError(command, err);
     }
   }
-  let values: { config?: string | undefined; 'data-dir'?: string | undefined; ed25519?: boolean | undefined; system?: boolean | undefined };
+  let values: {
+    config?: string | undefined;
+    'data-dir'?: string | undefined;
+    ed25519?: boolean | undefined;
+    system?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: rest,
@@ -81,7 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'check': {
         if (!configFile) {
-          process.stderr.write(`edgehook check: no config file found (--config FILE, $EDGEHOOK_CONFIG, ./edgehook.yaml or ${paths.platform.configFile})\n`);
+          process.stderr.write(
+            `edgehook check: no config file found (--config FILE, $EDGEHOOK_CONFIG, ./edgehook.yaml or ${paths.platform.configFile})\n`,
+          );
           return 2;
         }
         const cfg = loadConfigFile(configFile, {});
@@ -128,7 +135,10 @@ async function run(paths: ResolvedPaths): Promise<number> {
   // Without a config file, admin edits are written to <dataDir>/edgehook.yaml; resolvePaths
   // picks that file up next time.
   const { configFile } = paths;
-  const config = loadConfigFile(configFile, paths.dataDirOverride !== undefined ? { dataDirOverride: paths.dataDirOverride } : {});
+  const config = loadConfigFile(
+    configFile,
+    paths.dataDirOverride !== undefined ? { dataDirOverride: paths.dataDirOverride } : {},
+  );
   // EDGEHOOK_LOG_LEVEL overrides the file, for a one-off debugging run.
   const logger = await createCliLogger(process.env.EDGEHOOK_LOG_LEVEL ?? config.logLevel);
   const notifier = new SystemdNotifier({ logger: logger.child({ module: 'systemd' }) });
@@ -155,7 +165,11 @@ async function run(paths: ResolvedPaths): Promise<number> {
     process.stderr.write(`\nEdgehook is running. Admin UI: ${agent.loginUrl}\n\n`);
     logger.info({ adminUrl: agent.adminUrl }, 'admin UI ready');
     try {
-      writeRuntimeInfo(config.dataDir, { pid: process.pid, adminUrl: agent.adminUrl!, startedAt: Date.now() });
+      writeRuntimeInfo(config.dataDir, {
+        pid: process.pid,
+        adminUrl: agent.adminUrl!,
+        startedAt: Date.now(),
+      });
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'cannot record the admin address for edgehook status');
     }

@@ -61,7 +61,10 @@ export interface ResolvedPaths {
   platform: { configFile: string; dataDir: string };
 }
 
-export function platformPaths(mode: PathMode, env: NodeJS.ProcessEnv = process.env): { configFile: string; dataDir: string } {
+export function platformPaths(
+  mode: PathMode,
+  env: NodeJS.ProcessEnv = process.env,
+): { configFile: string; dataDir: string } {
   if (mode === 'system') return { configFile: SYSTEM_CONFIG_FILE, dataDir: SYSTEM_DATA_DIR };
   const home = nonEmpty(env.HOME) ?? homedir();
   // XDG Base Directory spec: a relative XDG_* value is invalid and must be ignored.
@@ -144,11 +147,15 @@ export function writeRuntimeInfo(dataDir: string, info: RuntimeInfo): void {
 
 /** Removes the file if it is still this process's (a newer agent may have replaced it). */
 export function removeRuntimeInfo(dataDir: string, pid = process.pid): void {
-  if (readRuntimeInfo(dataDir, { checkAlive: false })?.pid === pid) rmSync(join(dataDir, RUNTIME_FILE), { force: true });
+  if (readRuntimeInfo(dataDir, { checkAlive: false })?.pid === pid)
+    rmSync(join(dataDir, RUNTIME_FILE), { force: true });
 }
 
 /** The recorded address, or undefined when there is none or its process is gone (a crash leaves the file). */
-export function readRuntimeInfo(dataDir: string, opts: { checkAlive?: boolean } = {}): RuntimeInfo | undefined {
+export function readRuntimeInfo(
+  dataDir: string,
+  opts: { checkAlive?: boolean } = {},
+): RuntimeInfo | undefined {
   let info: RuntimeInfo;
   try {
     info = JSON.parse(readFileSync(join(dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo;
@@ -172,5 +179,8 @@ function processAlive(pid: number): boolean {
 
 /** The config file's directory, for messages that suggest where to look. */
 export function describeConfig(paths: ResolvedPaths): string {
-  return paths.configFile ?? `built-in defaults (no ${CONFIG_NAME} in ${dirname(paths.platform.configFile)} or the working directory)`;
+  return (
+    paths.configFile ??
+    `built-in defaults (no ${CONFIG_NAME} in ${dirname(paths.platform.configFile)} or the working directory)`
+  );
 }

@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeStarterConfig } from '../config/starter.js';
@@ -61,7 +69,11 @@ export async function serviceCommand(argv: string[]): Promise<number> {
     process.stdout.write(renderUnit(unit));
     return 0;
   }
-  return install(unit, { unitDir: values['unit-dir'], start: !values['no-start'], dryRun: values['dry-run'] });
+  return install(unit, {
+    unitDir: values['unit-dir'],
+    start: !values['no-start'],
+    dryRun: values['dry-run'],
+  });
 }
 
 /**
@@ -85,11 +97,15 @@ interface InstallOptions {
 function install(unit: UnitOptions, o: InstallOptions): number {
   const say = (line: string) => process.stdout.write(`${o.dryRun ? 'would ' : ''}${line}\n`);
   if (!o.dryRun && process.getuid?.() !== 0) {
-    process.stderr.write('edgehook service install: must run as root (sudo edgehook service install), or add --dry-run to see the steps\n');
+    process.stderr.write(
+      'edgehook service install: must run as root (sudo edgehook service install), or add --dry-run to see the steps\n',
+    );
     return 1;
   }
   if (!o.dryRun && !existsSync('/run/systemd/system')) {
-    process.stderr.write('edgehook service install: systemd is not running on this machine; see docs/headless.md for running edgehook without it\n');
+    process.stderr.write(
+      'edgehook service install: systemd is not running on this machine; see docs/headless.md for running edgehook without it\n',
+    );
     return 1;
   }
   const unitFile = join(o.unitDir, UNIT_NAME);
@@ -102,7 +118,16 @@ function install(unit: UnitOptions, o: InstallOptions): number {
   try {
     // 1. The service user: a system account with no login and no home of its own.
     if (!userExists(unit.user)) {
-      run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', unit.dataDir, '--shell', '/usr/sbin/nologin', unit.user]);
+      run('useradd', [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        unit.dataDir,
+        '--shell',
+        '/usr/sbin/nologin',
+        unit.user,
+      ]);
     } else {
       say(`keep the existing user ${unit.user}`);
     }

@@ -46,20 +46,32 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const paths = resolvePaths({ config: values.config, dataDir: values['data-dir'], system: values.system });
   let config: Config;
   try {
-    config = loadConfigFile(paths.configFile, paths.dataDirOverride !== undefined ? { dataDirOverride: paths.dataDirOverride } : {});
+    config = loadConfigFile(
+      paths.configFile,
+      paths.dataDirOverride !== undefined ? { dataDirOverride: paths.dataDirOverride } : {},
+    );
   } catch (err) {
     if (!isEdgehookError(err)) throw err;
     return fail(2, [err.message, ...err.details.map((d) => `  ${d}`)].join('\n'));
   }
-  const hint = paths.mode === 'user' && paths.configSource === 'none' && existsQuietly(SYSTEM_CONFIG_FILE)
-    ? ` (the system service's config is ${SYSTEM_CONFIG_FILE}: try sudo edgehook status)`
-    : '';
-  if (!config.admin.enabled) return fail(1, `the admin API is disabled (admin.enabled: false in ${describeConfig(paths)}); status needs it`);
+  const hint =
+    paths.mode === 'user' && paths.configSource === 'none' && existsQuietly(SYSTEM_CONFIG_FILE)
+      ? ` (the system service's config is ${SYSTEM_CONFIG_FILE}: try sudo edgehook status)`
+      : '';
+  if (!config.admin.enabled)
+    return fail(
+      1,
+      `the admin API is disabled (admin.enabled: false in ${describeConfig(paths)}); status needs it`,
+    );
 
   // The address the agent recorded at start wins: it is right even with admin.port 0.
   const recorded = readRuntimeInfo(config.dataDir);
   const host = ['0.0.0.0', '::'].includes(config.admin.host) ? '127.0.0.1' : config.admin.host;
-  const url = recorded?.adminUrl ?? (config.admin.port === 0 ? undefined : `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`);
+  const url =
+    recorded?.adminUrl ??
+    (config.admin.port === 0
+      ? undefined
+      : `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`);
   if (!url) return fail(EXIT_NOT_RUNNING, `no agent is running with data directory ${config.dataDir}${hint}`);
 
   let token = config.admin.token;
@@ -69,22 +81,36 @@ export async function statusCommand(argv: string[]): Promise<number> {
       token = readFileSync(file, 'utf8').trim();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return fail(EXIT_NOT_RUNNING, `no agent has run with data directory ${config.dataDir} (no ${TOKEN_FILE} there)${hint}`);
-      if (code === 'EACCES' || code === 'EPERM') return fail(1, `cannot read ${file}: permission denied (run as the agent's user, or with sudo)`);
+      if (code === 'ENOENT')
+        return fail(
+          EXIT_NOT_RUNNING,
+          `no agent has run with data directory ${config.dataDir} (no ${TOKEN_FILE} there)${hint}`,
+        );
+      if (code === 'EACCES' || code === 'EPERM')
+        return fail(1, `cannot read ${file}: permission denied (run as the agent's user, or with sudo)`);
       throw err;
     }
   }
 
   let res: Response;
   try {
-    res = await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+    res = await fetch(`${url}/api/status`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
   } catch (err) {
     const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
     const why = cause?.code ?? (err as Error).name;
-    return fail(EXIT_NOT_RUNNING, `no agent answers at ${url} (${why}); is it running? (config: ${describeConfig(paths)})${hint}`);
+    return fail(
+      EXIT_NOT_RUNNING,
+      `no agent answers at ${url} (${why}); is it running? (config: ${describeConfig(paths)})${hint}`,
+    );
   }
   if (res.status === 401 || res.status === 403) {
-    return fail(1, `the agent at ${url} refused the admin token from ${config.admin.token ? 'admin.token' : join(config.dataDir, TOKEN_FILE)} (HTTP ${res.status}); is another agent using that port?`);
+    return fail(
+      1,
+      `the agent at ${url} refused the admin token from ${config.admin.token ? 'admin.token' : join(config.dataDir, TOKEN_FILE)} (HTTP ${res.status}); is another agent using that port?`,
+    );
   }
   if (!res.ok) return fail(1, `the agent at ${url} answered HTTP ${res.status}`);
   const status = (await res.json()) as AgentStatus;
@@ -110,7 +136,8 @@ export function formatStatus(s: AgentStatus, url: string): string {
     `outbox   ${o.pending} pending${o.oldestPendingAgeSeconds === null ? '' : ` (oldest undelivered ${duration(o.oldestPendingAgeSeconds)} old)`}  ${bytes(o.bytes)} of ${bytes(o.maxBytes)}`,
     `         received ${o.received}  delivered ${o.delivered}  failed ${o.failed}  rejected ${o.rejected}  dropped ${o.dropped}  expired ${o.expired}`,
   ];
-  if (!s.agent.clockPlausible) lines.push('clock    NOT SET (no RTC or NTP yet): deliveries wait for a plausible time');
+  if (!s.agent.clockPlausible)
+    lines.push('clock    NOT SET (no RTC or NTP yet): deliveries wait for a plausible time');
   lines.push('');
   const rows = s.endpoints.map((e) => [
     e.id,
@@ -118,7 +145,11 @@ export function formatStatus(s: AgentStatus, url: string): string {
     String(e.pending),
     String(e.inFlight),
     e.lastStatus === null ? '-' : String(e.lastStatus),
-    e.heldByClock ? 'waiting for the clock' : e.blockedBy ? `blocked by seq ${e.blockedBy.seq} (retry ${when(e.blockedBy.nextAttemptAt)})` : (e.lastError ?? ''),
+    e.heldByClock
+      ? 'waiting for the clock'
+      : e.blockedBy
+        ? `blocked by seq ${e.blockedBy.seq} (retry ${when(e.blockedBy.nextAttemptAt)})`
+        : (e.lastError ?? ''),
   ]);
   if (rows.length === 0) lines.push('no endpoints configured: events are stored but go nowhere');
   else lines.push(...table(['ENDPOINT', 'STATE', 'PENDING', 'IN FLIGHT', 'LAST HTTP', 'NOTE'], rows, [2, 3]));
@@ -128,7 +159,12 @@ export function formatStatus(s: AgentStatus, url: string): string {
 function table(head: string[], rows: string[][], rightAligned: number[]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) =>
-    r.map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]!) : i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    r
+      .map((c, i) =>
+        rightAligned.includes(i) ? c.padStart(widths[i]!) : i === r.length - 1 ? c : c.padEnd(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
   return [fmt(head), ...rows.map(fmt)];
 }
 

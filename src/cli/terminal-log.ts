@@ -13,7 +13,12 @@ export async function createCliLogger(
 ): Promise<Logger> {
   const stdout = opts.stdout ?? process.stdout;
   const env = opts.env ?? process.env;
-  const format = env.EDGEHOOK_LOG_FORMAT === 'json' || env.EDGEHOOK_LOG_FORMAT === 'pretty' ? env.EDGEHOOK_LOG_FORMAT : stdout.isTTY ? 'pretty' : 'json';
+  const format =
+    env.EDGEHOOK_LOG_FORMAT === 'json' || env.EDGEHOOK_LOG_FORMAT === 'pretty'
+      ? env.EDGEHOOK_LOG_FORMAT
+      : stdout.isTTY
+        ? 'pretty'
+        : 'json';
   if (format === 'json') return createLogger({ level });
   const { default: pretty } = await import('pino-pretty');
   return createLogger({

@@ -5,7 +5,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { Document, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { EdgehookError, ErrorCodes, isEdgehookError } from '../errors.js';
 import { parseConfigText } from './load.js';
-import { configSchema, endpointSchema, subscriptionSchema, type Config, type EndpointConfig, type SubscriptionConfig } from './schema.js';
+import {
+  configSchema,
+  endpointSchema,
+  subscriptionSchema,
+  type Config,
+  type EndpointConfig,
+  type SubscriptionConfig,
+} from './schema.js';
 
 /**
  * Writing edits back to edgehook.yaml (DESIGN.md §4: "written back to the same file
@@ -28,7 +35,9 @@ export interface ConfigProblem {
 export class ConfigValidationError extends Error {
   readonly code = ErrorCodes.CONFIG_INVALID;
   constructor(readonly problems: readonly ConfigProblem[]) {
-    super(`the edited configuration is invalid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    super(
+      `the edited configuration is invalid: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+    );
     this.name = 'ConfigValidationError';
   }
 }
@@ -69,11 +78,20 @@ export class ConfigFile {
     try {
       text = fs.readFileSync(this.file, 'utf8');
     } catch (cause) {
-      throw new EdgehookError(ErrorCodes.CONFIG_READ, `cannot read config file ${this.file}: ${(cause as Error).message}`, { cause });
+      throw new EdgehookError(
+        ErrorCodes.CONFIG_READ,
+        `cannot read config file ${this.file}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const doc = parseDocument(text, { uniqueKeys: true });
     if (doc.errors.length > 0) {
-      throw new ConfigValidationError(doc.errors.map((e) => ({ path: '(top level)', message: `the file no longer parses as YAML: ${e.message.split('\n')[0]}` })));
+      throw new ConfigValidationError(
+        doc.errors.map((e) => ({
+          path: '(top level)',
+          message: `the file no longer parses as YAML: ${e.message.split('\n')[0]}`,
+        })),
+      );
     }
     return doc;
   }
@@ -88,7 +106,8 @@ export class ConfigFile {
         ...(this.options.env ? { env: this.options.env } : {}),
       });
     } catch (err) {
-      if (isEdgehookError(err, ErrorCodes.CONFIG_INVALID)) throw new ConfigValidationError(err.details.map(splitProblem));
+      if (isEdgehookError(err, ErrorCodes.CONFIG_INVALID))
+        throw new ConfigValidationError(err.details.map(splitProblem));
       throw err;
     }
   }
@@ -103,7 +122,8 @@ export class ConfigFile {
 }
 
 /** "endpoints[0].url: not an http:// URL" → { path, message }; the path is what renderPath wrote. */
-const PROBLEM_LINE = /^((?:[A-Za-z_$][\w$-]*|\.[A-Za-z_$][\w$-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])+|\(top level\)|line \d+, column \d+): ([\s\S]*)$/;
+const PROBLEM_LINE =
+  /^((?:[A-Za-z_$][\w$-]*|\.[A-Za-z_$][\w$-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])+|\(top level\)|line \d+, column \d+): ([\s\S]*)$/;
 
 function splitProblem(line: string): ConfigProblem {
   const m = PROBLEM_LINE.exec(line);
@@ -135,7 +155,11 @@ export function writeAtomic(file: string, text: string): void {
     fs.renameSync(tmp, file);
   } catch (cause) {
     fs.rmSync(tmp, { force: true });
-    throw new EdgehookError(ErrorCodes.CONFIG_WRITE, `cannot write config file ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+    throw new EdgehookError(
+      ErrorCodes.CONFIG_WRITE,
+      `cannot write config file ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+      { cause },
+    );
   }
   try {
     const dfd = fs.openSync(dir, 'r');
@@ -170,7 +194,13 @@ export function literal<T>(value: T): T {
  * gave is written as given (so "1GiB" stays "1GiB"); a changed key it left out goes back to its
  * default, i.e. is removed from the file. Unchanged keys keep their text, comments and ${VAR}s.
  */
-export function mergeInto(doc: Document, at: readonly PathSegment[], current: unknown, next: unknown, given: unknown): void {
+export function mergeInto(
+  doc: Document,
+  at: readonly PathSegment[],
+  current: unknown,
+  next: unknown,
+  given: unknown,
+): void {
   if (isDeepStrictEqual(current, next)) return;
   if (isPlainObject(next) && isPlainObject(current) && isMap(doc.getIn(at, true))) {
     const g = isPlainObject(given) ? given : {};
@@ -195,13 +225,22 @@ export function mergeInto(doc: Document, at: readonly PathSegment[], current: un
  * Adds an entry to the list at `key`. When the file does not hold the list, the running one
  * (e.g. the default subscription "#") is written out with it, so adding one keeps the others.
  */
-export function appendToList(doc: Document, key: 'endpoints' | 'subscriptions', current: readonly unknown[], item: unknown): void {
+export function appendToList(
+  doc: Document,
+  key: 'endpoints' | 'subscriptions',
+  current: readonly unknown[],
+  item: unknown,
+): void {
   if (isSeq(doc.getIn([key], true))) doc.addIn([key], literal(item));
   else doc.setIn([key], doc.createNode(literal([...current, item])));
 }
 
 /** Makes the file hold the list at `key` explicitly (the running one) before an entry is edited or removed. */
-export function materializeList(doc: Document, key: 'endpoints' | 'subscriptions', current: readonly unknown[]): void {
+export function materializeList(
+  doc: Document,
+  key: 'endpoints' | 'subscriptions',
+  current: readonly unknown[],
+): void {
   if (!isSeq(doc.getIn([key], true))) doc.setIn([key], doc.createNode(literal(current)));
 }
 
@@ -232,7 +271,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** An endpoint in the file's form: `secret` rather than `secrets`, id always written. */
 export function endpointFileForm(ep: EndpointConfig): Record<string, unknown> {
   const { secrets, ...rest } = ep;
-  return { ...rest, ...(secrets.length === 0 ? {} : { secret: secrets.length === 1 ? secrets[0] : [...secrets] }) };
+  return {
+    ...rest,
+    ...(secrets.length === 0 ? {} : { secret: secrets.length === 1 ? secrets[0] : [...secrets] }),
+  };
 }
 
 /**
@@ -250,12 +292,20 @@ export function fileFormOf(config: Config): Record<string, unknown> {
   const mqttOut = { ...(mqtt ?? {}), ...(clientId !== `edgehook-${config.agentId}` ? { clientId } : {}) };
   if (Object.keys(mqttOut).length > 0) out.mqtt = mqttOut;
   if (!isDeepStrictEqual(config.subscriptions, defaults.subscriptions)) {
-    out.subscriptions = config.subscriptions.map((s: SubscriptionConfig) => ({ topic: s.topic, ...(withoutDefaults({ ...s, topic: undefined }, subDefaults) as object) }));
+    out.subscriptions = config.subscriptions.map((s: SubscriptionConfig) => ({
+      topic: s.topic,
+      ...(withoutDefaults({ ...s, topic: undefined }, subDefaults) as object),
+    }));
   }
   if (config.endpoints.length > 0) {
     out.endpoints = config.endpoints.map((ep) => {
       const { id, url, secret, ...rest } = endpointFileForm(ep);
-      return { id, url, ...(secret === undefined ? {} : { secret }), ...(withoutDefaults(rest, epDefaults) as object) };
+      return {
+        id,
+        url,
+        ...(secret === undefined ? {} : { secret }),
+        ...(withoutDefaults(rest, epDefaults) as object),
+      };
     });
   }
   for (const key of ['storage', 'admin'] as const) {

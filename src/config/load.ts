@@ -42,7 +42,10 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): Config 
       doc.errors.map((e) => {
         const { line, col } = lineCounter.linePos(e.pos[0]);
         // yaml's own wording here names its API, which means nothing to someone editing a file.
-        const message = e.code === 'MULTIPLE_DOCS' ? 'a config file holds one YAML document: remove the second "---"' : firstLine(e.message);
+        const message =
+          e.code === 'MULTIPLE_DOCS'
+            ? 'a config file holds one YAML document: remove the second "---"'
+            : firstLine(e.message);
         return `line ${line}, column ${col}: ${message}`;
       }),
     );
@@ -78,13 +81,19 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): Config 
     ...schemaProblems.filter((p) => !envProblems.some((e) => startsWith(p.path, e.path))),
   ];
   if (!result.success || problems.length > 0) {
-    fail(opts.source, problems.map((p) => `${renderPath(p.path)}: ${p.message}`));
+    fail(
+      opts.source,
+      problems.map((p) => `${renderPath(p.path)}: ${p.message}`),
+    );
   }
 
   const config = resolveConfig(result.data);
   const resolved: Config = {
     ...config,
-    dataDir: opts.dataDirOverride !== undefined ? path.resolve(opts.dataDirOverride) : path.resolve(baseDir, config.dataDir),
+    dataDir:
+      opts.dataDirOverride !== undefined
+        ? path.resolve(opts.dataDirOverride)
+        : path.resolve(baseDir, config.dataDir),
     mqtt: config.mqtt.tls ? { ...config.mqtt, tls: resolveTlsPaths(config.mqtt.tls, baseDir) } : config.mqtt,
     endpoints: config.endpoints.map((ep) => (ep.tls ? { ...ep, tls: resolveTlsPaths(ep.tls, baseDir) } : ep)),
   };
@@ -100,12 +109,17 @@ export interface LoadConfigOptions {
 
 /** Reads and parses a config file; no file means all defaults, relative to the working directory. */
 export function loadConfigFile(file: string | undefined, opts: LoadConfigOptions = {}): Config {
-  if (file === undefined) return parseConfigText('', { ...opts, source: '(defaults)', baseDir: process.cwd() });
+  if (file === undefined)
+    return parseConfigText('', { ...opts, source: '(defaults)', baseDir: process.cwd() });
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new EdgehookError(ErrorCodes.CONFIG_READ, `cannot read config file ${file}: ${readFailureReason(err, file)}`, { cause: err });
+    throw new EdgehookError(
+      ErrorCodes.CONFIG_READ,
+      `cannot read config file ${file}: ${readFailureReason(err, file)}`,
+      { cause: err },
+    );
   }
   return parseConfigText(text, { ...opts, source: file, baseDir: path.dirname(path.resolve(file)) });
 }
@@ -125,7 +139,9 @@ export function deepFreeze<T>(value: T): T {
 
 function fail(source: string, details: string[]): never {
   const n = details.length;
-  throw new EdgehookError(ErrorCodes.CONFIG_INVALID, `${source}: ${n} problem${n === 1 ? '' : 's'}`, { details });
+  throw new EdgehookError(ErrorCodes.CONFIG_INVALID, `${source}: ${n} problem${n === 1 ? '' : 's'}`, {
+    details,
+  });
 }
 
 function readFailureReason(err: unknown, file: string): string {
@@ -168,23 +184,26 @@ function substituteEnv(node: unknown, at: PathSegment[], env: NodeJS.ProcessEnv,
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const source = node.value;
     let failed = false;
-    const text = source.replace(REFERENCE, (match: string, body: string | undefined, close: string | undefined) => {
-      if (match === '$${') return '${';
-      const problem = (message: string): string => {
-        problems.push({ path: at, message });
-        failed = true;
-        return match;
-      };
-      if (!close) return problem(`"${match}" has no closing "}"`);
-      const ref = REFERENCE_BODY.exec(body ?? '');
-      if (!ref) return problem(`"${match}" is not a valid reference: use \${NAME} or \${NAME:-default}`);
-      const [, name = '', fallback] = ref;
-      const value = env[name];
-      // ":-" as in the shell: the default also covers a variable that is set but empty.
-      if (fallback !== undefined && !value) return fallback;
-      if (value === undefined) return problem(`environment variable ${name} is not set`);
-      return value;
-    });
+    const text = source.replace(
+      REFERENCE,
+      (match: string, body: string | undefined, close: string | undefined) => {
+        if (match === '$${') return '${';
+        const problem = (message: string): string => {
+          problems.push({ path: at, message });
+          failed = true;
+          return match;
+        };
+        if (!close) return problem(`"${match}" has no closing "}"`);
+        const ref = REFERENCE_BODY.exec(body ?? '');
+        if (!ref) return problem(`"${match}" is not a valid reference: use \${NAME} or \${NAME:-default}`);
+        const [, name = '', fallback] = ref;
+        const value = env[name];
+        // ":-" as in the shell: the default also covers a variable that is set but empty.
+        if (fallback !== undefined && !value) return fallback;
+        if (value === undefined) return problem(`environment variable ${name} is not set`);
+        return value;
+      },
+    );
     if (failed) return;
     // `port: ${ADMIN_PORT}` should behave as if the number had been written there, and
     // `token: ${X:-}` like `token:` (not given). Quoted scalars stay strings, as in YAML itself.
@@ -246,7 +265,9 @@ function humanMessage(iss: z.core.$ZodRawIssue): string | undefined {
     case 'too_big':
       return `${bound(iss.origin, 'at most', 'less than', iss.maximum, iss.inclusive)}${gotNumber(iss.origin, iss.input)}`;
     case 'invalid_format':
-      return iss.format === 'regex' ? `does not match ${iss.pattern ?? 'the expected pattern'}` : `is not a valid ${iss.format}`;
+      return iss.format === 'regex'
+        ? `does not match ${iss.pattern ?? 'the expected pattern'}`
+        : `is not a valid ${iss.format}`;
     case 'not_multiple_of':
       return `must be a multiple of ${iss.divisor}`;
     default:
@@ -276,10 +297,19 @@ function describeValue(v: unknown): string {
   return typeof v === 'string' ? `a string (${json(v)})` : `${describeType(v)} (${String(v)})`;
 }
 
-function bound(origin: string, inclusiveWord: string, exclusiveWord: string, limit: number | bigint, inclusive?: boolean): string {
+function bound(
+  origin: string,
+  inclusiveWord: string,
+  exclusiveWord: string,
+  limit: number | bigint,
+  inclusive?: boolean,
+): string {
   const word = inclusive === false ? exclusiveWord : inclusiveWord;
   const n = Number(limit);
-  if (origin === 'string') return n === 1 && word === 'at least' ? 'must not be empty' : `must be ${word} ${n} character${n === 1 ? '' : 's'} long`;
+  if (origin === 'string')
+    return n === 1 && word === 'at least'
+      ? 'must not be empty'
+      : `must be ${word} ${n} character${n === 1 ? '' : 's'} long`;
   if (origin === 'array' || origin === 'set') return `must have ${word} ${n} item${n === 1 ? '' : 's'}`;
   return `must be ${word} ${n}`;
 }
@@ -295,22 +325,34 @@ function json(v: unknown): string {
 /** One issue can stand for several lines: one per unknown key, or the issues of a union branch. */
 function toProblems(issue: z.core.$ZodIssue): Problem[] {
   const at = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
-  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...at, key], message: 'unknown key' }));
+  if (issue.code === 'unrecognized_keys')
+    return issue.keys.map((key) => ({ path: [...at, key], message: 'unknown key' }));
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
     const branches = issue.errors;
     // All literals (qos: 0 | 1 | 2): one line listing every allowed value.
     if (branches.every((b) => b.length === 1 && b[0]?.code === 'invalid_value' && b[0].path.length === 0)) {
       const values = branches.flatMap((b) => (b[0]?.code === 'invalid_value' ? b[0].values : []));
-      return [{ path: at, message: `expected one of ${values.map(json).join(', ')}, got ${json(issue.input)}` }];
+      return [
+        { path: at, message: `expected one of ${values.map(json).join(', ')}, got ${json(issue.input)}` },
+      ];
     }
     // The branch that got past the type check is the one the user meant.
-    const wrongType = (b: z.core.$ZodIssue[]): boolean => b.length === 1 && b[0]?.code === 'invalid_type' && b[0].path.length === 0;
+    const wrongType = (b: z.core.$ZodIssue[]): boolean =>
+      b.length === 1 && b[0]?.code === 'invalid_type' && b[0].path.length === 0;
     const meant = branches.filter((b) => !wrongType(b));
-    if (meant.length === 1 && meant[0]) return meant[0].flatMap((i) => toProblems({ ...i, path: [...at, ...i.path] }));
+    if (meant.length === 1 && meant[0])
+      return meant[0].flatMap((i) => toProblems({ ...i, path: [...at, ...i.path] }));
     // No branch took the type (secret: 5): "expected a string or a list, got a number".
     if (meant.length === 0) {
-      const names = branches.map((b) => (b[0]?.code === 'invalid_type' ? (TYPE_NAMES[b[0].expected] ?? b[0].expected) : '?'));
-      return [{ path: at, message: `expected ${[...new Set(names)].join(' or ')}, got ${describeType(issue.input)}` }];
+      const names = branches.map((b) =>
+        b[0]?.code === 'invalid_type' ? (TYPE_NAMES[b[0].expected] ?? b[0].expected) : '?',
+      );
+      return [
+        {
+          path: at,
+          message: `expected ${[...new Set(names)].join(' or ')}, got ${describeType(issue.input)}`,
+        },
+      ];
     }
     return [{ path: at, message: 'does not match any of the accepted forms' }];
   }
@@ -338,7 +380,9 @@ function firstLine(s: string): string {
 }
 
 /** TLS files are named relative to the config file, like dataDir, not to wherever the agent runs. */
-function resolveTlsPaths<T extends { ca?: string | undefined; cert?: string | undefined; key?: string | undefined }>(tls: T, baseDir: string): T {
+function resolveTlsPaths<
+  T extends { ca?: string | undefined; cert?: string | undefined; key?: string | undefined },
+>(tls: T, baseDir: string): T {
   const out = { ...tls };
   for (const k of ['ca', 'cert', 'key'] as const) {
     const f = tls[k];

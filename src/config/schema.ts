@@ -31,13 +31,17 @@ export function parseByteSize(value: string | number): number | undefined {
 const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const bytes = parseByteSize(v);
   if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(v)} (use e.g. 512MiB, 100MB or a number of bytes)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `not a size: ${JSON.stringify(v)} (use e.g. 512MiB, 100MB or a number of bytes)`,
+    });
     return z.NEVER;
   }
   return bytes;
 });
 
-const TOPIC_FILTER_HELP = 'a topic filter: levels separated by "/", "+" for one level, "#" only as the last level';
+const TOPIC_FILTER_HELP =
+  'a topic filter: levels separated by "/", "+" for one level, "#" only as the last level';
 
 /** Checks an MQTT topic filter (MQTT 5 §4.7), with an optional `$share/<group>/` prefix. */
 export function topicFilterProblem(filter: string): string | undefined {
@@ -45,14 +49,16 @@ export function topicFilterProblem(filter: string): string | undefined {
   let rest = filter;
   if (rest.startsWith('$share/')) {
     const parts = rest.split('/');
-    if (parts.length < 3 || !parts[1] || /[+#]/.test(parts[1])) return 'has a $share prefix without a valid group: use $share/<group>/<filter>';
+    if (parts.length < 3 || !parts[1] || /[+#]/.test(parts[1]))
+      return 'has a $share prefix without a valid group: use $share/<group>/<filter>';
     rest = parts.slice(2).join('/');
     if (rest.length === 0) return 'has a $share prefix but no filter after it';
   }
   const levels = rest.split('/');
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i] ?? '';
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return `is not ${TOPIC_FILTER_HELP}`;
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1))
+      return `is not ${TOPIC_FILTER_HELP}`;
     if (level.includes('+') && level !== '+') return `is not ${TOPIC_FILTER_HELP}`;
   }
   return undefined;
@@ -75,7 +81,11 @@ const tlsFiles = z
   })
   .superRefine((v, ctx) => {
     if ((v.cert === undefined) !== (v.key === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'cert and key go together: give both or neither', path: [v.cert !== undefined ? 'key' : 'cert'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'cert and key go together: give both or neither',
+        path: [v.cert !== undefined ? 'key' : 'cert'],
+      });
     }
   });
 
@@ -102,11 +112,24 @@ export const endpointSchema = z
       .union([secret, z.array(secret).min(1, 'give at least one secret')])
       .optional()
       .describe('signing secret; a list while rotating (every entry signs). Absent: requests are unsigned'),
-    types: z.array(z.string().min(1)).min(1).default(['*']).describe('event types routed here; "*" and "sensor.*" patterns'),
+    types: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['*'])
+      .describe('event types routed here; "*" and "sensor.*" patterns'),
     headers: z.record(z.string(), z.string()).default({}).describe('extra request headers'),
     timeoutMs: z.number().int().min(100).max(600_000).default(15_000).describe('per-request timeout'),
-    ordering: z.enum(['strict', 'parallel']).default('strict').describe('strict: in order, one at a time; parallel: up to maxInFlight'),
-    maxInFlight: z.number().int().min(1).max(1024).default(8).describe('concurrent requests when ordering is parallel'),
+    ordering: z
+      .enum(['strict', 'parallel'])
+      .default('strict')
+      .describe('strict: in order, one at a time; parallel: up to maxInFlight'),
+    maxInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(8)
+      .describe('concurrent requests when ordering is parallel'),
     batch: z
       .strictObject({
         maxEvents: z.number().int().min(1).max(10_000).default(1),
@@ -115,7 +138,10 @@ export const endpointSchema = z
       })
       .prefault({})
       .describe('maxEvents > 1 sends several events in one signed request'),
-    compress: z.enum(['none', 'gzip']).default('none').describe('gzip the body (the signature covers the uncompressed body)'),
+    compress: z
+      .enum(['none', 'gzip'])
+      .default('none')
+      .describe('gzip the body (the signature covers the uncompressed body)'),
     rateLimitPerSec: z.number().min(0).default(0).describe('requests per second; 0 is no limit'),
     tls: tlsFiles.optional().describe('private CA and client certificate for this endpoint'),
     retry: z
@@ -135,13 +161,21 @@ export const endpointSchema = z
 
 export const subscriptionSchema = z.strictObject({
   topic: topicFilter.describe('MQTT topic filter; $share/<group>/<filter> splits the load across agents'),
-  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('0, 1 or 2; 1 and 2 are acked only once stored'),
+  qos: z
+    .union([z.literal(0), z.literal(1), z.literal(2)])
+    .default(1)
+    .describe('0, 1 or 2; 1 and 2 are acked only once stored'),
   type: z
     .string()
     .min(1)
     .optional()
-    .describe('event type; "{1}", "{2}"… stand for the levels the wildcards matched. Default: the topic with "/" as "."'),
-  payload: z.enum(['json', 'text', 'binary']).default('json').describe('how the payload is parsed into "data"'),
+    .describe(
+      'event type; "{1}", "{2}"… stand for the levels the wildcards matched. Default: the topic with "/" as "."',
+    ),
+  payload: z
+    .enum(['json', 'text', 'binary'])
+    .default('json')
+    .describe('how the payload is parsed into "data"'),
 });
 
 const mqttSchema = z
@@ -149,7 +183,10 @@ const mqttSchema = z
     url: z
       .string()
       .default('embedded')
-      .refine((u) => u === 'embedded' || /^(mqtts?|wss?|tcp|ssl):\/\//.test(u), 'use "embedded" or an mqtt://, mqtts://, tcp://, ssl://, ws:// or wss:// URL')
+      .refine(
+        (u) => u === 'embedded' || /^(mqtts?|wss?|tcp|ssl):\/\//.test(u),
+        'use "embedded" or an mqtt://, mqtts://, tcp://, ssl://, ws:// or wss:// URL',
+      )
       .describe('"embedded" runs a broker inside the agent; otherwise the broker URL'),
     embedded: z
       .strictObject({
@@ -158,11 +195,24 @@ const mqttSchema = z
       })
       .prefault({})
       .describe('where the embedded broker listens'),
-    clientId: z.string().min(1).max(128).optional().describe('fixed, so the broker keeps the session; default edgehook-<agentId>'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('fixed, so the broker keeps the session; default edgehook-<agentId>'),
     username: z.string().optional(),
     password: z.string().optional(),
-    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).describe('4 (MQTT 3.1.1) or 5'),
-    sessionExpirySeconds: z.number().int().min(60).default(7 * 24 * 3600).describe('MQTT 5: how long the broker keeps the session while the agent is away'),
+    protocolVersion: z
+      .union([z.literal(4), z.literal(5)])
+      .default(4)
+      .describe('4 (MQTT 3.1.1) or 5'),
+    sessionExpirySeconds: z
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 24 * 3600)
+      .describe('MQTT 5: how long the broker keeps the session while the agent is away'),
     keepaliveSeconds: z.number().int().min(0).max(65535).default(30),
     reconnectMaxSeconds: z.number().positive().default(30).describe('cap of the reconnect backoff'),
     tls: tlsFiles.optional(),
@@ -171,20 +221,36 @@ const mqttSchema = z
 
 const storageSchema = z
   .strictObject({
-    maxBytes: byteSize.pipe(z.number().min(4096, 'storage.maxBytes must be at least 4KiB')).default(512 * 1024 ** 2).describe('the outbox never grows past this'),
+    maxBytes: byteSize
+      .pipe(z.number().min(4096, 'storage.maxBytes must be at least 4KiB'))
+      .default(512 * 1024 ** 2)
+      .describe('the outbox never grows past this'),
     whenFull: z
       .enum(['drop-oldest', 'stop-ingest'])
       .default('drop-oldest')
-      .describe('drop-oldest: delete the oldest events (counted); stop-ingest: stop acking, the broker holds'),
-    keepDeliveredHours: z.number().min(0).default(24).describe('delivered events stay this long for the log and replay'),
+      .describe(
+        'drop-oldest: delete the oldest events (counted); stop-ingest: stop acking, the broker holds',
+      ),
+    keepDeliveredHours: z
+      .number()
+      .min(0)
+      .default(24)
+      .describe('delivered events stay this long for the log and replay'),
   })
   .prefault({});
 
 const adminSchema = z
   .strictObject({
-    host: z.string().default('127.0.0.1').describe('listen address; anything but loopback still needs the token'),
+    host: z
+      .string()
+      .default('127.0.0.1')
+      .describe('listen address; anything but loopback still needs the token'),
     port: z.number().int().min(0).max(65535).default(8787),
-    token: z.string().min(16, 'the admin token must be at least 16 characters').optional().describe('absent: generated and kept in dataDir'),
+    token: z
+      .string()
+      .min(16, 'the admin token must be at least 16 characters')
+      .optional()
+      .describe('absent: generated and kept in dataDir'),
     allowedHosts: z.array(z.string()).default([]).describe('extra host names the admin UI may be reached by'),
     enabled: z.boolean().default(true),
   })
@@ -197,7 +263,10 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an agentId is 1–64 letters, digits, ".", "_" or "-"')
       .default(() => sanitizeId(hostname()))
       .describe('names this agent in every webhook; default: the host name'),
-    dataDir: z.string().default('./edgehook-data').describe('SQLite and the admin token live here; --data-dir overrides'),
+    dataDir: z
+      .string()
+      .default('./edgehook-data')
+      .describe('SQLite and the admin token live here; --data-dir overrides'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     mqtt: mqttSchema,
     subscriptions: z.array(subscriptionSchema).default([{ topic: '#', qos: 1, payload: 'json' }]),
@@ -210,16 +279,28 @@ export const configSchema = z
     cfg.endpoints.forEach((ep, i) => {
       const id = ep.id ?? `endpoint-${i + 1}`;
       const first = seen.get(id);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', message: `duplicate endpoint id "${id}" (also endpoints[${first}])`, path: ['endpoints', i, 'id'] });
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `duplicate endpoint id "${id}" (also endpoints[${first}])`,
+          path: ['endpoints', i, 'id'],
+        });
       else seen.set(id, i);
     });
     if (cfg.mqtt.url === 'embedded' && cfg.mqtt.protocolVersion === 5) {
-      ctx.addIssue({ code: 'custom', message: 'the embedded broker speaks MQTT 3.1.1 only: use protocolVersion 4', path: ['mqtt', 'protocolVersion'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'the embedded broker speaks MQTT 3.1.1 only: use protocolVersion 4',
+        path: ['mqtt', 'protocolVersion'],
+      });
     }
   });
 
 function sanitizeId(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const cleaned = name
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return cleaned || 'edgehook';
 }
 
@@ -248,5 +329,9 @@ export function resolveConfig(parsed: ParsedConfig): Config {
 
 export function resolveEndpoint(ep: EndpointConfigParsed, index: number): EndpointConfig {
   const { secret: s, id, ...rest } = ep;
-  return { ...rest, id: id ?? `endpoint-${index + 1}`, secrets: s === undefined ? [] : Array.isArray(s) ? s : [s] };
+  return {
+    ...rest,
+    id: id ?? `endpoint-${index + 1}`,
+    secrets: s === undefined ? [] : Array.isArray(s) ? s : [s],
+  };
 }

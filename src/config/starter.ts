@@ -124,7 +124,10 @@ admin:
  */
 export function writeStarterConfig(file: string): void {
   if (fs.existsSync(file)) {
-    throw new EdgehookError(ErrorCodes.CONFIG_WRITE, `${file} already exists; edgehook init does not overwrite it (remove it or choose another --config path)`);
+    throw new EdgehookError(
+      ErrorCodes.CONFIG_WRITE,
+      `${file} already exists; edgehook init does not overwrite it (remove it or choose another --config path)`,
+    );
   }
   const text = STARTER_CONFIG.replace(EXAMPLE_SECRET, `whsec_${randomBytes(32).toString('base64')}`);
   const dir = path.dirname(path.resolve(file));
@@ -141,12 +144,18 @@ export function writeStarterConfig(file: string): void {
       fs.closeSync(fd);
     }
     // Re-check right before the rename, which would silently replace a file created meanwhile.
-    if (fs.existsSync(file)) throw new EdgehookError(ErrorCodes.CONFIG_WRITE, `${file} already exists; edgehook init does not overwrite it`);
+    if (fs.existsSync(file))
+      throw new EdgehookError(
+        ErrorCodes.CONFIG_WRITE,
+        `${file} already exists; edgehook init does not overwrite it`,
+      );
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     if (err instanceof EdgehookError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
-    throw new EdgehookError(ErrorCodes.CONFIG_WRITE, `cannot write starter config ${file}: ${reason}`, { cause: err });
+    throw new EdgehookError(ErrorCodes.CONFIG_WRITE, `cannot write starter config ${file}: ${reason}`, {
+      cause: err,
+    });
   }
 }

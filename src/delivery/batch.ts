@@ -7,7 +7,10 @@ import type { PendingDelivery } from '../outbox/outbox-store.js';
  * The id is derived from the events it holds, so a retry of the same batch (even after a
  * restart) carries the same webhook-id; `timestamp` is when its first event was received.
  */
-export function batchBody(group: readonly PendingDelivery[], agentJson: string): { id: string; body: string } {
+export function batchBody(
+  group: readonly PendingDelivery[],
+  agentJson: string,
+): { id: string; body: string } {
   const hash = createHash('sha256');
   for (const d of group) hash.update(d.id).update('\n');
   const id = `bat_${hash.digest('base64url').slice(0, 24)}`;

@@ -144,7 +144,10 @@ export class EndpointQueue {
       backoffUntil: this.state === 'backing-off' ? this.backoffUntil : null,
       lastError: this.lastError,
       lastStatus: this.lastStatus,
-      blockedBy: head && head.nextAttemptAt > now ? { seq: head.seq, id: head.id, nextAttemptAt: head.nextAttemptAt } : null,
+      blockedBy:
+        head && head.nextAttemptAt > now
+          ? { seq: head.seq, id: head.id, nextAttemptAt: head.nextAttemptAt }
+          : null,
       heldByClock: this.heldByClock,
     };
   }
@@ -245,7 +248,14 @@ export class EndpointQueue {
     if (!this.tooOld(d, now)) return false;
     this.buffer.splice(this.buffer.indexOf(d), 1);
     this.known.delete(d.seq);
-    this.deps.outbox.record({ endpointId: this.ep.id, seq: d.seq, at: now, outcome: 'expired', newStatus: 'expired', attempted: false });
+    this.deps.outbox.record({
+      endpointId: this.ep.id,
+      seq: d.seq,
+      at: now,
+      outcome: 'expired',
+      newStatus: 'expired',
+      attempted: false,
+    });
     return true;
   }
 
@@ -320,7 +330,9 @@ export class EndpointQueue {
 
   private sweepRetries(): void {
     if (!this.running || this.parked === 0 || this.state === 'paused' || this.state === 'disabled') return;
-    const due = this.deps.outbox.loadDue(this.ep.id, this.cursor, this.deps.clock.now(), PAGE).filter((r) => !this.known.has(r.seq));
+    const due = this.deps.outbox
+      .loadDue(this.ep.id, this.cursor, this.deps.clock.now(), PAGE)
+      .filter((r) => !this.known.has(r.seq));
     if (due.length === 0) return;
     this.parked = Math.max(0, this.parked - due.length);
     for (const r of due) this.known.add(r.seq);
@@ -330,7 +342,8 @@ export class EndpointQueue {
 
   private async attempt(group: PendingDelivery[]): Promise<void> {
     const started = this.deps.clock.now();
-    const { id, body } = group.length === 1 ? { id: group[0]!.id, body: group[0]!.body } : batchBody(group, this.agentJson);
+    const { id, body } =
+      group.length === 1 ? { id: group[0]!.id, body: group[0]!.body } : batchBody(group, this.agentJson);
     let result: SendResult;
     try {
       const headers = webhookHeaders(this.deps.signer, id, Math.floor(started / 1000), body);
@@ -345,7 +358,10 @@ export class EndpointQueue {
   }
 
   private settle(group: PendingDelivery[], result: SendResult, now: number, startedAt: number): void {
-    const outcome = result.kind === 'response' ? { kind: 'response' as const, status: result.status, retryAfter: result.retryAfter } : { kind: 'error' as const, code: result.code };
+    const outcome =
+      result.kind === 'response'
+        ? { kind: 'response' as const, status: result.status, retryAfter: result.retryAfter }
+        : { kind: 'error' as const, code: result.code };
     const verdict = classify(outcome);
     const attempt = {
       endpointId: this.ep.id,
@@ -357,7 +373,14 @@ export class EndpointQueue {
       response: result.kind === 'response' ? result.snippet : undefined,
     };
     const requeue = (outcomeName: 'endpoint-trouble' | 'gone' | 'message-trouble') => {
-      for (const d of group) this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: outcomeName, newStatus: 'pending', nextAttemptAt: d.nextAttemptAt });
+      for (const d of group)
+        this.deps.outbox.record({
+          ...attempt,
+          seq: d.seq,
+          outcome: outcomeName,
+          newStatus: 'pending',
+          nextAttemptAt: d.nextAttemptAt,
+        });
       this.buffer = mergeBySeq(this.buffer, group);
     };
     // Events removed from the outbox while their request was in flight (dropped to make room,
@@ -393,14 +416,23 @@ export class EndpointQueue {
       this.consecutiveFailures++;
       const retryAfterMs = result.kind === 'response' ? parseRetryAfter(result.retryAfter, now) : undefined;
       let capMs = this.ep.retry.backoffMaxSeconds * 1000;
-      if (result.kind === 'error' && UNREACHABLE_ERROR_CODES.includes(result.code)) capMs = Math.min(capMs, UNREACHABLE_PROBE_CAP_MS);
-      const wait = endpointBackoffMs({ failures: this.consecutiveFailures, random: this.random, capMs, retryAfterMs });
+      if (result.kind === 'error' && UNREACHABLE_ERROR_CODES.includes(result.code))
+        capMs = Math.min(capMs, UNREACHABLE_PROBE_CAP_MS);
+      const wait = endpointBackoffMs({
+        failures: this.consecutiveFailures,
+        random: this.random,
+        capMs,
+        retryAfterMs,
+      });
       this.backoffUntil = now + wait;
       this.lastError = attempt.error ?? `HTTP ${attempt.status ?? ''}`;
       requeue('endpoint-trouble');
       if (group.length > 1) this.pinnedBatch = group.map((d) => d.seq);
       if (this.state !== 'backing-off') {
-        this.log.warn({ endpoint: this.ep.id, error: this.lastError, retryInMs: wait }, 'endpoint trouble: backing off');
+        this.log.warn(
+          { endpoint: this.ep.id, error: this.lastError, retryInMs: wait },
+          'endpoint trouble: backing off',
+        );
         this.backingOffSince = now;
         this.setState('backing-off');
       }
@@ -431,12 +463,28 @@ export class EndpointQueue {
     this.lastError = `HTTP ${attempt.status ?? ''} for ${d.id}`;
     if (delay === undefined) {
       this.known.delete(d.seq);
-      this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: 'failed', newStatus: 'failed', messageFailure: true });
-      this.log.warn({ endpoint: this.ep.id, event: d.id, status: attempt.status }, 'delivery failed after its last retry (dead letter)');
+      this.deps.outbox.record({
+        ...attempt,
+        seq: d.seq,
+        outcome: 'failed',
+        newStatus: 'failed',
+        messageFailure: true,
+      });
+      this.log.warn(
+        { endpoint: this.ep.id, event: d.id, status: attempt.status },
+        'delivery failed after its last retry (dead letter)',
+      );
       return;
     }
     const next = { ...d, messageFailures: failures, attempts: d.attempts + 1, nextAttemptAt: now + delay };
-    this.deps.outbox.record({ ...attempt, seq: d.seq, outcome: 'message-trouble', newStatus: 'pending', messageFailure: true, nextAttemptAt: next.nextAttemptAt });
+    this.deps.outbox.record({
+      ...attempt,
+      seq: d.seq,
+      outcome: 'message-trouble',
+      newStatus: 'pending',
+      messageFailure: true,
+      nextAttemptAt: next.nextAttemptAt,
+    });
     if (this.ep.ordering === 'strict') this.buffer = mergeBySeq(this.buffer, [next]);
     else {
       this.known.delete(d.seq);
@@ -452,10 +500,13 @@ export class EndpointQueue {
 
   private armTimer(ms: number): void {
     this.clearTimer();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+    );
     this.timer.unref();
   }
 

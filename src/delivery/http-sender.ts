@@ -30,7 +30,9 @@ Object.assign(
   requireUndici('undici/lib/api/index.js') as object,
 );
 const Agent = requireUndici('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
-const EnvHttpProxyAgent = requireUndici('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof UndiciEnvHttpProxyAgent;
+const EnvHttpProxyAgent = requireUndici(
+  'undici/lib/dispatcher/env-http-proxy-agent.js',
+) as typeof UndiciEnvHttpProxyAgent;
 
 /** How much of a response body is kept for the attempt log; the rest is not read. */
 export const SNIPPET_BYTES = 512;
@@ -54,7 +56,10 @@ export class HttpSender {
         }
       : undefined;
     if (endpoint.tls && !endpoint.tls.rejectUnauthorized) {
-      logger.warn({ endpoint: endpoint.id }, 'TLS certificate verification is OFF for this endpoint (tls.rejectUnauthorized: false)');
+      logger.warn(
+        { endpoint: endpoint.id },
+        'TLS certificate verification is OFF for this endpoint (tls.rejectUnauthorized: false)',
+      );
     }
     const options = {
       connections: Math.max(endpoint.ordering === 'parallel' ? endpoint.maxInFlight : 1, 1),
@@ -101,7 +106,8 @@ export class HttpSender {
     } catch (err) {
       // The status line arrived but the body dragged on past the timeout: the receiver has
       // answered, and its answer counts.
-      if (status > 0) return { kind: 'response', status, retryAfter, snippet: '', durationMs: performance.now() - started };
+      if (status > 0)
+        return { kind: 'response', status, retryAfter, snippet: '', durationMs: performance.now() - started };
       return { kind: 'error', ...errorCode(err), durationMs: performance.now() - started };
     }
   }
@@ -116,7 +122,11 @@ export class HttpSender {
  * answer is not read to its end, its connection is dropped instead. A body still dripping in
  * at the deadline is given up too; the status line already answered.
  */
-async function readBody(body: Dispatcher.ResponseData['body'], deadline: number, discard: boolean): Promise<string> {
+async function readBody(
+  body: Dispatcher.ResponseData['body'],
+  deadline: number,
+  discard: boolean,
+): Promise<string> {
   const timer = setTimeout(() => body.destroy(), Math.max(0, deadline - performance.now()));
   try {
     if (!discard) return await readSnippet(body);
@@ -148,8 +158,14 @@ async function readSnippet(body: Dispatcher.ResponseData['body']): Promise<strin
 }
 
 function errorCode(err: unknown): { code: string; message: string } {
-  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return { code: 'TIMEOUT', message: 'no answer within timeoutMs' };
+  const e = err as {
+    code?: string;
+    name?: string;
+    message?: string;
+    cause?: { code?: string; message?: string };
+  };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError')
+    return { code: 'TIMEOUT', message: 'no answer within timeoutMs' };
   const code = e.cause?.code ?? e.code ?? 'UNKNOWN';
   return { code, message: e.cause?.message ?? e.message ?? String(err) };
 }

@@ -212,7 +212,10 @@ export function endpointBackoffMs(input: EndpointBackoffInput): number {
  * schedule[0] seconds), or undefined when the schedule is used up and the delivery becomes
  * `failed` (dead letter). The default schedule is the Standard Webhooks one (DESIGN.md §2).
  */
-export function messageRetryDelayMs(attemptsSoFar: number, scheduleSeconds: readonly number[]): number | undefined {
+export function messageRetryDelayMs(
+  attemptsSoFar: number,
+  scheduleSeconds: readonly number[],
+): number | undefined {
   if (!Number.isInteger(attemptsSoFar) || attemptsSoFar < 1) {
     throw new RangeError(`attemptsSoFar counts failed attempts from 1, got ${attemptsSoFar}`);
   }

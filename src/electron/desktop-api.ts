@@ -57,5 +57,7 @@ export function channelFor(method: DesktopMethod): `edgehook:${DesktopMethod}` {
 
 /** What the main process implements: the same signatures, answering with plain values or promises. */
 export type DesktopHandlers = {
-  [K in DesktopMethod]: (...args: Parameters<DesktopApi[K]>) => ReturnType<DesktopApi[K]> | Awaited<ReturnType<DesktopApi[K]>>;
+  [K in DesktopMethod]: (
+    ...args: Parameters<DesktopApi[K]>
+  ) => ReturnType<DesktopApi[K]> | Awaited<ReturnType<DesktopApi[K]>>;
 };

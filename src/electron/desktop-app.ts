@@ -14,7 +14,13 @@ import { applyStartAtLogin, launchedHidden } from './login-item.js';
 import { TrayController } from './tray-controller.js';
 import { trayIconPng } from './tray-icons.js';
 import type { TrayState } from './tray-state.js';
-import { applySessionSecurity, buildWindowOptions, hardenWebContents, isAllowedNavigation, originOf } from './window.js';
+import {
+  applySessionSecurity,
+  buildWindowOptions,
+  hardenWebContents,
+  isAllowedNavigation,
+  originOf,
+} from './window.js';
 
 /**
  * The desktop shell around createAgent() (STYLE.md: one composition root, thin shells). It owns
@@ -98,7 +104,9 @@ export class DesktopApp {
       return;
     }
     const { BrowserWindow, app } = this.deps.electron;
-    const win = new BrowserWindow(buildWindowOptions({ preload: this.deps.runtime.preloadPath, devTools: !app.isPackaged }));
+    const win = new BrowserWindow(
+      buildWindowOptions({ preload: this.deps.runtime.preloadPath, devTools: !app.isPackaged }),
+    );
     this.window = win;
     win.once('ready-to-show', () => win.show());
     win.on('closed', () => {
@@ -107,7 +115,11 @@ export class DesktopApp {
     // The token travels main → window in the URL; /login turns it into an HttpOnly cookie and
     // redirects to / (DESIGN.md §6), so the user never types it.
     // Only the code is logged: Electron's message repeats the URL, and with it the token.
-    win.loadURL(loginUrl).catch((err: unknown) => this.logger?.error({ code: (err as { code?: string }).code }, 'cannot load the admin UI'));
+    win
+      .loadURL(loginUrl)
+      .catch((err: unknown) =>
+        this.logger?.error({ code: (err as { code?: string }).code }, 'cannot load the admin UI'),
+      );
   }
 
   private async startUp(): Promise<void> {
@@ -127,7 +139,9 @@ export class DesktopApp {
     this.settings = settings;
     this.applyLoginItem();
 
-    const config = this.desktopConfig(this.deps.core.loadConfigFile(paths.configFile, { dataDirOverride: paths.dataDir }));
+    const config = this.desktopConfig(
+      this.deps.core.loadConfigFile(paths.configFile, { dataDirOverride: paths.dataDir }),
+    );
     logger.level = config.logLevel;
     // configFile: edits made in the UI are written back to this same file.
     const agent = this.deps.core.createAgent({ config, logger, configFile: paths.configFile });
@@ -138,7 +152,11 @@ export class DesktopApp {
     this.adminOrigin = agent.adminUrl === undefined ? undefined : originOf(agent.adminUrl);
 
     applySessionSecurity(session.defaultSession, () => this.adminOrigin);
-    this.unregisterIpc = registerDesktopApi(ipcMain, this.handlers(paths), (url) => url !== undefined && isAllowedNavigation(url, this.adminOrigin));
+    this.unregisterIpc = registerDesktopApi(
+      ipcMain,
+      this.handlers(paths),
+      (url) => url !== undefined && isAllowedNavigation(url, this.adminOrigin),
+    );
     this.tray = new TrayController({
       agent,
       disabledByConfig: new Set(config.endpoints.filter((e) => !e.enabled).map((e) => e.id)),
@@ -149,7 +167,10 @@ export class DesktopApp {
       startAtLogin: () => this.settings.startAtLogin,
       actions: {
         open: () => this.showWindow(),
-        openDataFolder: () => void this.openPath(paths.dataDir).catch((err: unknown) => this.logger?.warn({ err: (err as Error).message }, 'open data folder')),
+        openDataFolder: () =>
+          void this.openPath(paths.dataDir).catch((err: unknown) =>
+            this.logger?.warn({ err: (err as Error).message }, 'open data folder'),
+          ),
         setStartAtLogin: (enabled) => this.setStartAtLogin(enabled),
         quit: () => app.quit(),
       },
@@ -159,7 +180,11 @@ export class DesktopApp {
     this.tray.start();
     this.phase = 'running';
     this.logger.info({ adminUrl: agent.adminUrl }, 'desktop app ready');
-    const hidden = launchedHidden(this.deps.runtime.argv, this.deps.runtime.platform, () => app.getLoginItemSettings().wasOpenedAtLogin);
+    const hidden = launchedHidden(
+      this.deps.runtime.argv,
+      this.deps.runtime.platform,
+      () => app.getLoginItemSettings().wasOpenedAtLogin,
+    );
     if (this.wantWindow || !hidden) this.showWindow();
   }
 
@@ -262,11 +287,14 @@ export class DesktopApp {
       const limit = this.deps.stopTimeoutMs ?? STOP_TIMEOUT_MS;
       const stopped = this.agent.stop().then(
         () => true,
-        (err: unknown) => (this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent'), true),
+        (err: unknown) => (
+          this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent'), true
+        ),
       );
       const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limit)));
       // Whatever is not acked yet stays in the outbox or with the broker: leaving late loses nothing.
-      if (!(await Promise.race([stopped, timedOut]))) this.logger?.warn({ limitMs: limit }, 'the agent did not stop in time; quitting anyway');
+      if (!(await Promise.race([stopped, timedOut])))
+        this.logger?.warn({ limitMs: limit }, 'the agent did not stop in time; quitting anyway');
       clearTimeout(timer);
     }
     this.logger?.info('desktop app stopped');
@@ -276,11 +304,22 @@ export class DesktopApp {
   private async startupFailed(err: unknown): Promise<void> {
     const { dialog, shell, app } = this.deps.electron;
     this.logger?.error({ err: (err as Error)?.message }, 'cannot start');
-    const lines = isEdgehookError(err) ? [err.message, ...err.details] : [(err as Error)?.message ?? String(err)];
+    const lines = isEdgehookError(err)
+      ? [err.message, ...err.details]
+      : [(err as Error)?.message ?? String(err)];
     if (this.paths) lines.push('', `Configuration: ${this.paths.configFile}`, `Log: ${this.paths.logFile}`);
     const buttons = this.paths ? ['Open configuration', 'Quit'] : ['Quit'];
     try {
-      const { response } = await dialog.showMessageBox({ type: 'error', title: 'Edgehook', message: 'Edgehook could not start', detail: lines.join('\n'), buttons, defaultId: 0, cancelId: buttons.length - 1, noLink: true });
+      const { response } = await dialog.showMessageBox({
+        type: 'error',
+        title: 'Edgehook',
+        message: 'Edgehook could not start',
+        detail: lines.join('\n'),
+        buttons,
+        defaultId: 0,
+        cancelId: buttons.length - 1,
+        noLink: true,
+      });
       if (this.paths && response === 0) await shell.openPath(this.paths.configFile);
     } finally {
       app.quit();

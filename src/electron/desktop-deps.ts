@@ -24,7 +24,10 @@ import type { SessionLike } from './window.js';
  * own classes satisfy them, which `npm run typecheck` verifies in main.ts.
  */
 
-export type WindowLike = Pick<BrowserWindow, 'loadURL' | 'show' | 'focus' | 'restore' | 'isMinimized' | 'isDestroyed' | 'once' | 'on'>;
+export type WindowLike = Pick<
+  BrowserWindow,
+  'loadURL' | 'show' | 'focus' | 'restore' | 'isMinimized' | 'isDestroyed' | 'once' | 'on'
+>;
 
 export type NotificationLike = Pick<Notification, 'show' | 'on'>;
 

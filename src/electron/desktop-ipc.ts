@@ -29,7 +29,8 @@ export function registerDesktopApi(
 ): () => void {
   for (const method of DESKTOP_API_METHODS) {
     ipcMain.handle(channelFor(method), (event: IpcMainInvokeEvent, ...args: unknown[]) => {
-      if (!isTrustedSender(event.senderFrame?.url)) throw new Error(`${method} refused: the caller is not the Edgehook admin UI`);
+      if (!isTrustedSender(event.senderFrame?.url))
+        throw new Error(`${method} refused: the caller is not the Edgehook admin UI`);
       const checked = ARGUMENTS[method](args);
       // The method and its checked arguments belong together; TypeScript cannot follow the
       // correlation through the loop, hence the widening.

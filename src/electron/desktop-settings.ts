@@ -36,14 +36,20 @@ export function readSettings(file: string): ReadSettingsResult {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return { settings: { ...DEFAULT_SETTINGS }, problem: `${file} is not valid JSON (${(err as Error).message}); using defaults` };
+    return {
+      settings: { ...DEFAULT_SETTINGS },
+      problem: `${file} is not valid JSON (${(err as Error).message}); using defaults`,
+    };
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { settings: { ...DEFAULT_SETTINGS }, problem: `${file} does not hold an object; using defaults` };
   }
   const startAtLogin = (data as Record<string, unknown>).startAtLogin;
   if (startAtLogin !== undefined && typeof startAtLogin !== 'boolean') {
-    return { settings: { ...DEFAULT_SETTINGS }, problem: `${file}: startAtLogin must be true or false; using the default` };
+    return {
+      settings: { ...DEFAULT_SETTINGS },
+      problem: `${file}: startAtLogin must be true or false; using the default`,
+    };
   }
   return { settings: { startAtLogin: startAtLogin ?? DEFAULT_SETTINGS.startAtLogin } };
 }

@@ -71,7 +71,11 @@ export function applyStartAtLogin(enabled: boolean, deps: LoginItemDeps): void {
 }
 
 /** Whether this launch came from the login item and should stay in the tray. */
-export function launchedHidden(argv: readonly string[], platform: NodeJS.Platform, wasOpenedAtLogin: () => boolean): boolean {
+export function launchedHidden(
+  argv: readonly string[],
+  platform: NodeJS.Platform,
+  wasOpenedAtLogin: () => boolean,
+): boolean {
   if (argv.includes(HIDDEN_ARG)) return true;
   return platform === 'darwin' && wasOpenedAtLogin();
 }

@@ -5,7 +5,18 @@
  * ESM main); only the preload has to be CommonJS (see preload.cts).
  */
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  nativeImage,
+  Notification,
+  session,
+  shell,
+  Tray,
+} from 'electron';
 import { createAgent } from '../agent/create-agent.js';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';

@@ -1,6 +1,13 @@
 import type { Menu, MenuItemConstructorOptions, NativeImage, Tray } from 'electron';
 import type { AgentStatus } from '../agent/agent-status.js';
-import { deriveTrayView, noticesBetween, statusLine, type DesktopNotice, type TrayState, type TrayView } from './tray-state.js';
+import {
+  deriveTrayView,
+  noticesBetween,
+  statusLine,
+  type DesktopNotice,
+  type TrayState,
+  type TrayView,
+} from './tray-state.js';
 
 /**
  * The tray icon: polls agent.status(), shows the derived state as icon, tooltip and first menu
@@ -27,14 +34,30 @@ export interface TrayMenuHandlers extends TrayActions {
 }
 
 /** The menu of the issue: Open, Pause delivery, Open data folder, (Start at login), Quit. */
-export function buildTrayMenu(view: TrayView, state: TrayMenuState, on: TrayMenuHandlers): MenuItemConstructorOptions[] {
+export function buildTrayMenu(
+  view: TrayView,
+  state: TrayMenuState,
+  on: TrayMenuHandlers,
+): MenuItemConstructorOptions[] {
   return [
     { id: 'status', label: statusLine(view), enabled: false },
     { type: 'separator' },
     { id: 'open', label: 'Open Edgehook', click: () => on.open() },
-    { id: 'pause', label: 'Pause delivery', type: 'checkbox', checked: state.paused, click: () => on.setPaused(!state.paused) },
+    {
+      id: 'pause',
+      label: 'Pause delivery',
+      type: 'checkbox',
+      checked: state.paused,
+      click: () => on.setPaused(!state.paused),
+    },
     { id: 'data', label: 'Open data folder', click: () => on.openDataFolder() },
-    { id: 'login', label: 'Start at login', type: 'checkbox', checked: state.startAtLogin, click: () => on.setStartAtLogin(!state.startAtLogin) },
+    {
+      id: 'login',
+      label: 'Start at login',
+      type: 'checkbox',
+      checked: state.startAtLogin,
+      click: () => on.setStartAtLogin(!state.startAtLogin),
+    },
     { type: 'separator' },
     { id: 'quit', label: 'Quit Edgehook', click: () => on.quit() },
   ];
@@ -94,7 +117,10 @@ export class TrayController {
       this.deps.onError?.(err);
       return;
     }
-    const next = deriveTrayView(status, { paused: this.paused, disabledByConfig: this.deps.disabledByConfig });
+    const next = deriveTrayView(status, {
+      paused: this.paused,
+      disabledByConfig: this.deps.disabledByConfig,
+    });
     const prev = this.view;
     this.view = next;
     if (prev?.state !== next.state) tray.setImage(this.deps.iconFor(next.state));

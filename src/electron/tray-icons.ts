@@ -44,7 +44,8 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** PNG (RFC 2083) of 8-bit RGBA pixels, row-major, no interlace. */
 export function encodePng(width: number, height: number, rgba: Uint8Array): Buffer {
-  if (rgba.length !== width * height * 4) throw new RangeError(`expected ${width * height * 4} bytes of RGBA, got ${rgba.length}`);
+  if (rgba.length !== width * height * 4)
+    throw new RangeError(`expected ${width * height * 4} bytes of RGBA, got ${rgba.length}`);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -55,7 +56,12 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
     rows.set(rgba.subarray(y * width * 4, (y + 1) * width * 4), y * (width * 4 + 1) + 1);
   }
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Coverage of a pixel by a disc, for soft edges at 16 px: 4×4 samples per pixel. */
@@ -92,13 +98,18 @@ function render(size: number, layers: Layer[]): Uint8Array {
   return out;
 }
 
-const disc = (cx: number, cy: number, r: number, color: Rgb, alpha = 1): Layer => (x, y) => ({ color, alpha: alpha * coverage(x, y, cx, cy, r) });
+const disc =
+  (cx: number, cy: number, r: number, color: Rgb, alpha = 1): Layer =>
+  (x, y) => ({ color, alpha: alpha * coverage(x, y, cx, cy, r) });
 
 /** A coloured dot with a thin dark rim, so it reads on light and dark panels alike. */
 export function trayIconPng(state: TrayState, scale: 1 | 2 = 1): Buffer {
   const size = TRAY_ICON_SIZE * scale;
   const c = size / 2;
-  const pixels = render(size, [disc(c, c, size * 0.44, [32, 32, 32], 0.55), disc(c, c, size * 0.36, STATE_COLORS[state])]);
+  const pixels = render(size, [
+    disc(c, c, size * 0.44, [32, 32, 32], 0.55),
+    disc(c, c, size * 0.36, STATE_COLORS[state]),
+  ]);
   return encodePng(size, size, pixels);
 }
 
@@ -120,5 +131,9 @@ export function appIconPng(size: number): Buffer {
     const inner = coverage(x, y, c, c, size * 0.25);
     return { color: [255, 255, 255], alpha: Math.max(0, outer - inner) };
   };
-  return encodePng(size, size, render(size, [roundedSquare, ring, disc(c, c, size * 0.13, STATE_COLORS.connected)]));
+  return encodePng(
+    size,
+    size,
+    render(size, [roundedSquare, ring, disc(c, c, size * 0.13, STATE_COLORS.connected)]),
+  );
 }

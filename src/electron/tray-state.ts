@@ -68,9 +68,17 @@ export function endpointTroubles(status: AgentStatus, opts: DeriveOptions): Endp
 }
 
 export function deriveTrayView(status: AgentStatus | undefined, opts: DeriveOptions): TrayView {
-  if (!status) return { state: 'starting', summary: `Edgehook: ${STATE_LABELS.starting}`, troubles: [], clockHeld: false, failedDeliveries: 0 };
+  if (!status)
+    return {
+      state: 'starting',
+      summary: `Edgehook: ${STATE_LABELS.starting}`,
+      troubles: [],
+      clockHeld: false,
+      failedDeliveries: 0,
+    };
   const troubles = endpointTroubles(status, opts);
-  const clockHeld = status.agent.clockPlausible === false || status.endpoints.some((ep) => ep.heldByClock === true);
+  const clockHeld =
+    status.agent.clockPlausible === false || status.endpoints.some((ep) => ep.heldByClock === true);
   const retrying = clockHeld || status.endpoints.some((ep) => ep.state === 'backing-off');
   let state: TrayState;
   if (troubles.length > 0) state = 'failing';
@@ -87,7 +95,8 @@ export function deriveTrayView(status: AgentStatus | undefined, opts: DeriveOpti
 
 /** The state in words, naming the endpoints in trouble: "Delivery failing: cloud". */
 export function statusLine(view: Pick<TrayView, 'state' | 'troubles' | 'clockHeld'>): string {
-  if (view.troubles.length > 0) return `${STATE_LABELS[view.state]}: ${view.troubles.map((t) => t.id).join(', ')}`;
+  if (view.troubles.length > 0)
+    return `${STATE_LABELS[view.state]}: ${view.troubles.map((t) => t.id).join(', ')}`;
   if (view.state === 'backing-off' && view.clockHeld) return 'Waiting for the system clock';
   return STATE_LABELS[view.state];
 }
@@ -108,8 +117,12 @@ export function noticesBetween(prev: TrayView | undefined, next: TrayView): Desk
   const notices: DesktopNotice[] = [];
   for (const t of next.troubles) {
     if (before.has(`${t.id}\u0000${t.reason}`)) continue;
-    const title = t.reason === 'disabled' ? `Endpoint "${t.id}" was disabled` : `Endpoint "${t.id}" is failing`;
-    const fallback = t.reason === 'disabled' ? 'Its receiver asked to stop deliveries.' : 'Events are kept and will be sent when it answers again.';
+    const title =
+      t.reason === 'disabled' ? `Endpoint "${t.id}" was disabled` : `Endpoint "${t.id}" is failing`;
+    const fallback =
+      t.reason === 'disabled'
+        ? 'Its receiver asked to stop deliveries.'
+        : 'Events are kept and will be sent when it answers again.';
     notices.push({ title, body: t.detail ?? fallback });
   }
   const newlyFailed = next.failedDeliveries - prev.failedDeliveries;

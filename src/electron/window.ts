@@ -1,4 +1,10 @@
-import type { BrowserWindowConstructorOptions, HandlerDetails, Session, WebContents, WindowOpenHandlerResponse } from 'electron';
+import type {
+  BrowserWindowConstructorOptions,
+  HandlerDetails,
+  Session,
+  WebContents,
+  WindowOpenHandlerResponse,
+} from 'electron';
 import { UI_CSP } from '../admin/ui-static.js';
 
 /**
@@ -120,7 +126,8 @@ export function hardenWebContents(contents: ContentsLike, deps: HardenDeps): voi
 
   // No second windows: target=_blank on the admin origin opens in place, anything else outside.
   contents.setWindowOpenHandler((details: HandlerDetails): WindowOpenHandlerResponse => {
-    if (isAllowedNavigation(details.url, deps.adminOrigin())) void contents.loadURL(details.url).catch(() => undefined);
+    if (isAllowedNavigation(details.url, deps.adminOrigin()))
+      void contents.loadURL(details.url).catch(() => undefined);
     else openOutside(details.url);
     return { action: 'deny' };
   });
@@ -137,9 +144,12 @@ export function applySessionSecurity(session: SessionLike, adminOrigin: () => st
   session.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [ADMIN_CSP] } });
   });
-  const allowed = (permission: string, origin: string) => ALLOWED_PERMISSIONS.has(permission) && isAllowedNavigation(origin, adminOrigin());
+  const allowed = (permission: string, origin: string) =>
+    ALLOWED_PERMISSIONS.has(permission) && isAllowedNavigation(origin, adminOrigin());
   session.setPermissionRequestHandler((contents, permission, callback) => {
     callback(allowed(permission, contents.getURL()));
   });
-  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) => allowed(permission, requestingOrigin));
+  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) =>
+    allowed(permission, requestingOrigin),
+  );
 }

@@ -37,7 +37,9 @@ export class EmbeddedBroker {
     this.broker = broker;
     const server = createServer(broker.handle);
     this.server = server;
-    broker.on('clientError', (client, err) => this.deps.logger.debug({ client: client.id, err: err.message }, 'embedded broker client error'));
+    broker.on('clientError', (client, err) =>
+      this.deps.logger.debug({ client: client.id, err: err.message }, 'embedded broker client error'),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', (cause: NodeJS.ErrnoException) =>
         reject(

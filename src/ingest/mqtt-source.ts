@@ -21,7 +21,12 @@ import { Router } from './route.js';
  * mqtt.js 5.16 is pinned: this relies on `_sendPacket`, `handleMessage` and `incomingStore`.
  */
 
-type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
+type SendPacket = (
+  packet: Packet,
+  cb?: (err?: Error) => void,
+  cbStorePut?: () => void,
+  noStore?: boolean,
+) => void;
 
 /**
  * Past this many messages in memory (received but not committed, or committed but not yet on
@@ -118,7 +123,8 @@ export class MqttSource {
     // restart when its in-memory store no longer has it (and handleMessage is not called).
     const get = incomingStore.get.bind(incomingStore);
     incomingStore.get = (packet: Packet, cb: Parameters<typeof get>[1]) => {
-      if (packet.cmd === 'pubrel' && packet.messageId !== undefined) this.deps.outbox.markAcked(packet.messageId);
+      if (packet.cmd === 'pubrel' && packet.messageId !== undefined)
+        this.deps.outbox.markAcked(packet.messageId);
       return get(packet, cb);
     };
     const options: IClientOptions = {
@@ -154,7 +160,10 @@ export class MqttSource {
     const send = internals._sendPacket.bind(client);
     this.originalSend = send;
     internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
-      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && this.awaitingCommit.has(packet.messageId!)) {
+      if (
+        (packet.cmd === 'puback' || packet.cmd === 'pubrec') &&
+        this.awaitingCommit.has(packet.messageId!)
+      ) {
         this.heldAcks.set(packet.messageId!, { packet, generation: this.generation });
         this.continueOrPark(cb);
         return;
@@ -167,7 +176,10 @@ export class MqttSource {
       client.options.reconnectPeriod = this.reconnectDelayMs;
       if (!connack.sessionPresent) this.deps.outbox.clearInflight();
       this.setConnected(true);
-      logger.info({ url: redactUrl(this.deps.url), sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
+      logger.info(
+        { url: redactUrl(this.deps.url), sessionPresent: connack.sessionPresent },
+        'connected to the MQTT broker',
+      );
       this.subscribe(this.subscriptions);
     });
     client.on('close', () => {
@@ -177,7 +189,8 @@ export class MqttSource {
       this.clearPark(); // that connection's input stream is gone
       for (const id of this.ackedThisConnection) this.ackedEarlier.add(id);
       this.ackedThisConnection.clear();
-      if (this.connectedState && !this.stopping) logger.warn('MQTT connection closed; reconnecting with backoff');
+      if (this.connectedState && !this.stopping)
+        logger.warn('MQTT connection closed; reconnecting with backoff');
       this.setConnected(false);
       const cap = cfg.reconnectMaxSeconds * 1000;
       this.reconnectDelayMs = Math.min(cap, this.reconnectDelayMs * 2);
@@ -212,7 +225,9 @@ export class MqttSource {
 
   /** Applies a new list of subscriptions without reconnecting. */
   updateSubscriptions(subs: readonly SubscriptionConfig[]): void {
-    const removed = this.subscriptions.filter((old) => !subs.some((s) => s.topic === old.topic)).map((s) => s.topic);
+    const removed = this.subscriptions
+      .filter((old) => !subs.some((s) => s.topic === old.topic))
+      .map((s) => s.topic);
     this.subscriptions = subs;
     this.router = new Router(subs);
     if (this.client?.connected) {
@@ -224,11 +239,23 @@ export class MqttSource {
   private enqueue(packet: IPublishPacket): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const topic = packet.topic;
-    const routed = this.router.route(topic, payload) ?? { type: topic.split('/').filter(Boolean).join('.'), data: { kind: 'binary' as const } };
-    const event: NewEvent = { topic, payload, receivedAt: this.deps.clock.now(), type: routed.type, data: routed.data };
+    const routed = this.router.route(topic, payload) ?? {
+      type: topic.split('/').filter(Boolean).join('.'),
+      data: { kind: 'binary' as const },
+    };
+    const event: NewEvent = {
+      topic,
+      payload,
+      receivedAt: this.deps.clock.now(),
+      type: routed.type,
+      data: routed.data,
+    };
     if (routed.rejected !== undefined) {
       event.rejected = routed.rejected;
-      this.deps.logger.warn({ topic, reason: routed.rejected, bytes: payload.length }, 'payload rejected; kept as a rejected event');
+      this.deps.logger.warn(
+        { topic, reason: routed.rejected, bytes: payload.length },
+        'payload rejected; kept as a rejected event',
+      );
     }
     // A reconnected broker re-sends unacknowledged packets first (MQTT 3.1.1 §4.4, MQTT 5 §4.9),
     // with DUP set; Mosquitto restarted from its persistence file re-sends them without DUP. So
@@ -237,7 +264,13 @@ export class MqttSource {
     // a loss: a new message may reuse the id with the same content). The first other new
     // packet means no earlier PUBACK is still in doubt.
     const ackedBefore = packet.qos === 1 && this.ackedEarlier.has(packet.messageId!);
-    if (packet.qos === 1 && !packet.dup && !ackedBefore && this.ackedEarlier.size > 0 && !this.neverAcked.has(packet.messageId!)) {
+    if (
+      packet.qos === 1 &&
+      !packet.dup &&
+      !ackedBefore &&
+      this.ackedEarlier.size > 0 &&
+      !this.neverAcked.has(packet.messageId!)
+    ) {
       for (const id of this.ackedEarlier) this.deps.outbox.markAcked(id);
       this.ackedEarlier.clear();
     }
@@ -273,20 +306,28 @@ export class MqttSource {
     try {
       accepted = this.deps.outbox.append(items.map((i) => i.event)).accepted;
     } catch (err) {
-      this.deps.logger.error({ err: (err as Error).message }, 'could not store messages; not acking them, retrying in 1 s');
+      this.deps.logger.error(
+        { err: (err as Error).message },
+        'could not store messages; not acking them, retrying in 1 s',
+      );
       this.holdBack(items, 1000);
       return;
     }
     const done = items.slice(0, accepted);
     // Acks go out once the commit is on disk; the event loop delivers meanwhile.
     this.deps.outbox.afterDurable(() => {
-      for (const item of done) if (item.messageId !== undefined) this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
+      for (const item of done)
+        if (item.messageId !== undefined)
+          this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
       this.unpark();
     });
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
         this.fullSince = this.deps.clock.now();
-        this.deps.logger.warn({ held: items.length - accepted }, 'outbox full (storage.whenFull = stop-ingest): not acking; the broker holds new messages');
+        this.deps.logger.warn(
+          { held: items.length - accepted },
+          'outbox full (storage.whenFull = stop-ingest): not acking; the broker holds new messages',
+        );
       }
       this.holdBack(items.slice(accepted), 500);
       return;
@@ -317,9 +358,17 @@ export class MqttSource {
     const p = this.parked;
     if (!p) return this.clearPark();
     this.unpark();
-    if (this.parked && !p.warned && this.deps.clock.now() - p.since > 30_000 && this.fullSince === undefined) {
+    if (
+      this.parked &&
+      !p.warned &&
+      this.deps.clock.now() - p.since > 30_000 &&
+      this.fullSince === undefined
+    ) {
       p.warned = true;
-      this.deps.logger.warn({ held: this.held }, 'ingest paused for 30 s: the messages received are not yet on disk; the broker keeps the rest');
+      this.deps.logger.warn(
+        { held: this.held },
+        'ingest paused for 30 s: the messages received are not yet on disk; the broker keeps the rest',
+      );
     }
   }
 
@@ -341,7 +390,11 @@ export class MqttSource {
     this.awaitingCommit.delete(messageId);
     const held = this.heldAcks.get(messageId);
     this.heldAcks.delete(messageId);
-    if (generation !== this.generation || !this.client?.connected || (held && held.generation !== this.generation)) {
+    if (
+      generation !== this.generation ||
+      !this.client?.connected ||
+      (held && held.generation !== this.generation)
+    ) {
       // Its connection is gone before the ack went out: the broker still owns this id and
       // will send the packet again, with or without DUP (Mosquitto restored from its
       // persistence file sends it plain). That resend is this message for certain.
@@ -374,7 +427,10 @@ export class MqttSource {
     this.flushed = true;
     // The acks of that last commit wait for its sync (bounded: a disk that hangs keeps them,
     // and the broker re-sends those messages at the next start).
-    await Promise.race([this.deps.outbox.durableIdle(), new Promise((resolve) => setTimeout(resolve, STOP_SYNC_WAIT_MS).unref())]);
+    await Promise.race([
+      this.deps.outbox.durableIdle(),
+      new Promise((resolve) => setTimeout(resolve, STOP_SYNC_WAIT_MS).unref()),
+    ]);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

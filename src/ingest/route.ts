@@ -60,7 +60,8 @@ export class Router {
   route(topic: string, payload: Buffer): Routed | undefined {
     for (const r of this.routes) {
       const captured = matchTopic(r.levels, topic);
-      if (captured) return { type: renderType(r.template, topic, captured), ...parsePayload(r.payload, payload) };
+      if (captured)
+        return { type: renderType(r.template, topic, captured), ...parsePayload(r.payload, payload) };
     }
     return undefined;
   }
@@ -71,14 +72,25 @@ export function renderType(template: string | undefined, topic: string, captured
   return template.replace(/\{(\d+)\}/g, (_m, n: string) => captured[Number(n) - 1] ?? '');
 }
 
-export function parsePayload(kind: SubscriptionConfig['payload'], payload: Buffer): { data: EventData; rejected?: string } {
+export function parsePayload(
+  kind: SubscriptionConfig['payload'],
+  payload: Buffer,
+): { data: EventData; rejected?: string } {
   if (kind === 'binary') return { data: { kind: 'binary' } };
-  if (!isUtf8(payload)) return { data: { kind: 'binary' }, rejected: `payload is not valid UTF-8 (subscription declares ${kind})` };
+  if (!isUtf8(payload))
+    return {
+      data: { kind: 'binary' },
+      rejected: `payload is not valid UTF-8 (subscription declares ${kind})`,
+    };
   const text = payload.toString('utf8');
   if (kind === 'text') return { data: { kind: 'text', text } };
-  if (text.trim().length === 0) return { data: { kind: 'binary' }, rejected: 'payload is empty, not JSON (subscription declares json)' };
+  if (text.trim().length === 0)
+    return { data: { kind: 'binary' }, rejected: 'payload is empty, not JSON (subscription declares json)' };
   if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
-    return { data: { kind: 'binary' }, rejected: `payload is JSON nested deeper than ${MAX_JSON_DEPTH} levels, more than receivers can parse` };
+    return {
+      data: { kind: 'binary' },
+      rejected: `payload is JSON nested deeper than ${MAX_JSON_DEPTH} levels, more than receivers can parse`,
+    };
   }
   try {
     JSON.parse(text);
@@ -106,7 +118,8 @@ function nestedDeeperThan(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: the next character is escaped
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

@@ -17,9 +17,11 @@ export function ensureDataDir(dataDir: string): void {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     // "not writable" would send someone hunting for a permission problem that is not there.
     const what =
-      code === 'ENOTDIR' ? 'cannot be created: part of its path is a file, not a directory'
-      : code === 'EEXIST' ? 'cannot be created: a file with that name is in the way'
-      : 'is not writable';
+      code === 'ENOTDIR'
+        ? 'cannot be created: part of its path is a file, not a directory'
+        : code === 'EEXIST'
+          ? 'cannot be created: a file with that name is in the way'
+          : 'is not writable';
     throw new EdgehookError(
       ErrorCodes.DATA_DIR,
       `data directory ${dataDir} ${what} (${code}): fix it or choose another with --data-dir`,
@@ -42,9 +44,16 @@ export function openDb(dataDir: string, options: { readonly?: boolean } = {}): D
   }
   let db: Db;
   try {
-    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    db = new Database(file, {
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+    });
   } catch (cause) {
-    throw new EdgehookError(ErrorCodes.DB_OPEN, `cannot open the outbox database ${file}: ${(cause as Error).message}`, { cause });
+    throw new EdgehookError(
+      ErrorCodes.DB_OPEN,
+      `cannot open the outbox database ${file}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   try {
     db.pragma('busy_timeout = 5000');
@@ -77,7 +86,11 @@ export function openDb(dataDir: string, options: { readonly?: boolean } = {}): D
         { cause },
       );
     }
-    throw new EdgehookError(ErrorCodes.DB_OPEN, `cannot open the outbox database ${file}: ${(cause as Error).message}`, { cause });
+    throw new EdgehookError(
+      ErrorCodes.DB_OPEN,
+      `cannot open the outbox database ${file}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
 }
 

@@ -18,10 +18,7 @@ import { WalSync } from './wal-sync.js';
  * delivered | rejected | dropped | expired | deleted, or is currently pending or failed.
  */
 
-export type EventData =
-  | { kind: 'json'; json: string }
-  | { kind: 'text'; text: string }
-  | { kind: 'binary' };
+export type EventData = { kind: 'json'; json: string } | { kind: 'text'; text: string } | { kind: 'binary' };
 
 export interface NewEvent {
   topic: string;
@@ -55,7 +52,13 @@ export interface PendingDelivery {
   nextAttemptAt: number;
 }
 
-export type AttemptOutcome = 'delivered' | 'endpoint-trouble' | 'message-trouble' | 'gone' | 'expired' | 'failed';
+export type AttemptOutcome =
+  | 'delivered'
+  | 'endpoint-trouble'
+  | 'message-trouble'
+  | 'gone'
+  | 'expired'
+  | 'failed';
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'expired';
 
 export interface AttemptRecord {
@@ -114,7 +117,15 @@ const EVENT_OVERHEAD = 160;
 const DELIVERY_OVERHEAD = 64;
 const ATTEMPT_OVERHEAD = 96;
 const MAX_ATTEMPTS_KEPT = 20;
-const COUNTER_NAMES = ['received', 'rejected', 'dropped', 'delivered', 'expired', 'deleted', 'unroutedRemoved'] as const;
+const COUNTER_NAMES = [
+  'received',
+  'rejected',
+  'dropped',
+  'delivered',
+  'expired',
+  'deleted',
+  'unroutedRemoved',
+] as const;
 type CounterName = (typeof COUNTER_NAMES)[number];
 
 export class OutboxStore {
@@ -163,7 +174,9 @@ export class OutboxStore {
       inflightPut: db.prepare(
         `INSERT OR REPLACE INTO mqtt_inflight (message_id, event_seq, qos, topic, payload_hash) VALUES (?, ?, ?, ?, ?)`,
       ),
-      inflightDel: db.prepare(`DELETE FROM mqtt_inflight WHERE message_id IN (SELECT value FROM json_each(?))`),
+      inflightDel: db.prepare(
+        `DELETE FROM mqtt_inflight WHERE message_id IN (SELECT value FROM json_each(?))`,
+      ),
       inflightClear: db.prepare(`DELETE FROM mqtt_inflight`),
       counterGetAll: db.prepare(`SELECT name, value FROM counters`),
       counterAdd: db.prepare(
@@ -213,7 +226,9 @@ export class OutboxStore {
          RETURNING state, remaining`,
       ),
       countStates: db.prepare(`SELECT state, count(*) AS n FROM events GROUP BY state`),
-      oldestPending: db.prepare(`SELECT received_at FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`).pluck(),
+      oldestPending: db
+        .prepare(`SELECT received_at FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`)
+        .pluck(),
       pendingByEndpoint: db.prepare(
         `SELECT endpoint_id AS id, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY endpoint_id`,
       ),
@@ -240,7 +255,10 @@ export class OutboxStore {
       this.counters.set(row.name, row.value);
     }
     this.bytes = this.stmt.totalBytes.get() as number;
-    const wal = !db.memory && !db.readonly && String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    const wal =
+      !db.memory &&
+      !db.readonly &&
+      String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
     if (wal && deps.syncInBackground !== false) this.walSync = new WalSync(`${db.name}-wal`, this.log);
   }
 
@@ -262,7 +280,8 @@ export class OutboxStore {
     if (this.db.inTransaction) return fn();
     try {
       const result = this.txn.immediate(fn) as T;
-      for (const [name, by] of this.counterDelta) this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+      for (const [name, by] of this.counterDelta)
+        this.counters.set(name, (this.counters.get(name) ?? 0) + by);
       return result;
     } finally {
       this.counterDelta.clear();
@@ -417,7 +436,10 @@ export class OutboxStore {
     // The raw payload is kept only to re-parse a rejected event.
     const keepPayload = ev.rejected !== undefined;
     const bytes =
-      EVENT_OVERHEAD + Buffer.byteLength(body) + (keepPayload ? ev.payload.length : 0) + targets.length * DELIVERY_OVERHEAD;
+      EVENT_OVERHEAD +
+      Buffer.byteLength(body) +
+      (keepPayload ? ev.payload.length : 0) +
+      targets.length * DELIVERY_OVERHEAD;
     if (bytes > this.storage.maxBytes) return this.oversizeRow(ev, seq, id, bytes);
     return { ev, seq, id, body, targets, bytes, keepPayload };
   }
@@ -433,7 +455,15 @@ export class OutboxStore {
       `{"id":"${id}","type":${JSON.stringify(ev.type)},"timestamp":"${new Date(ev.receivedAt).toISOString()}",` +
       `"agent":${this.agentJson},"seq":${seq},"topic":${JSON.stringify(ev.topic)},"data":null}`;
     const small = { ...ev, rejected, payload: Buffer.alloc(0) };
-    return { ev: small, seq, id, body, targets: [] as typeof this.routes, bytes: EVENT_OVERHEAD + Buffer.byteLength(body), keepPayload: false };
+    return {
+      ev: small,
+      seq,
+      id,
+      body,
+      targets: [] as typeof this.routes,
+      bytes: EVENT_OVERHEAD + Buffer.byteLength(body),
+      keepPayload: false,
+    };
   }
 
   private insertRow(row: ReturnType<OutboxStore['buildRow']>, now: number): void {
@@ -454,7 +484,8 @@ export class OutboxStore {
       bytes,
     });
     for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
-    if (ev.mqtt) this.stmt.inflightPut.run(ev.mqtt.messageId, seq, ev.mqtt.qos, ev.topic, payloadHash(ev.payload));
+    if (ev.mqtt)
+      this.stmt.inflightPut.run(ev.mqtt.messageId, seq, ev.mqtt.qos, ev.topic, payloadHash(ev.payload));
     this.bump('received', 1);
     if (state === 'rejected') this.bump('rejected', 1);
     this.bytes += bytes;
@@ -473,23 +504,46 @@ export class OutboxStore {
   private makeRoom(need: number, now: number): boolean {
     const max = this.storage.maxBytes;
     if (this.bytes + need <= max) return true;
-    this.removeWhile(['delivered', 'expired', 'unrouted', 'deleted'], () => this.bytes + need > max, 'pruned');
+    this.removeWhile(
+      ['delivered', 'expired', 'unrouted', 'deleted'],
+      () => this.bytes + need > max,
+      'pruned',
+    );
     if (this.bytes + need <= max) return true;
     if (this.storage.whenFull === 'stop-ingest') return false;
-    const dropped = this.removeWhile(['pending', 'failed', 'rejected'], () => this.bytes + need > max, 'dropped');
+    const dropped = this.removeWhile(
+      ['pending', 'failed', 'rejected'],
+      () => this.bytes + need > max,
+      'dropped',
+    );
     if (dropped.length > 0) {
-      this.log.warn({ dropped: dropped.length, maxBytes: max, firstSeq: dropped[0], lastSeq: dropped[dropped.length - 1] },
-        'outbox full: dropped the oldest undelivered events (storage.whenFull = drop-oldest)');
+      this.log.warn(
+        {
+          dropped: dropped.length,
+          maxBytes: max,
+          firstSeq: dropped[0],
+          lastSeq: dropped[dropped.length - 1],
+        },
+        'outbox full: dropped the oldest undelivered events (storage.whenFull = drop-oldest)',
+      );
     }
     void now;
     return true;
   }
 
-  private removeWhile(states: string[], more: () => boolean, reason: 'pruned' | 'dropped' | 'deleted'): number[] {
+  private removeWhile(
+    states: string[],
+    more: () => boolean,
+    reason: 'pruned' | 'dropped' | 'deleted',
+  ): number[] {
     const removed: number[] = [];
     const statesJson = JSON.stringify(states);
     while (more()) {
-      const rows = this.stmt.oldestOfStates.all(statesJson, 256) as { seq: number; state: string; bytes: number }[];
+      const rows = this.stmt.oldestOfStates.all(statesJson, 256) as {
+        seq: number;
+        state: string;
+        bytes: number;
+      }[];
       if (rows.length === 0) break;
       for (const r of rows) {
         if (!more()) break;
@@ -501,7 +555,10 @@ export class OutboxStore {
     return removed;
   }
 
-  private removeEvent(r: { seq: number; state: string; bytes: number }, reason: 'pruned' | 'dropped' | 'deleted'): void {
+  private removeEvent(
+    r: { seq: number; state: string; bytes: number },
+    reason: 'pruned' | 'dropped' | 'deleted',
+  ): void {
     this.stmt.deleteAttempts.run(r.seq);
     this.stmt.deleteDeliveries.run(r.seq);
     this.stmt.deleteEvent.run(r.seq);
@@ -518,7 +575,11 @@ export class OutboxStore {
     let total = 0;
     for (;;) {
       const n = this.tx(() => {
-        const rows = this.stmt.prunable.all({ settledBefore }) as { seq: number; state: string; bytes: number }[];
+        const rows = this.stmt.prunable.all({ settledBefore }) as {
+          seq: number;
+          state: string;
+          bytes: number;
+        }[];
         for (const r of rows) this.removeEvent(r, 'pruned');
         return rows.length;
       });
@@ -583,9 +644,12 @@ export class OutboxStore {
     if (!updated) return; // the event was dropped or deleted meanwhile
     // A success at the first attempt is told in full by the deliveries row (see attemptsOf);
     // every other attempt gets its row in the log.
-    if (rec.attempted && !(rec.outcome === 'delivered' && updated.attempts === 1)) this.logAttempt(rec, updated.attempts);
+    if (rec.attempted && !(rec.outcome === 'delivered' && updated.attempts === 1))
+      this.logAttempt(rec, updated.attempts);
     if (rec.newStatus === 'pending') return;
-    const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as { state: string; remaining: number } | undefined;
+    const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as
+      | { state: string; remaining: number }
+      | undefined;
     if (settled && settled.remaining === 0) {
       if (settled.state === 'delivered') this.bump('delivered', 1);
       else if (settled.state === 'expired') this.bump('expired', 1);
@@ -603,18 +667,36 @@ export class OutboxStore {
     const cost = ATTEMPT_OVERHEAD + (response?.length ?? 0) + (rec.error?.length ?? 0);
     if (attempts > MAX_ATTEMPTS_KEPT) this.trimAttempts(rec, MAX_ATTEMPTS_KEPT - 1);
     if (this.bytes + cost > this.storage.maxBytes) {
-      this.removeWhile(['delivered', 'expired', 'unrouted'], () => this.bytes + cost > this.storage.maxBytes, 'pruned');
+      this.removeWhile(
+        ['delivered', 'expired', 'unrouted'],
+        () => this.bytes + cost > this.storage.maxBytes,
+        'pruned',
+      );
       if (this.bytes + cost > this.storage.maxBytes) this.trimAttempts(rec, 0);
       if (this.bytes + cost > this.storage.maxBytes) return;
     }
-    this.stmt.insertAttempt.run(rec.endpointId, rec.seq, rec.at, rec.outcome, rec.status ?? null, rec.durationMs ?? 0, rec.error ?? null, response);
+    this.stmt.insertAttempt.run(
+      rec.endpointId,
+      rec.seq,
+      rec.at,
+      rec.outcome,
+      rec.status ?? null,
+      rec.durationMs ?? 0,
+      rec.error ?? null,
+      response,
+    );
     this.stmt.addEventBytes.run(cost, rec.seq);
     this.bytes += cost;
   }
 
   /** Deletes all but the newest `keep` attempts of a delivery, giving their bytes back. */
   private trimAttempts(rec: { seq: number; endpointId: string }, keep: number): void {
-    const rows = this.stmt.trimAttempts.all({ seq: rec.seq, endpointId: rec.endpointId, keep, overhead: ATTEMPT_OVERHEAD }) as { cost: number }[];
+    const rows = this.stmt.trimAttempts.all({
+      seq: rec.seq,
+      endpointId: rec.endpointId,
+      keep,
+      overhead: ATTEMPT_OVERHEAD,
+    }) as { cost: number }[];
     const n = rows.reduce((sum, r) => sum + r.cost, 0);
     if (n <= 0) return;
     this.stmt.addEventBytes.run(-n, rec.seq);
@@ -708,22 +790,32 @@ export class OutboxStore {
          WHERE d.endpoint_id = @endpointId AND d.event_seq = @seq AND d.status = 'delivered' AND d.attempts = 1
            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.endpoint_id = @endpointId AND a.event_seq = @seq)`,
       ),
-      event: db.prepare(`SELECT seq, id, type, state, remaining, bytes, received_at AS receivedAt FROM events WHERE seq = ?`),
-      deliveryStatus: db.prepare(`SELECT status FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`).pluck(),
+      event: db.prepare(
+        `SELECT seq, id, type, state, remaining, bytes, received_at AS receivedAt FROM events WHERE seq = ?`,
+      ),
+      deliveryStatus: db
+        .prepare(`SELECT status FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`)
+        .pluck(),
       deliveryStatuses: db.prepare(`SELECT status FROM deliveries WHERE event_seq = ?`).pluck(),
-      retryPending: db.prepare(`UPDATE deliveries SET next_attempt_at = 0, updated_at = ? WHERE endpoint_id = ? AND event_seq = ?`),
+      retryPending: db.prepare(
+        `UPDATE deliveries SET next_attempt_at = 0, updated_at = ? WHERE endpoint_id = ? AND event_seq = ?`,
+      ),
       resetDelivery: db.prepare(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = 0, message_failures = 0, updated_at = ?
          WHERE endpoint_id = ? AND event_seq = ?`,
       ),
-      reopenEvent: db.prepare(`UPDATE events SET remaining = remaining + 1, state = 'pending', settled_at = NULL WHERE seq = ?`),
+      reopenEvent: db.prepare(
+        `UPDATE events SET remaining = remaining + 1, state = 'pending', settled_at = NULL WHERE seq = ?`,
+      ),
       deleteDelivery: db.prepare(`DELETE FROM deliveries WHERE endpoint_id = ? AND event_seq = ?`),
       deleteDeliveryAttempts: db.prepare(`DELETE FROM attempts WHERE endpoint_id = ? AND event_seq = ?`),
       setRemaining: db.prepare(`UPDATE events SET remaining = ? WHERE seq = ?`),
       settleAs: db.prepare(`UPDATE events SET state = ?, settled_at = ? WHERE seq = ?`),
-      unsettledOf: db.prepare(
-        `SELECT event_seq FROM deliveries WHERE endpoint_id = ? AND status IN ('pending', 'failed') ORDER BY event_seq`,
-      ).pluck(),
+      unsettledOf: db
+        .prepare(
+          `SELECT event_seq FROM deliveries WHERE endpoint_id = ? AND status IN ('pending', 'failed') ORDER BY event_seq`,
+        )
+        .pluck(),
       eventsInRange: db.prepare(
         `SELECT e.seq, e.type, e.state, e.received_at AS receivedAt, d.status AS deliveryStatus
          FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq AND d.endpoint_id = @endpointId
@@ -747,7 +839,11 @@ export class OutboxStore {
         `INSERT INTO secret_expiry (endpoint_id, secret_hash, expires_at, until_seq) VALUES (?, ?, ?, ?)
          ON CONFLICT(endpoint_id, secret_hash) DO UPDATE SET expires_at = excluded.expires_at, until_seq = excluded.until_seq`,
       ),
-      pendingUpTo: db.prepare(`SELECT 1 FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND event_seq <= ? LIMIT 1`).pluck(),
+      pendingUpTo: db
+        .prepare(
+          `SELECT 1 FROM deliveries WHERE endpoint_id = ? AND status = 'pending' AND event_seq <= ? LIMIT 1`,
+        )
+        .pluck(),
       deleteSecretExpiry: db.prepare(`DELETE FROM secret_expiry WHERE endpoint_id = ? AND secret_hash = ?`),
     };
   }
@@ -763,20 +859,30 @@ export class OutboxStore {
       from: q.from ?? null,
       to: q.to ?? null,
     };
-    const rows = (this.adminStmt.queryDeliveries.all({ ...params, before: q.before ?? Number.MAX_SAFE_INTEGER, limit: limit + 1 }) as RawDeliveryRow[]);
+    const rows = this.adminStmt.queryDeliveries.all({
+      ...params,
+      before: q.before ?? Number.MAX_SAFE_INTEGER,
+      limit: limit + 1,
+    }) as RawDeliveryRow[];
     if (rows.length <= limit) return { items: rows.map(parseDeliveryRow), nextBefore: null };
     // The page ends inside a seq's group of deliveries: end it before that seq instead, or —
     // when one seq fills the whole page — take all of that seq's deliveries.
     const boundary = rows[limit]!.seq;
     let page = rows.slice(0, limit).filter((r) => r.seq !== boundary);
-    if (page.length === 0) page = this.adminStmt.deliveriesOfSeq.all({ ...params, seq: boundary }) as RawDeliveryRow[];
+    if (page.length === 0)
+      page = this.adminStmt.deliveriesOfSeq.all({ ...params, seq: boundary }) as RawDeliveryRow[];
     return { items: page.map(parseDeliveryRow), nextBefore: page[page.length - 1]!.seq };
   }
 
   /** One delivery with the webhook body as sent and its attempts, oldest first. */
-  deliveryDetail(endpointId: string, seq: number): { delivery: DeliveryRow; body: string; attempts: AttemptRow[] } | undefined {
+  deliveryDetail(
+    endpointId: string,
+    seq: number,
+  ): { delivery: DeliveryRow; body: string; attempts: AttemptRow[] } | undefined {
     this.flush();
-    const row = this.adminStmt.delivery.get(endpointId, seq) as (RawDeliveryRow & { body: string }) | undefined;
+    const row = this.adminStmt.delivery.get(endpointId, seq) as
+      | (RawDeliveryRow & { body: string })
+      | undefined;
     if (!row) return undefined;
     const { body, ...delivery } = row;
     return { delivery: parseDeliveryRow(delivery), body, attempts: this.attemptsOf(endpointId, seq) };
@@ -797,7 +903,9 @@ export class OutboxStore {
    */
   retryDelivery(endpointId: string, seq: number): 'queued' | 'not-found' {
     this.flush();
-    return this.tx(() => (this.requeue(endpointId, seq, this.clock.now(), false) === 'missing' ? 'not-found' : 'queued'));
+    return this.tx(() =>
+      this.requeue(endpointId, seq, this.clock.now(), false) === 'missing' ? 'not-found' : 'queued',
+    );
   }
 
   /**
@@ -809,13 +917,20 @@ export class OutboxStore {
    * types the endpoint does not take are left out; events older than `notBefore` (maxAgeHours)
    * would expire at once and are counted in `tooOld` instead.
    */
-  replay(endpointId: string, range: { from: number; to: number; types: readonly string[]; notBefore: number }): ReplayOutcome {
+  replay(
+    endpointId: string,
+    range: { from: number; to: number; types: readonly string[]; notBefore: number },
+  ): ReplayOutcome {
     this.flush();
     const now = this.clock.now();
     const wanted = typeMatcher(range.types);
     return this.tx((): ReplayOutcome => {
       const rows = this.adminStmt.eventsInRange.all({ endpointId, from: range.from, to: range.to }) as {
-        seq: number; type: string; state: string; receivedAt: number; deliveryStatus: string | null;
+        seq: number;
+        type: string;
+        state: string;
+        receivedAt: number;
+        deliveryStatus: string | null;
       }[];
       let count = 0;
       let tooOld = 0;
@@ -831,7 +946,12 @@ export class OutboxStore {
       const first = rows[0]?.seq;
       const last = rows[rows.length - 1]?.seq;
       const unavailable = first === undefined || last === undefined ? 0 : last - first + 1 - rows.length;
-      return { count, unavailable, tooOld, oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null };
+      return {
+        count,
+        unavailable,
+        tooOld,
+        oldestHeldAt: (this.adminStmt.oldestHeld.get() as number | null) ?? null,
+      };
     });
   }
 
@@ -940,10 +1060,20 @@ export class OutboxStore {
       this.flushAckedIds();
       const seq = ((this.stmt.nextSeq.get() as number | undefined) ?? 0) + 1;
       const built = this.buildRow(
-        { topic: TEST_EVENT_TOPIC, type: TEST_EVENT_TYPE, receivedAt: now, payload: Buffer.from(json), data: { kind: 'json', json } },
+        {
+          topic: TEST_EVENT_TOPIC,
+          type: TEST_EVENT_TYPE,
+          receivedAt: now,
+          payload: Buffer.from(json),
+          data: { kind: 'json', json },
+        },
         seq,
       );
-      const row = { ...built, targets: [{ id: endpointId, match: () => true }], bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD };
+      const row = {
+        ...built,
+        targets: [{ id: endpointId, match: () => true }],
+        bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD,
+      };
       if (!this.makeRoom(row.bytes, now)) return undefined;
       this.insertRow(row, now);
       return { eventId: row.id, seq };
@@ -955,7 +1085,10 @@ export class OutboxStore {
 
   /** Rejected events (payload did not parse as declared), newest first, with their reason. */
   rejectedEvents(q: { before?: number | undefined; limit: number }): RejectedEventRow[] {
-    const rows = this.adminStmt.rejected.all(q.before ?? Number.MAX_SAFE_INTEGER, Math.max(1, Math.min(q.limit, 1000))) as (Omit<RejectedEventRow, 'preview'> & { preview: Buffer | null })[];
+    const rows = this.adminStmt.rejected.all(
+      q.before ?? Number.MAX_SAFE_INTEGER,
+      Math.max(1, Math.min(q.limit, 1000)),
+    ) as (Omit<RejectedEventRow, 'preview'> & { preview: Buffer | null })[];
     return rows.map((r) => ({ ...r, preview: r.preview ?? Buffer.alloc(0) }));
   }
 
@@ -991,7 +1124,10 @@ export class OutboxStore {
 
   /** Events ever rejected, including those since redelivered (a monotonic count for /metrics). */
   rejectedEver(): number {
-    return (this.counters.get('rejected') ?? 0) + ((this.adminStmt.counterGet.get(REDELIVERED_COUNTER) as number | undefined) ?? 0);
+    return (
+      (this.counters.get('rejected') ?? 0) +
+      ((this.adminStmt.counterGet.get(REDELIVERED_COUNTER) as number | undefined) ?? 0)
+    );
   }
 
   secretExpiries(): SecretExpiryRow[] {

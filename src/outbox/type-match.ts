@@ -5,7 +5,13 @@
 export function typeMatcher(patterns: readonly string[]): (type: string) => boolean {
   if (patterns.length === 0 || patterns.includes('*')) return () => true;
   const regexes = patterns.map(
-    (p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`),
+    (p) =>
+      new RegExp(
+        `^${p
+          .split('*')
+          .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      ),
   );
   return (type) => regexes.some((r) => r.test(type));
 }

@@ -76,7 +76,10 @@ export class WalSync {
     this.running = false;
     if (this.closed) return;
     this.waiting = batch.concat(this.waiting);
-    this.log.error({ err: err.message, file: this.walFile }, `cannot sync the outbox to disk; holding MQTT acks, retrying in ${this.retryMs} ms`);
+    this.log.error(
+      { err: err.message, file: this.walFile },
+      `cannot sync the outbox to disk; holding MQTT acks, retrying in ${this.retryMs} ms`,
+    );
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.closed && this.waiting.length > 0) this.start();

@@ -91,7 +91,10 @@ export class SystemdNotifier {
         ok = false;
       }
       if (ok) void this.send(['WATCHDOG=1']);
-      else this.options.logger?.warn('not healthy: watchdog ping skipped (systemd restarts the agent if this lasts)');
+      else
+        this.options.logger?.warn(
+          'not healthy: watchdog ping skipped (systemd restarts the agent if this lasts)',
+        );
     }, interval);
     this.watchdogTimer.unref();
   }

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/create-agent.js';
-import type { CreatedEndpoint, SaveResult, SettingsView, SubscriptionView } from '../../src/admin/api-types.js';
+import type {
+  CreatedEndpoint,
+  SaveResult,
+  SettingsView,
+  SubscriptionView,
+} from '../../src/admin/api-types.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { ROOT, SECRET, startAgent, tempDir } from '../helpers/agent.js';
 import { waitFor } from '../helpers/net.js';
@@ -58,10 +63,24 @@ describe('admin API: config edits written back and applied live', () => {
     agent = started.agent;
     const api = apiClient(agent);
 
-    const added = await api.post<SubscriptionView>('/api/subscriptions', { topic: 'sensors/+/humidity', qos: 1, type: 'sensor.{1}.humidity' });
+    const added = await api.post<SubscriptionView>('/api/subscriptions', {
+      topic: 'sensors/+/humidity',
+      qos: 1,
+      type: 'sensor.{1}.humidity',
+    });
     expect(added.status).toBe(201);
-    expect(added.body).toEqual({ index: 1, topic: 'sensors/+/humidity', qos: 1, type: 'sensor.{1}.humidity', payload: 'json' });
-    const edited = await api.put<SubscriptionView>('/api/subscriptions/0', { topic: 'sensors/+/temperature', qos: 2, type: 'sensor.{1}.temperature' });
+    expect(added.body).toEqual({
+      index: 1,
+      topic: 'sensors/+/humidity',
+      qos: 1,
+      type: 'sensor.{1}.humidity',
+      payload: 'json',
+    });
+    const edited = await api.put<SubscriptionView>('/api/subscriptions/0', {
+      topic: 'sensors/+/temperature',
+      qos: 2,
+      type: 'sensor.{1}.temperature',
+    });
     expect(edited.status).toBe(200);
     expect(edited.body.qos).toBe(2);
 
@@ -90,21 +109,34 @@ describe('admin API: config edits written back and applied live', () => {
     const device = await mqtt.connectAsync(agent.broker!.url);
     cleanups.push(() => device.endAsync());
     let n = 0;
-    await waitFor(async () => {
-      await device.publishAsync('sensors/attic/humidity', JSON.stringify({ rh: 40, n: n++ }), { qos: 1 });
-      return receiver!.delivered.some((r) => r.json.type === 'sensor.attic.humidity');
-    }, 'an event on the new topic', 10_000, 100).catch((err: Error) => {
-      throw new Error(`${err.message}; status ${JSON.stringify(agent!.status())}; received ${JSON.stringify(receiver!.requests.map((r) => [r.json.type, (r as unknown as { status: number }).status]))}`);
+    await waitFor(
+      async () => {
+        await device.publishAsync('sensors/attic/humidity', JSON.stringify({ rh: 40, n: n++ }), { qos: 1 });
+        return receiver!.delivered.some((r) => r.json.type === 'sensor.attic.humidity');
+      },
+      'an event on the new topic',
+      10_000,
+      100,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; status ${JSON.stringify(agent!.status())}; received ${JSON.stringify(receiver!.requests.map((r) => [r.json.type, (r as unknown as { status: number }).status]))}`,
+      );
     });
     expect(agent.status().mqtt.connected).toBe(true);
 
-    const problems = await api.post<{ fields: Record<string, string> }>('/api/subscriptions', { topic: 'a/#/b', qos: 3, payload: 'xml' });
+    const problems = await api.post<{ fields: Record<string, string> }>('/api/subscriptions', {
+      topic: 'a/#/b',
+      qos: 3,
+      payload: 'xml',
+    });
     expect(problems.status).toBe(400);
     expect(Object.keys(problems.body.fields).sort()).toEqual(['payload', 'qos', 'topic']);
     expect((await api.put('/api/subscriptions/7', { topic: 'x' })).status).toBe(404);
 
     expect((await api.del('/api/subscriptions/1')).status).toBe(204);
-    expect((await api.get<SubscriptionView[]>('/api/subscriptions')).body.map((s) => s.topic)).toEqual(['sensors/+/temperature']);
+    expect((await api.get<SubscriptionView[]>('/api/subscriptions')).body.map((s) => s.topic)).toEqual([
+      'sensors/+/temperature',
+    ]);
     expect(readFileSync(started.file, 'utf8')).not.toContain('humidity');
     expect(readFileSync(started.file, 'utf8')).toContain('# kitchen thermometers');
   });
@@ -115,9 +147,16 @@ describe('admin API: config edits written back and applied live', () => {
     agent = started.agent;
     const api = apiClient(agent);
     const before = (await api.get<SettingsView>('/api/settings')).body;
-    expect(before).toMatchObject({ agentId: 'north-01', mqtt: { url: 'embedded', hasPassword: false, protocolVersion: 4, clientId: 'edgehook-north-01' }, storage: { keepDeliveredHours: 24 }, admin: { host: '127.0.0.1' } });
+    expect(before).toMatchObject({
+      agentId: 'north-01',
+      mqtt: { url: 'embedded', hasPassword: false, protocolVersion: 4, clientId: 'edgehook-north-01' },
+      storage: { keepDeliveredHours: 24 },
+      admin: { host: '127.0.0.1' },
+    });
 
-    const live = await api.put<SaveResult>('/api/settings', { storage: { keepDeliveredHours: 48, maxBytes: '64MiB' } });
+    const live = await api.put<SaveResult>('/api/settings', {
+      storage: { keepDeliveredHours: 48, maxBytes: '64MiB' },
+    });
     expect(live.status).toBe(200);
     expect(live.body.restartRequired).toEqual([]);
     expect(agent.config.storage).toMatchObject({ keepDeliveredHours: 48, maxBytes: 64 * 1024 ** 2 });
@@ -125,7 +164,11 @@ describe('admin API: config edits written back and applied live', () => {
     expect(readFileSync(started.file, 'utf8')).toContain('maxBytes: 64MiB');
     expect(readFileSync(started.file, 'utf8')).toContain('# audit wants a day');
 
-    const restart = await api.put<SaveResult>('/api/settings', { ...before, mqtt: { ...before.mqtt, embedded: { host: '127.0.0.1', port: 18830 }, password: 'hunter2-broker' }, admin: { ...before.admin, port: 18787 } });
+    const restart = await api.put<SaveResult>('/api/settings', {
+      ...before,
+      mqtt: { ...before.mqtt, embedded: { host: '127.0.0.1', port: 18830 }, password: 'hunter2-broker' },
+      admin: { ...before.admin, port: 18787 },
+    });
     expect(restart.status).toBe(200);
     expect(restart.body.restartRequired.sort()).toEqual(['admin.port', 'mqtt.embedded', 'mqtt.password']);
     // Saved, shown, but not running yet.
@@ -138,10 +181,16 @@ describe('admin API: config edits written back and applied live', () => {
     // Still answering where it listens.
     expect((await api.get('/api/status')).status).toBe(200);
 
-    const bad = await api.put<{ fields: Record<string, string> }>('/api/settings', { storage: { whenFull: 'explode' }, mqtt: { url: 'http://broker' } });
+    const bad = await api.put<{ fields: Record<string, string> }>('/api/settings', {
+      storage: { whenFull: 'explode' },
+      mqtt: { url: 'http://broker' },
+    });
     expect(bad.status).toBe(400);
     expect(Object.keys(bad.body.fields).sort()).toEqual(['mqtt.url', 'storage.whenFull']);
-    const notHere = await api.put<{ fields: Record<string, string> }>('/api/settings', { dataDir: '/tmp', endpoints: [] });
+    const notHere = await api.put<{ fields: Record<string, string> }>('/api/settings', {
+      dataDir: '/tmp',
+      endpoints: [],
+    });
     expect(Object.keys(notHere.body.fields).sort()).toEqual(['dataDir', 'endpoints']);
   });
 
@@ -177,7 +226,10 @@ describe('admin API: config edits written back and applied live', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir);
-    writeFileSync(join(dataDir, 'edgehook.yaml'), 'agentId: from-data-dir\ndataDir: .\nmqtt: { embedded: { port: 0 } }\nadmin: { port: 0 }\n');
+    writeFileSync(
+      join(dataDir, 'edgehook.yaml'),
+      'agentId: from-data-dir\ndataDir: .\nmqtt: { embedded: { port: 0 } }\nadmin: { port: 0 }\n',
+    );
     const proc = spawn(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'run', '--data-dir', dataDir], {
       cwd: dir,
       env: { ...withoutConfigEnv(), EDGEHOOK_LOG_LEVEL: 'warn' },
@@ -193,10 +245,18 @@ describe('admin API: config edits written back and applied live', () => {
         await exited;
       }
     });
-    const url = await waitFor(() => /Admin UI: (http:\/\/[^/]+)\//.exec(out)?.[1] ?? (proc.exitCode !== null ? `exit ${proc.exitCode}: ${out}` : undefined), 'the agent to start', 20_000);
+    const url = await waitFor(
+      () =>
+        /Admin UI: (http:\/\/[^/]+)\//.exec(out)?.[1] ??
+        (proc.exitCode !== null ? `exit ${proc.exitCode}: ${out}` : undefined),
+      'the agent to start',
+      20_000,
+    );
     expect(url).toMatch(/^http/);
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    const status = (await (await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as { agent: { id: string } };
+    const status = (await (
+      await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { agent: { id: string } };
     expect(status.agent.id).toBe('from-data-dir');
   });
 });

@@ -1,7 +1,13 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/create-agent.js';
-import type { DeliveryDetail, DeliveryPage, RedeliverResult, RejectedEventPage, ReplayResult } from '../../src/admin/api-types.js';
+import type {
+  DeliveryDetail,
+  DeliveryPage,
+  RedeliverResult,
+  RejectedEventPage,
+  ReplayResult,
+} from '../../src/admin/api-types.js';
 import { SECRET, startAgent } from '../helpers/agent.js';
 import { waitFor } from '../helpers/net.js';
 import { Receiver } from '../helpers/receiver.js';
@@ -36,7 +42,10 @@ async function publish(a: Agent, messages: [string, string][]): Promise<void> {
 
 function balanced(a: Agent): boolean {
   const c = a.status().outbox;
-  return c.received === c.delivered + c.pending + c.failed + c.rejected + c.dropped + c.expired + c.deleted + c.unrouted;
+  return (
+    c.received ===
+    c.delivered + c.pending + c.failed + c.rejected + c.dropped + c.expired + c.deleted + c.unrouted
+  );
 }
 
 describe('admin API: the delivery log and repairs', () => {
@@ -51,7 +60,15 @@ describe('admin API: the delivery log and repairs', () => {
       const page = (await api.get<DeliveryPage>('/api/deliveries?status=failed')).body;
       return page.items[0];
     }, 'a failed delivery in the log');
-    expect(failed).toMatchObject({ endpointId: 'cloud', type: 'sensor.kitchen', topic: 'sensors/kitchen', status: 'failed', attempts: 2, lastStatus: 400, nextAttemptAt: null });
+    expect(failed).toMatchObject({
+      endpointId: 'cloud',
+      type: 'sensor.kitchen',
+      topic: 'sensors/kitchen',
+      status: 'failed',
+      attempts: 2,
+      lastStatus: 400,
+      nextAttemptAt: null,
+    });
     expect(agent.status().outbox).toMatchObject({ failed: 1, pending: 0 });
 
     const detail = (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${failed.seq}`)).body;
@@ -70,7 +87,12 @@ describe('admin API: the delivery log and repairs', () => {
     expect(retried.body.status).toBe('pending');
     await waitFor(() => receiver!.delivered.length === 1, 'the retried delivery');
     expect(receiver.delivered[0]!.id).toBe(failed.eventId);
-    await waitFor(async () => (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${failed.seq}`)).body.delivery.status === 'delivered', 'delivered in the log');
+    await waitFor(
+      async () =>
+        (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${failed.seq}`)).body.delivery.status ===
+        'delivered',
+      'delivered in the log',
+    );
     await waitFor(() => agent!.status().outbox.delivered === 1, 'counted delivered');
     expect(agent.status().outbox).toMatchObject({ failed: 0, pending: 0, delivered: 1 });
     expect(balanced(agent)).toBe(true);
@@ -82,14 +104,28 @@ describe('admin API: the delivery log and repairs', () => {
     agent = await startAgent(yaml(receiver.url));
     const api = apiClient(agent);
     const from = Date.now();
-    await publish(agent, [['sensors/a', '{"n":1}'], ['sensors/b', '{"n":2}'], ['sensors/c', '{"n":3}']]);
+    await publish(agent, [
+      ['sensors/a', '{"n":1}'],
+      ['sensors/b', '{"n":2}'],
+      ['sensors/c', '{"n":3}'],
+    ]);
     await waitFor(() => receiver!.delivered.length === 3, 'three deliveries');
     await waitFor(() => agent!.status().outbox.delivered === 3, 'three counted');
     const firstIds = receiver.delivered.map((r) => r.id);
     // A first-try success has no row of its own in the attempt log, yet shows as its one attempt.
     const seq = (await api.get<DeliveryPage>('/api/deliveries')).body.items[0]!.seq;
-    const attemptsOf = async () => (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${seq}`)).body.attempts;
-    expect(await attemptsOf()).toEqual([{ at: expect.any(Number), outcome: 'delivered', status: 200, durationMs: expect.any(Number), error: null, response: null }]);
+    const attemptsOf = async () =>
+      (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${seq}`)).body.attempts;
+    expect(await attemptsOf()).toEqual([
+      {
+        at: expect.any(Number),
+        outcome: 'delivered',
+        status: 200,
+        durationMs: expect.any(Number),
+        error: null,
+        response: null,
+      },
+    ]);
     expect(agent.db!.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(0);
 
     const replay = await api.post<ReplayResult>('/api/endpoints/cloud/replay', { from, to: Date.now() });
@@ -99,10 +135,16 @@ describe('admin API: the delivery log and repairs', () => {
     await waitFor(() => receiver!.delivered.length === 6, 'three more');
     expect(receiver.delivered.slice(3).map((r) => r.id)).toEqual(firstIds);
     expect(receiver.delivered.every((r) => r.verified)).toBe(true);
-    await waitFor(() => agent!.status().outbox.pending === 0 && agent!.status().outbox.delivered === 3, 'settled again');
+    await waitFor(
+      () => agent!.status().outbox.pending === 0 && agent!.status().outbox.delivered === 3,
+      'settled again',
+    );
     expect(balanced(agent)).toBe(true);
     // Sent again: the first success moved into the log, beside the second.
-    expect((await attemptsOf()).map((a) => [a.outcome, a.status])).toEqual([['delivered', 200], ['delivered', 200]]);
+    expect((await attemptsOf()).map((a) => [a.outcome, a.status])).toEqual([
+      ['delivered', 200],
+      ['delivered', 200],
+    ]);
 
     const empty = await api.post<ReplayResult>('/api/endpoints/cloud/replay', { from: 0, to: from - 1 });
     expect(empty.body.count).toBe(0);
@@ -116,7 +158,10 @@ describe('admin API: the delivery log and repairs', () => {
     const partly = await api.post<ReplayResult>('/api/endpoints/cloud/replay', { from, to: Date.now() });
     expect(partly.body.count).toBe(1);
     expect(partly.body.oldestHeldAt).toBeGreaterThanOrEqual(later);
-    const bad = await api.post<{ fields: Record<string, string> }>('/api/endpoints/cloud/replay', { from: 10, to: 'now' });
+    const bad = await api.post<{ fields: Record<string, string> }>('/api/endpoints/cloud/replay', {
+      from: 10,
+      to: 'now',
+    });
     expect(bad.status).toBe(400);
     expect(Object.keys(bad.body.fields)).toEqual(['to']);
   });
@@ -127,8 +172,16 @@ describe('admin API: the delivery log and repairs', () => {
     agent = await startAgent(yaml(receiver.url));
     const api = apiClient(agent);
     const from = Date.now();
-    await publish(agent, [['sensors/w', '{"v":"good"}'], ['sensors/x', '{"v":"bad"}'], ['sensors/y', '{"v":"good"}']]);
-    await waitFor(() => agent!.status().outbox.failed === 1 && agent!.status().outbox.delivered === 2, 'one failed, two delivered', 10_000);
+    await publish(agent, [
+      ['sensors/w', '{"v":"good"}'],
+      ['sensors/x', '{"v":"bad"}'],
+      ['sensors/y', '{"v":"good"}'],
+    ]);
+    await waitFor(
+      () => agent!.status().outbox.failed === 1 && agent!.status().outbox.delivered === 2,
+      'one failed, two delivered',
+      10_000,
+    );
     const items = (await api.get<DeliveryPage>('/api/deliveries')).body.items;
     const bad = items.find((d) => d.status === 'failed')!;
     const good = items.find((d) => d.status === 'delivered')!;
@@ -149,16 +202,29 @@ describe('admin API: the delivery log and repairs', () => {
 
   it('filters and pages the log without splitting an event across pages', async () => {
     receiver = await new Receiver([SECRET]).start();
-    agent = await startAgent(yaml(receiver.url, '', `  - { id: backup, url: '${receiver.url}', secret: ${SECRET} }`).replace('endpoints:\n', 'endpoints:\n'));
+    agent = await startAgent(
+      yaml(receiver.url, '', `  - { id: backup, url: '${receiver.url}', secret: ${SECRET} }`).replace(
+        'endpoints:\n',
+        'endpoints:\n',
+      ),
+    );
     const api = apiClient(agent);
-    await publish(agent, [['sensors/a', '1'], ['logs/boot', 'up'], ['sensors/b', '2'], ['sensors/c', '3'], ['logs/net', 'ok']]);
+    await publish(agent, [
+      ['sensors/a', '1'],
+      ['logs/boot', 'up'],
+      ['sensors/b', '2'],
+      ['sensors/c', '3'],
+      ['logs/net', 'ok'],
+    ]);
     await waitFor(() => agent!.status().outbox.delivered === 5, 'all delivered');
 
     const all: string[] = [];
     let before: number | null = null;
     let pages = 0;
     do {
-      const page: DeliveryPage = (await api.get<DeliveryPage>(`/api/deliveries?limit=3${before ? `&before=${before}` : ''}`)).body;
+      const page: DeliveryPage = (
+        await api.get<DeliveryPage>(`/api/deliveries?limit=3${before ? `&before=${before}` : ''}`)
+      ).body;
       pages++;
       const seqs = new Set(page.items.map((d) => d.seq));
       // Both endpoints' deliveries of a seq are on the same page.
@@ -189,7 +255,11 @@ describe('admin API: the delivery log and repairs', () => {
     expect(page.nextBefore).toBeNull();
     expect(page.items).toHaveLength(1);
     const ev = page.items[0]!;
-    expect(ev).toMatchObject({ topic: 'sensors/kitchen', type: 'sensor.kitchen', preview: 'twenty-one degrees' });
+    expect(ev).toMatchObject({
+      topic: 'sensors/kitchen',
+      type: 'sensor.kitchen',
+      preview: 'twenty-one degrees',
+    });
     expect(ev.reason).toMatch(/JSON/i);
 
     const redelivered = await api.post<RedeliverResult>(`/api/events/${ev.seq}/redeliver`);
@@ -198,7 +268,11 @@ describe('admin API: the delivery log and repairs', () => {
     await waitFor(() => receiver!.delivered.length === 1, 'the redelivered event');
     const got = receiver.delivered[0]!;
     expect(got.id).toBe(ev.eventId);
-    expect(got.json).toMatchObject({ type: 'sensor.kitchen', encoding: 'base64', data: Buffer.from('twenty-one degrees').toString('base64') });
+    expect(got.json).toMatchObject({
+      type: 'sensor.kitchen',
+      encoding: 'base64',
+      data: Buffer.from('twenty-one degrees').toString('base64'),
+    });
     await waitFor(() => agent!.status().outbox.delivered === 1, 'counted delivered');
     expect(agent.status().outbox).toMatchObject({ rejected: 0, delivered: 1 });
     expect(balanced(agent)).toBe(true);

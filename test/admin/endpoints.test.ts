@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/create-agent.js';
-import type { CreatedEndpoint, EndpointView, RotateResult, TestEventResult } from '../../src/admin/api-types.js';
+import type {
+  CreatedEndpoint,
+  EndpointView,
+  RotateResult,
+  TestEventResult,
+} from '../../src/admin/api-types.js';
 import { OffsetClock } from '../../src/clock.js';
 import { SECRET } from '../helpers/agent.js';
 import { waitFor } from '../helpers/net.js';
@@ -56,22 +61,50 @@ describe('admin API: endpoints', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('EDGEHOOK_ERR_VALIDATION');
-    expect(Object.keys(bad.body.fields).sort()).toEqual(['id', 'ordering', 'retry.schedule[1]', 'timeoutMs', 'url']);
+    expect(Object.keys(bad.body.fields).sort()).toEqual([
+      'id',
+      'ordering',
+      'retry.schedule[1]',
+      'timeoutMs',
+      'url',
+    ]);
     expect(bad.body.fields.url).toMatch(/http/);
     expect(bad.body.fields.ordering).toMatch(/strict/);
     expect(bad.body.fields.id).toBe('is required');
-    expect((await api.post('/api/endpoints', { id: 'x', url: rx.url, extra: 1 })).body).toMatchObject({ fields: { extra: 'unknown key' } });
-    expect((await api.post('/api/endpoints', { id: 'x', url: rx.url, secret: 'whsec_a' })).body).toMatchObject({ fields: { secret: expect.stringMatching(/base64/) } });
+    expect((await api.post('/api/endpoints', { id: 'x', url: rx.url, extra: 1 })).body).toMatchObject({
+      fields: { extra: 'unknown key' },
+    });
+    expect(
+      (await api.post('/api/endpoints', { id: 'x', url: rx.url, secret: 'whsec_a' })).body,
+    ).toMatchObject({ fields: { secret: expect.stringMatching(/base64/) } });
     // Nothing invalid reached the file.
     expect(readFileSync(started.file, 'utf8')).not.toContain('ftp://');
 
-    const created = await api.post<CreatedEndpoint>('/api/endpoints', { id: 'cloud', url: rx.url, types: ['sensor*'], headers: { 'X-Api-Key': 'k-123456789', 'X-Site': 'north' } });
+    const created = await api.post<CreatedEndpoint>('/api/endpoints', {
+      id: 'cloud',
+      url: rx.url,
+      types: ['sensor*'],
+      headers: { 'X-Api-Key': 'k-123456789', 'X-Site': 'north' },
+    });
     expect(created.status).toBe(201);
-    expect(created.body.endpoint).toMatchObject({ id: 'cloud', url: rx.url, types: ['sensor*'], ordering: 'strict', enabled: true, state: 'healthy', pending: 0 });
+    expect(created.body.endpoint).toMatchObject({
+      id: 'cloud',
+      url: rx.url,
+      types: ['sensor*'],
+      ordering: 'strict',
+      enabled: true,
+      state: 'healthy',
+      pending: 0,
+    });
     expect(created.body.endpoint.headers).toEqual({ 'X-Api-Key': '••••••••', 'X-Site': 'north' });
-    expect(created.body.endpoint.secrets).toEqual([{ masked: `whsec_…${created.body.secret!.slice(-4)}`, kind: 'hmac' }]);
+    expect(created.body.endpoint.secrets).toEqual([
+      { masked: `whsec_…${created.body.secret!.slice(-4)}`, kind: 'hmac' },
+    ]);
 
-    const dup = await api.post<{ fields: Record<string, string> }>('/api/endpoints', { id: 'cloud', url: rx.url });
+    const dup = await api.post<{ fields: Record<string, string> }>('/api/endpoints', {
+      id: 'cloud',
+      url: rx.url,
+    });
     expect(dup.status).toBe(400);
     expect(dup.body.fields.id).toMatch(/duplicate/);
 
@@ -79,19 +112,32 @@ describe('admin API: endpoints', () => {
     expect(list.body.map((e) => e.id)).toEqual(['cloud']);
 
     // Replace: a masked header sent back keeps its value; the secret stays when not given.
-    const replaced = await api.put<EndpointView>('/api/endpoints/cloud', { ...created.body.endpoint, url: `${rx.url}?v=2`, timeoutMs: 5000, secrets: undefined, state: undefined, pending: undefined });
+    const replaced = await api.put<EndpointView>('/api/endpoints/cloud', {
+      ...created.body.endpoint,
+      url: `${rx.url}?v=2`,
+      timeoutMs: 5000,
+      secrets: undefined,
+      state: undefined,
+      pending: undefined,
+    });
     expect(replaced.status, JSON.stringify(replaced.body)).toBe(200);
     expect(replaced.body).toMatchObject({ url: `${rx.url}?v=2`, timeoutMs: 5000 });
     expect(agent.config.endpoints[0]!.headers).toEqual({ 'X-Api-Key': 'k-123456789', 'X-Site': 'north' });
     expect(agent.config.endpoints[0]!.secrets).toEqual([created.body.secret]);
     expect(agent.config.endpoints[0]!.timeoutMs).toBe(5000);
 
-    const rename = await api.put<{ fields: Record<string, string> }>('/api/endpoints/cloud', { id: 'other', url: rx.url });
+    const rename = await api.put<{ fields: Record<string, string> }>('/api/endpoints/cloud', {
+      id: 'other',
+      url: rx.url,
+    });
     expect(rename.status).toBe(400);
     expect(rename.body.fields.id).toMatch(/cannot be changed/);
     expect((await api.put('/api/endpoints/missing', { url: rx.url })).status).toBe(404);
     expect((await api.get('/api/endpoints/missing')).status).toBe(404);
-    const badPut = await api.put<{ fields: Record<string, string> }>('/api/endpoints/cloud', { url: rx.url, maxInFlight: 0 });
+    const badPut = await api.put<{ fields: Record<string, string> }>('/api/endpoints/cloud', {
+      url: rx.url,
+      maxInFlight: 0,
+    });
     expect(badPut.status).toBe(400);
     expect(Object.keys(badPut.body.fields)).toEqual(['maxInFlight']);
 
@@ -123,8 +169,19 @@ describe('admin API: endpoints', () => {
     const got = rxA.requests[0]!;
     expect(verifies(secret, got)).toBe(true);
     expect(got.headers['webhook-id']).toBe(test.body.eventId);
-    expect(got.json).toMatchObject({ id: test.body.eventId, type: 'edgehook.test', seq: test.body.seq, agent: 'ep-test', data: { endpoint: 'fresh' } });
-    await waitFor(async () => (await api.get<{ items: { status: string }[] }>('/api/deliveries?endpoint=fresh')).body.items[0]?.status === 'delivered', 'delivered in the log');
+    expect(got.json).toMatchObject({
+      id: test.body.eventId,
+      type: 'edgehook.test',
+      seq: test.body.seq,
+      agent: 'ep-test',
+      data: { endpoint: 'fresh' },
+    });
+    await waitFor(
+      async () =>
+        (await api.get<{ items: { status: string }[] }>('/api/deliveries?endpoint=fresh')).body.items[0]
+          ?.status === 'delivered',
+      'delivered in the log',
+    );
     expect(rxB.requests).toHaveLength(0);
     expect((await api.post('/api/endpoints/nope/test')).status).toBe(404);
   });
@@ -132,7 +189,12 @@ describe('admin API: endpoints', () => {
   it('rotates: both secrets sign during the window, the old one is removed from the file after it', async () => {
     const rx = await receiver();
     const clock = new OffsetClock();
-    const started = await startAgentWithFile(yaml(`\n  # the old secret came from the environment once\n  - id: cloud\n    url: '${rx.url}'\n    secret: ${SECRET} # keep me`), { clock });
+    const started = await startAgentWithFile(
+      yaml(
+        `\n  # the old secret came from the environment once\n  - id: cloud\n    url: '${rx.url}'\n    secret: ${SECRET} # keep me`,
+      ),
+      { clock },
+    );
     agent = started.agent;
     const api = apiClient(agent);
     const before = Date.now();
@@ -180,12 +242,17 @@ describe('admin API: endpoints', () => {
     rx.respond = () => ({ status: 503 });
     const clock = new OffsetClock();
     // Backoff jitter fixed low, so the backlog moves soon after the receiver recovers.
-    const started = await startAgentWithFile(yaml(`\n  - id: cloud\n    url: '${rx.url}'\n    secret: ${SECRET}`), { clock, random: () => 0.05 });
+    const started = await startAgentWithFile(
+      yaml(`\n  - id: cloud\n    url: '${rx.url}'\n    secret: ${SECRET}`),
+      { clock, random: () => 0.05 },
+    );
     agent = started.agent;
     const api = apiClient(agent);
     await api.post('/api/endpoints/cloud/test');
     await waitFor(() => rx.requests.length >= 1, 'the uplink is down: a failed attempt');
-    expect((await api.post<RotateResult>('/api/endpoints/cloud/rotate', { windowHours: 1 })).status).toBe(200);
+    expect((await api.post<RotateResult>('/api/endpoints/cloud/rotate', { windowHours: 1 })).status).toBe(
+      200,
+    );
     const pastWindow = 3_600_000 + 1000;
     clock.advance(pastWindow);
     // The window is over, but the event queued before the rotation is still undelivered.

@@ -81,7 +81,10 @@ describe('admin API: metrics and the live stream', () => {
     agent = await startAgent(yaml(receiver.url));
     const api = apiClient(agent);
     const abort = new AbortController();
-    const res = await fetch(`${agent.adminUrl}/api/stream`, { headers: { authorization: `Bearer ${agent.adminToken}` }, signal: abort.signal });
+    const res = await fetch(`${agent.adminUrl}/api/stream`, {
+      headers: { authorization: `Bearer ${agent.adminToken}` },
+      signal: abort.signal,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const events: { event: string; data: unknown }[] = [];
@@ -109,9 +112,17 @@ describe('admin API: metrics and the live stream', () => {
     expect((first.data as AgentStatus).agent.id).toBe('live-test');
     const test = (await api.post<TestEventResult>('/api/endpoints/cloud/test')).body;
     const delivery = await waitFor(() => events.find((e) => e.event === 'delivery'), 'a delivery event');
-    expect(delivery.data as DeliveryEvent).toMatchObject({ endpointId: 'cloud', seq: test.seq, outcome: 'delivered', status: 200 });
+    expect(delivery.data as DeliveryEvent).toMatchObject({
+      endpointId: 'cloud',
+      seq: test.seq,
+      outcome: 'delivered',
+      status: 200,
+    });
     // The status follows the change: the delivered count goes up.
-    await waitFor(() => events.some((e) => e.event === 'status' && (e.data as AgentStatus).outbox.delivered === 1), 'a status event counting it');
+    await waitFor(
+      () => events.some((e) => e.event === 'status' && (e.data as AgentStatus).outbox.delivered === 1),
+      'a status event counting it',
+    );
     const rates = await waitFor(() => events.find((e) => e.event === 'rates'), 'a rates event', 5000);
     const r = rates.data as RatesSample;
     expect(r.at).toBeGreaterThan(0);
@@ -120,7 +131,9 @@ describe('admin API: metrics and the live stream', () => {
     abort.abort();
     await reading;
     // A stopping agent is not held up by an open stream (or any other connection of the browser).
-    const again = await fetch(`${agent.adminUrl}/api/stream`, { headers: { authorization: `Bearer ${agent.adminToken}` } });
+    const again = await fetch(`${agent.adminUrl}/api/stream`, {
+      headers: { authorization: `Bearer ${agent.adminToken}` },
+    });
     expect(again.status).toBe(200);
     const stopped = Date.now();
     await agent.stop();

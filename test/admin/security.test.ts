@@ -29,14 +29,29 @@ describe('admin security (DESIGN.md §6)', () => {
   it('refuses requests without the token or with a wrong one (401), every API route included', async () => {
     agent = await startAgent(yaml());
     const base = agent.adminUrl!;
-    for (const path of ['/api/status', '/api/endpoints', '/api/subscriptions', '/api/settings', '/api/deliveries', '/api/events', '/api/stream', '/metrics']) {
+    for (const path of [
+      '/api/status',
+      '/api/endpoints',
+      '/api/subscriptions',
+      '/api/settings',
+      '/api/deliveries',
+      '/api/events',
+      '/api/stream',
+      '/metrics',
+    ]) {
       const none = await fetch(`${base}${path}`);
       expect(none.status, path).toBe(401);
       expect(await none.json()).toMatchObject({ code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
-      const wrong = await fetch(`${base}${path}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
+      const wrong = await fetch(`${base}${path}`, {
+        headers: { authorization: 'Bearer not-the-token-at-all' },
+      });
       expect(wrong.status, path).toBe(401);
     }
-    const post = await fetch(`${base}/api/endpoints`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x', url: 'http://127.0.0.1:1/' }) });
+    const post = await fetch(`${base}/api/endpoints`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'x', url: 'http://127.0.0.1:1/' }),
+    });
     expect(post.status).toBe(401);
     expect((await apiClient(agent).get('/api/endpoints')).status).toBe(200);
     // /healthz alone needs nothing.
@@ -99,7 +114,9 @@ describe('admin security (DESIGN.md §6)', () => {
       expect((await fetch(`${url}/api/status`)).status, addr).toBe(401);
       expect((await fetch(`${url}/api/endpoints`)).status, addr).toBe(401);
       expect((await fetch(`${url}/metrics`)).status, addr).toBe(401);
-      const ok = await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${agent.adminToken}` } });
+      const ok = await fetch(`${url}/api/status`, {
+        headers: { authorization: `Bearer ${agent.adminToken}` },
+      });
       expect(ok.status, addr).toBe(200);
     }
     expect(hostOf(agent.adminUrl!)).toBe(`127.0.0.1:${port}`);

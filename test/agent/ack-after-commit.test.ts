@@ -64,13 +64,17 @@ it('acks a QoS 1 message to the broker only after its event is committed to SQLi
   const { agent, device, acked, onAck } = await rig();
   const db = new Database(join(agent.dataDir, 'edgehook.db'), { readonly: true });
   cleanup.push(async () => void db.close());
-  const stored = db.prepare("SELECT count(*) FROM events WHERE instr(body, ',\"data\":' || ? || '}') > 0").pluck();
+  const stored = db
+    .prepare("SELECT count(*) FROM events WHERE instr(body, ',\"data\":' || ? || '}') > 0")
+    .pluck();
   const notStoredWhenAcked: string[] = [];
   onAck.push((payload) => {
     if (stored.get(payload) !== 1) notStoredWhenAcked.push(payload);
   });
   for (let round = 0; round < 10; round++) {
-    await Promise.all([...Array(50).keys()].map((i) => device.publishAsync('d/x', JSON.stringify({ round, i }), { qos: 1 })));
+    await Promise.all(
+      [...Array(50).keys()].map((i) => device.publishAsync('d/x', JSON.stringify({ round, i }), { qos: 1 })),
+    );
   }
   await waitFor(() => acked.length === 500, '500 PUBACKs from the agent', 20_000);
   expect(notStoredWhenAcked).toEqual([]);
@@ -85,7 +89,10 @@ it('never acks a message whose commit has not reached the disk: a WAL that canno
   rmSync(join(agent.dataDir, 'edgehook.db-wal'));
   void device.publishAsync('d/x', '{"n":2}', { qos: 1 }).catch(() => undefined);
   await waitFor(async () => (await agent.status()).outbox.received === 2, 'the second event to be committed');
-  await waitFor(() => /cannot sync the outbox to disk; holding MQTT acks/.test(agent.output), 'the sync error in the log');
+  await waitFor(
+    () => /cannot sync the outbox to disk; holding MQTT acks/.test(agent.output),
+    'the sync error in the log',
+  );
   await sleep(1500);
   expect(acked).toEqual(['{"n":1}']);
   expect((await agent.status()).mqtt.held).toBe(1);

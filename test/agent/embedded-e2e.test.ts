@@ -33,7 +33,10 @@ describe('embedded broker → outbox → signed webhook', () => {
     receiver = await new Receiver([SECRET]).start();
     agent = await startAgent(yaml(receiver.url));
     const device = await mqtt.connectAsync(agent.broker!.url);
-    for (let i = 0; i < 50; i++) await device.publishAsync('sensors/kitchen/temperature', JSON.stringify({ c: 20 + i / 10, i }), { qos: 1 });
+    for (let i = 0; i < 50; i++)
+      await device.publishAsync('sensors/kitchen/temperature', JSON.stringify({ c: 20 + i / 10, i }), {
+        qos: 1,
+      });
     await device.publishAsync('logs/boot/stage', 'hello ✓', { qos: 1 });
     await device.publishAsync('raw/blob', Buffer.from([0, 255, 1]), { qos: 1 });
     await device.endAsync();
@@ -47,7 +50,13 @@ describe('embedded broker → outbox → signed webhook', () => {
     expect(first.headers['webhook-id']).toMatch(/^evt_[^.]+$/);
     expect(first.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/=]+$/);
     expect(Math.abs(Number(first.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(30);
-    expect(first.json).toMatchObject({ id: first.id, type: 'sensor.kitchen.temperature', agent: 'gateway-01', topic: 'sensors/kitchen/temperature', data: { c: 20, i: 0 } });
+    expect(first.json).toMatchObject({
+      id: first.id,
+      type: 'sensor.kitchen.temperature',
+      agent: 'gateway-01',
+      topic: 'sensors/kitchen/temperature',
+      data: { c: 20, i: 0 },
+    });
     expect(Object.keys(first.json)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data']);
     expect(new Date(first.json.timestamp).toISOString()).toBe(first.json.timestamp);
 
@@ -56,12 +65,23 @@ describe('embedded broker → outbox → signed webhook', () => {
     expect(new Set(seqs).size).toBe(52);
     expect(got.slice(0, 50).map((r) => (r.json.data as { i: number }).i)).toEqual([...Array(50).keys()]);
     expect(got[50]!.json).toMatchObject({ type: 'log.boot.stage', data: 'hello ✓' });
-    expect(got[51]!.json).toMatchObject({ type: 'raw', data: Buffer.from([0, 255, 1]).toString('base64'), encoding: 'base64' });
+    expect(got[51]!.json).toMatchObject({
+      type: 'raw',
+      data: Buffer.from([0, 255, 1]).toString('base64'),
+      encoding: 'base64',
+    });
 
     await waitFor(() => agent!.status().outbox.delivered === 52, 'status to count 52 delivered', 5000);
     const st = agent.status();
     expect(st.mqtt.connected).toBe(true);
-    expect(st.outbox).toMatchObject({ received: 52, pending: 0, delivered: 52, failed: 0, rejected: 0, dropped: 0 });
+    expect(st.outbox).toMatchObject({
+      received: 52,
+      pending: 0,
+      delivered: 52,
+      failed: 0,
+      rejected: 0,
+      dropped: 0,
+    });
     expect(st.endpoints).toEqual([expect.objectContaining({ id: 'cloud', state: 'healthy', pending: 0 })]);
   });
 
@@ -77,7 +97,11 @@ describe('embedded broker → outbox → signed webhook', () => {
     await waitFor(() => receiver!.delivered.length === 1, 'the good event');
     await waitFor(() => agent!.status().outbox.rejected === 3, 'three rejected', 5000);
     expect(receiver.delivered[0]!.json.data).toEqual({ c: 21 });
-    const rows = agent.db!.prepare(`SELECT state, reject_reason AS reason, payload FROM events WHERE state = 'rejected' ORDER BY seq`).all() as { reason: string; payload: Buffer }[];
+    const rows = agent
+      .db!.prepare(
+        `SELECT state, reject_reason AS reason, payload FROM events WHERE state = 'rejected' ORDER BY seq`,
+      )
+      .all() as { reason: string; payload: Buffer }[];
     expect(rows.map((r) => r.reason)).toEqual([
       expect.stringMatching(/^payload is not JSON/),
       expect.stringMatching(/not valid UTF-8/),

@@ -26,13 +26,20 @@ admin: { port: 0 }
 `;
 }
 
-async function publishAll(n: number, topic: string, onProgress?: (i: number) => void | Promise<void>): Promise<void> {
-  const device = await mqtt.connectAsync(mosq.url, { clientId: `device-${Math.random().toString(16).slice(2)}` });
+async function publishAll(
+  n: number,
+  topic: string,
+  onProgress?: (i: number) => void | Promise<void>,
+): Promise<void> {
+  const device = await mqtt.connectAsync(mosq.url, {
+    clientId: `device-${Math.random().toString(16).slice(2)}`,
+  });
   // A window of outstanding QoS 1 publishes, so the publisher is not the bottleneck.
   const window = 50;
   for (let i = 0; i < n; i += window) {
     const batch = [];
-    for (let j = i; j < Math.min(n, i + window); j++) batch.push(device.publishAsync(topic, JSON.stringify({ i: j, pad: 'x'.repeat(120) }), { qos: 1 }));
+    for (let j = i; j < Math.min(n, i + window); j++)
+      batch.push(device.publishAsync(topic, JSON.stringify({ i: j, pad: 'x'.repeat(120) }), { qos: 1 }));
     await Promise.all(batch);
     await onProgress?.(i + window);
   }
@@ -54,7 +61,11 @@ it('5,000 QoS 1 messages through Mosquitto all arrive, signed, in order, in the 
     const seqs = got.map((r) => r.json.seq);
     expect(seqs.every((s, k) => k === 0 || s > seqs[k - 1]!)).toBe(true);
     expect(new Set(got.map((r) => r.id)).size).toBe(5000);
-    expect(got[0]!.json).toMatchObject({ type: 'plant.line1', agent: 'gw-five-k', topic: 'plant/line1/reading' });
+    expect(got[0]!.json).toMatchObject({
+      type: 'plant.line1',
+      agent: 'gw-five-k',
+      topic: 'plant/line1/reading',
+    });
     const st = await agent.status();
     expect(st.outbox).toMatchObject({ received: 5000, delivered: 5000, pending: 0, dropped: 0, rejected: 0 });
     expect(await agent.signal('SIGTERM')).toBe(0);
@@ -80,7 +91,12 @@ it('SIGKILL mid-stream and a restart deliver everything; duplicates only with th
       }
     });
     expect(kills).toBe(2);
-    await waitFor(() => new Set(receiver.delivered.map((r) => (r.json.data as { i: number }).i)).size >= 3000, 'all 3,000 delivered', 150_000, 100);
+    await waitFor(
+      () => new Set(receiver.delivered.map((r) => (r.json.data as { i: number }).i)).size >= 3000,
+      'all 3,000 delivered',
+      150_000,
+      100,
+    );
     const idsByIndex = new Map<number, Set<string>>();
     for (const r of receiver.delivered) {
       const i = (r.json.data as { i: number }).i;

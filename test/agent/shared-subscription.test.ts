@@ -34,7 +34,11 @@ admin: { enabled: false }
   await waitFor(() => agents.every((a) => a.status().mqtt.connected), 'both agents connected');
   const device = await mqtt.connectAsync(mosq.url);
   for (let i = 0; i < 200; i += 20) {
-    await Promise.all([...Array(20).keys()].map((j) => device.publishAsync(`plant/line${(i + j) % 3}/reading`, JSON.stringify({ i: i + j }), { qos: 1 })));
+    await Promise.all(
+      [...Array(20).keys()].map((j) =>
+        device.publishAsync(`plant/line${(i + j) % 3}/reading`, JSON.stringify({ i: i + j }), { qos: 1 }),
+      ),
+    );
   }
   await device.endAsync();
   await waitFor(() => receiver!.delivered.length >= 200, '200 deliveries', 20_000);
@@ -60,5 +64,8 @@ admin: { enabled: false }
     ),
   );
   await waitFor(() => out.includes('verification is OFF'), 'the warning');
-  expect(JSON.parse(out.split('\n').find((l) => l.includes('verification is OFF'))!)).toMatchObject({ level: 40, endpoint: 'insecure' });
+  expect(JSON.parse(out.split('\n').find((l) => l.includes('verification is OFF'))!)).toMatchObject({
+    level: 40,
+    endpoint: 'insecure',
+  });
 });

@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
  */
 
 const root = new URL('../../', import.meta.url);
-const readJson = (file: string) => JSON.parse(fs.readFileSync(new URL(file, root), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as Record<string, unknown>;
+const readJson = (file: string) =>
+  JSON.parse(fs.readFileSync(new URL(file, root), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as Record<
+    string,
+    unknown
+  >;
 
 interface Pkg {
   main?: string;
@@ -24,17 +28,25 @@ interface Pkg {
 export function desktopPackageProblems(pkg: Pkg): string[] {
   const problems: string[] = [];
   const scripts = pkg.scripts ?? {};
-  if (pkg.main !== 'dist/electron/main.js') problems.push('"main" must be "dist/electron/main.js" (the entry `electron .` and electron-builder start)');
+  if (pkg.main !== 'dist/electron/main.js')
+    problems.push(
+      '"main" must be "dist/electron/main.js" (the entry `electron .` and electron-builder start)',
+    );
   // Electron names userData after productName: without it, dev runs use ~/.config/edgehook and
   // installed ones ~/.config/Edgehook.
   if (pkg.productName !== 'Edgehook') problems.push('"productName" must be "Edgehook"');
   if (!pkg.homepage) problems.push('"homepage" is required by electron-builder for the deb package');
-  const email = typeof pkg.author === 'string' ? /<[^>]+@[^>]+>/.test(pkg.author) : Boolean(pkg.author?.email);
+  const email =
+    typeof pkg.author === 'string' ? /<[^>]+@[^>]+>/.test(pkg.author) : Boolean(pkg.author?.email);
   if (!email) problems.push('"author" with an email is required by electron-builder for the deb maintainer');
-  if (!/tsconfig\.electron\.json/.test(scripts['build:electron'] ?? '')) problems.push('"build:electron" must compile tsconfig.electron.json');
-  if (!/tsconfig\.electron\.json/.test(scripts.typecheck ?? '')) problems.push('"typecheck" must also check tsconfig.electron.json');
-  if (!/build:electron/.test(scripts.desktop ?? '') || !/\belectron \./.test(scripts.desktop ?? '')) problems.push('"desktop" must build the desktop code and run `electron .`');
-  if (!/build:electron/.test(scripts.dist ?? '') || !/electron-builder/.test(scripts.dist ?? '')) problems.push('"dist" must build the desktop code and run electron-builder');
+  if (!/tsconfig\.electron\.json/.test(scripts['build:electron'] ?? ''))
+    problems.push('"build:electron" must compile tsconfig.electron.json');
+  if (!/tsconfig\.electron\.json/.test(scripts.typecheck ?? ''))
+    problems.push('"typecheck" must also check tsconfig.electron.json');
+  if (!/build:electron/.test(scripts.desktop ?? '') || !/\belectron \./.test(scripts.desktop ?? ''))
+    problems.push('"desktop" must build the desktop code and run `electron .`');
+  if (!/build:electron/.test(scripts.dist ?? '') || !/electron-builder/.test(scripts.dist ?? ''))
+    problems.push('"dist" must build the desktop code and run electron-builder');
   return problems;
 }
 
@@ -67,10 +79,15 @@ describe('headless stays free of Electron', () => {
   });
 
   it('tsconfig.electron.json compiles src/electron, preload.cts included, into the dist/ tree of the core', () => {
-    const cfg = readJson('tsconfig.electron.json') as { include: string[]; compilerOptions: { outDir: string; rootDir: string } };
+    const cfg = readJson('tsconfig.electron.json') as {
+      include: string[];
+      compilerOptions: { outDir: string; rootDir: string };
+    };
     expect(cfg.include).toEqual(expect.arrayContaining(['src/electron/**/*.ts', 'src/electron/**/*.cts']));
     expect(cfg.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: 'src' });
-    expect(fs.readFileSync(new URL('src/electron/main.ts', root), 'utf8')).toContain("new URL('./preload.cjs', import.meta.url)");
+    expect(fs.readFileSync(new URL('src/electron/main.ts', root), 'utf8')).toContain(
+      "new URL('./preload.cjs', import.meta.url)",
+    );
     expect(fs.existsSync(new URL('src/electron/preload.cts', root))).toBe(true);
   });
 });

@@ -41,23 +41,45 @@ function codeOf(fileName: string, text: string): string {
 }
 
 export function importsOf(fileName: string, text: string): ImportRef[] {
-  const source = ts.createSourceFile(fileName, codeOf(fileName, text), ts.ScriptTarget.Latest, true, scriptKind(fileName));
+  const source = ts.createSourceFile(
+    fileName,
+    codeOf(fileName, text),
+    ts.ScriptTarget.Latest,
+    true,
+    scriptKind(fileName),
+  );
   const refs: ImportRef[] = [];
   const add = (spec: ts.Expression | undefined, typeOnly: boolean, node: ts.Node) => {
     if (spec && ts.isStringLiteralLike(spec)) {
-      refs.push({ specifier: spec.text, typeOnly, line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1 });
+      refs.push({
+        specifier: spec.text,
+        typeOnly,
+        line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+      });
     }
   };
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node)) {
       const clause = node.importClause;
       const named = clause?.namedBindings;
-      const allNamedTypeOnly = named !== undefined && ts.isNamedImports(named) && named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly);
+      const allNamedTypeOnly =
+        named !== undefined &&
+        ts.isNamedImports(named) &&
+        named.elements.length > 0 &&
+        named.elements.every((e) => e.isTypeOnly);
       // `import 'x'` has no clause and always runs x.
-      add(node.moduleSpecifier, clause !== undefined && (clause.isTypeOnly || (!clause.name && allNamedTypeOnly)), node);
+      add(
+        node.moduleSpecifier,
+        clause !== undefined && (clause.isTypeOnly || (!clause.name && allNamedTypeOnly)),
+        node,
+      );
     } else if (ts.isExportDeclaration(node)) {
       const named = node.exportClause;
-      const allTypeOnly = named !== undefined && ts.isNamedExports(named) && named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly);
+      const allTypeOnly =
+        named !== undefined &&
+        ts.isNamedExports(named) &&
+        named.elements.length > 0 &&
+        named.elements.every((e) => e.isTypeOnly);
       add(node.moduleSpecifier, node.isTypeOnly || allTypeOnly, node);
     } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
       add(node.moduleReference.expression, node.isTypeOnly, node);
@@ -91,7 +113,11 @@ export function listFiles(dir: string, opts: { markup?: boolean } = {}): string[
 }
 
 export function isNodeBuiltin(specifier: string): boolean {
-  return specifier.startsWith('node:') || builtinModules.includes(specifier) || builtinModules.includes(specifier.split('/')[0]!);
+  return (
+    specifier.startsWith('node:') ||
+    builtinModules.includes(specifier) ||
+    builtinModules.includes(specifier.split('/')[0]!)
+  );
 }
 
 /** "pino" of "pino/file", "@scope/pkg" of "@scope/pkg/x"; undefined for relative paths. */
@@ -105,8 +131,17 @@ export function packageName(specifier: string): string | undefined {
 export function resolveRelative(fromFile: string, specifier: string): string | undefined {
   if (!specifier.startsWith('.')) return undefined;
   const base = path.resolve(path.dirname(fromFile), specifier);
-  const swapped = base.replace(/\.js$/, '.ts').replace(/\.jsx$/, '.tsx').replace(/\.mjs$/, '.mts').replace(/\.cjs$/, '.cts');
-  const candidates = [base, swapped, ...CODE_EXTENSIONS.map((e) => base + e), ...CODE_EXTENSIONS.map((e) => path.join(base, `index${e}`))];
+  const swapped = base
+    .replace(/\.js$/, '.ts')
+    .replace(/\.jsx$/, '.tsx')
+    .replace(/\.mjs$/, '.mts')
+    .replace(/\.cjs$/, '.cts');
+  const candidates = [
+    base,
+    swapped,
+    ...CODE_EXTENSIONS.map((e) => base + e),
+    ...CODE_EXTENSIONS.map((e) => path.join(base, `index${e}`)),
+  ];
   return candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
 }
 
@@ -119,7 +154,12 @@ export function electronImports(files: string[], electronDir: string): Violation
     for (const ref of importsOf(file, fs.readFileSync(file, 'utf8'))) {
       const pkg = packageName(ref.specifier);
       if (pkg && ELECTRON_PACKAGES.has(pkg)) {
-        violations.push({ file, line: ref.line, specifier: ref.specifier, rule: 'imports Electron outside src/electron' });
+        violations.push({
+          file,
+          line: ref.line,
+          specifier: ref.specifier,
+          rule: 'imports Electron outside src/electron',
+        });
       }
       const target = resolveRelative(file, ref.specifier);
       // The core must not depend on its shell; a type from the IPC contract is fine (the UI uses it).
@@ -134,7 +174,11 @@ export function electronImports(files: string[], electronDir: string): Violation
 /** Files under renderer/ that run in Node, not in the page: build config and tests. */
 export function isRendererNodeFile(file: string): boolean {
   const name = path.basename(file);
-  return /\.config\.[cm]?[jt]s$/.test(name) || /\.(test|spec)\.[cm]?[jt]sx?$/.test(name) || /[\\/](test|tests|e2e|__tests__)[\\/]/.test(file);
+  return (
+    /\.config\.[cm]?[jt]s$/.test(name) ||
+    /\.(test|spec)\.[cm]?[jt]sx?$/.test(name) ||
+    /[\\/](test|tests|e2e|__tests__)[\\/]/.test(file)
+  );
 }
 
 /**
@@ -142,7 +186,10 @@ export function isRendererNodeFile(file: string): boolean {
  * built-in or a Node-only package. Relative imports are followed (a runtime import of
  * ../../src/x.ts loads x and everything x loads); type-only imports load nothing.
  */
-export function rendererNodeImports(entryFiles: string[], nodeOnlyPackages: ReadonlySet<string>): Violation[] {
+export function rendererNodeImports(
+  entryFiles: string[],
+  nodeOnlyPackages: ReadonlySet<string>,
+): Violation[] {
   const violations: Violation[] = [];
   const seen = new Set<string>();
   const queue = [...entryFiles];
@@ -153,8 +200,15 @@ export function rendererNodeImports(entryFiles: string[], nodeOnlyPackages: Read
     for (const ref of importsOf(file, fs.readFileSync(file, 'utf8'))) {
       if (ref.typeOnly) continue;
       const pkg = packageName(ref.specifier);
-      if (isNodeBuiltin(ref.specifier)) violations.push({ file, line: ref.line, specifier: ref.specifier, rule: 'Node built-in in the UI' });
-      else if (pkg && nodeOnlyPackages.has(pkg)) violations.push({ file, line: ref.line, specifier: ref.specifier, rule: 'Node-only package in the UI' });
+      if (isNodeBuiltin(ref.specifier))
+        violations.push({ file, line: ref.line, specifier: ref.specifier, rule: 'Node built-in in the UI' });
+      else if (pkg && nodeOnlyPackages.has(pkg))
+        violations.push({
+          file,
+          line: ref.line,
+          specifier: ref.specifier,
+          rule: 'Node-only package in the UI',
+        });
       const target = resolveRelative(file, ref.specifier);
       if (target) queue.push(target);
     }

@@ -21,7 +21,9 @@ import {
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const at = (...p: string[]) => path.join(root, ...p);
-const pkg = JSON.parse(fs.readFileSync(at('package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+const pkg = JSON.parse(fs.readFileSync(at('package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>;
+};
 
 /** Packages that work in a browser page; every other runtime dependency of the agent is Node's. */
 const BROWSER_SAFE = new Set(['yaml', 'zod']);
@@ -35,7 +37,8 @@ const NODE_ONLY = new Set([
   'typescript',
 ]);
 
-const show = (vs: Violation[]) => vs.map((v) => `${path.relative(root, v.file)}:${v.line} ${v.specifier} (${v.rule})`);
+const show = (vs: Violation[]) =>
+  vs.map((v) => `${path.relative(root, v.file)}:${v.line} ${v.specifier} (${v.rule})`);
 
 describe('importsOf', () => {
   it('tells runtime imports from type-only ones, in every form', () => {
@@ -53,7 +56,7 @@ describe('importsOf', () => {
         "const w = require('w');",
         "type T = import('t').T;",
         "// import nope from 'comment';",
-        "const s = \"import fake from 'string'\";",
+        'const s = "import fake from \'string\'";',
       ].join('\n'),
     );
     expect(refs.map((r) => [r.specifier, r.typeOnly])).toEqual([
@@ -70,7 +73,12 @@ describe('importsOf', () => {
   });
 
   it('reads the <script> of markup files', () => {
-    expect(importsOf('App.vue', "<template><p/></template>\n<script setup lang=\"ts\">\nimport fs from 'fs';\n</script>").map((r) => r.specifier)).toEqual(['fs']);
+    expect(
+      importsOf(
+        'App.vue',
+        '<template><p/></template>\n<script setup lang="ts">\nimport fs from \'fs\';\n</script>',
+      ).map((r) => r.specifier),
+    ).toEqual(['fs']);
   });
 });
 
@@ -85,16 +93,25 @@ describe('the rules on fixtures', () => {
   };
   write('src/electron/desktop-api.ts', 'export const KEY = 1;\nexport interface Api {}\n');
   write('src/core/helper.ts', "import { createHash } from 'node:crypto';\nexport const h = createHash;\n");
-  const core = write('src/core/agent.ts', "import type { BrowserWindow } from 'electron';\nimport { KEY } from '../electron/desktop-api.js';\n");
-  const ok = write('src/core/fine.ts', "import type { Api } from '../electron/desktop-api.js';\nimport { h } from './helper.js';\n");
-  const ui = write('renderer/src/main.ts', [
-    "import type { Api } from '../../src/electron/desktop-api.js';",
-    "import type { Buffer } from 'node:buffer';",
-    "import { parse } from 'yaml';",
-    "import { readFile } from 'fs/promises';",
-    "import Database from 'better-sqlite3';",
-    "import { h } from '../../src/core/helper.js';",
-  ].join('\n'));
+  const core = write(
+    'src/core/agent.ts',
+    "import type { BrowserWindow } from 'electron';\nimport { KEY } from '../electron/desktop-api.js';\n",
+  );
+  const ok = write(
+    'src/core/fine.ts',
+    "import type { Api } from '../electron/desktop-api.js';\nimport { h } from './helper.js';\n",
+  );
+  const ui = write(
+    'renderer/src/main.ts',
+    [
+      "import type { Api } from '../../src/electron/desktop-api.js';",
+      "import type { Buffer } from 'node:buffer';",
+      "import { parse } from 'yaml';",
+      "import { readFile } from 'fs/promises';",
+      "import Database from 'better-sqlite3';",
+      "import { h } from '../../src/core/helper.js';",
+    ].join('\n'),
+  );
   const viteConfig = write('renderer/vite.config.ts', "import path from 'node:path';\n");
 
   it('flags electron (even a type) and runtime loads of src/electron outside it, and nothing else', () => {
@@ -140,7 +157,11 @@ describe('this repository', () => {
 
   it('src/electron/ does import electron (so the scan above is looking at the right thing)', () => {
     const shell = listFiles(at('src', 'electron'));
-    expect(shell.flatMap((f) => importsOf(f, fs.readFileSync(f, 'utf8'))).some((r) => r.specifier === 'electron' && !r.typeOnly)).toBe(true);
+    expect(
+      shell
+        .flatMap((f) => importsOf(f, fs.readFileSync(f, 'utf8')))
+        .some((r) => r.specifier === 'electron' && !r.typeOnly),
+    ).toBe(true);
   });
 
   const uiFiles = listFiles(at('renderer'), { markup: true }).filter((f) => !isRendererNodeFile(f));

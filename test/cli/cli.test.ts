@@ -26,12 +26,20 @@ function dir(): string {
   return d;
 }
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[], cwd = ROOT): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env: ENV, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : null
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -42,7 +50,10 @@ const noStack = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?
 describe('edgehook check', () => {
   it('exits 0 on a valid file', async () => {
     const file = join(dir(), 'ok.yaml');
-    writeFileSync(file, `endpoints: [ { id: cloud, url: 'https://example.com/hooks', secret: ${SECRET} } ]\n`);
+    writeFileSync(
+      file,
+      `endpoints: [ { id: cloud, url: 'https://example.com/hooks', secret: ${SECRET} } ]\n`,
+    );
     const r = await cli(['check', '--config', file]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toContain(`${file}: valid`);
@@ -50,7 +61,10 @@ describe('edgehook check', () => {
 
   it('exits 2 listing every problem by path', async () => {
     const file = join(dir(), 'bad.yaml');
-    writeFileSync(file, ['agentIdd: gw', 'endpoints:', '  - url: not-a-url', 'storage: { whenFull: sometimes }', ''].join('\n'));
+    writeFileSync(
+      file,
+      ['agentIdd: gw', 'endpoints:', '  - url: not-a-url', 'storage: { whenFull: sometimes }', ''].join('\n'),
+    );
     const r = await cli(['check', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(file);

@@ -25,7 +25,11 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
-const BASE_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EDGEHOOK_') && !k.startsWith('XDG_') && k !== 'NOTIFY_SOCKET'));
+const BASE_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !k.startsWith('EDGEHOOK_') && !k.startsWith('XDG_') && k !== 'NOTIFY_SOCKET',
+  ),
+);
 
 let tmp = '';
 let prefix = '';
@@ -34,12 +38,29 @@ let tarFiles: string[] = [];
 let home = '';
 const procs: ChildProcess[] = [];
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
-function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Run> {
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {},
+): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd ?? tmp, env: opts.env ?? BASE_ENV, timeout: opts.timeout ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    execFile(
+      cmd,
+      args,
+      {
+        cwd: opts.cwd ?? tmp,
+        env: opts.env ?? BASE_ENV,
+        timeout: opts.timeout ?? 60_000,
+        maxBuffer: 64 << 20,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
   });
 }
@@ -49,8 +70,16 @@ function user(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise
   return sh(edgehook, args, { cwd, env: { ...BASE_ENV, HOME: home, ...env } });
 }
 
-function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): ChildProcess & { out: () => string; stdoutText: () => string } {
-  const proc = spawn(edgehook, args, { cwd, env: { ...BASE_ENV, HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess & { out: () => string; stdoutText: () => string } {
+  const proc = spawn(edgehook, args, {
+    cwd,
+    env: { ...BASE_ENV, HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   procs.push(proc);
   let out = '';
   let stdout = '';
@@ -86,12 +115,20 @@ beforeAll(async () => {
   // file change size ("unexpected EOF"); the content checks below catch a tarball short of files.
   let pack: Run = { code: null, stdout: '', stderr: '' };
   for (let attempt = 0; attempt < 3 && pack.code !== 0; attempt++) {
-    pack = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: ROOT, env: process.env, timeout: 120_000 });
+    pack = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], {
+      cwd: ROOT,
+      env: process.env,
+      timeout: 120_000,
+    });
   }
   expect(pack.code, pack.stderr).toBe(0);
   const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   tarFiles = info!.files.map((f) => f.path);
-  const install = await sh('npm', ['install', '-g', join(tmp, info!.filename), '--prefix', prefix, '--no-audit', '--no-fund'], { env: process.env, timeout: 840_000 });
+  const install = await sh(
+    'npm',
+    ['install', '-g', join(tmp, info!.filename), '--prefix', prefix, '--no-audit', '--no-fund'],
+    { env: process.env, timeout: 840_000 },
+  );
   expect(install.code, install.stderr).toBe(0);
   edgehook = join(prefix, 'bin', 'edgehook');
   // ~90 s on an idle 2-core machine; several times that while other test runs share it.
@@ -104,10 +141,19 @@ afterAll(async () => {
 
 describe('npm pack', () => {
   it('ships the compiled CLI, the UI and the unit file; no sources, tests or desktop code', () => {
-    for (const f of ['bin/edgehook.js', 'dist/cli/main.js', 'dist/agent/create-agent.js', 'dist/ui/index.html', 'packaging/edgehook.service', 'package.json']) {
+    for (const f of [
+      'bin/edgehook.js',
+      'dist/cli/main.js',
+      'dist/agent/create-agent.js',
+      'dist/ui/index.html',
+      'packaging/edgehook.service',
+      'package.json',
+    ]) {
       expect(tarFiles).toContain(f);
     }
-    expect(tarFiles.filter((f) => /^(src|test|renderer|bench)\//.test(f) || f.startsWith('dist/electron/'))).toEqual([]);
+    expect(
+      tarFiles.filter((f) => /^(src|test|renderer|bench)\//.test(f) || f.startsWith('dist/electron/')),
+    ).toEqual([]);
   });
 
   it('builds before packing, and keeps Electron a devDependency', () => {
@@ -132,7 +178,9 @@ describe('npm install -g <tarball>', () => {
     for (const dev of Object.keys(pkg.devDependencies).filter((d) => !d.startsWith('@types/'))) {
       expect(existsSync(join(installed, 'node_modules', dev)), dev).toBe(false);
     }
-    expect((await user(['--version'], tmp)).stdout.trim()).toBe(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).version);
+    expect((await user(['--version'], tmp)).stdout.trim()).toBe(
+      JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).version,
+    );
   });
 
   it('init, check, run, status and stop, from a directory outside the package', async () => {
@@ -151,9 +199,17 @@ describe('npm install -g <tarball>', () => {
     expect(check.stdout).toMatch(/edgehook\.yaml: valid \(1 subscription\(s\), 1 endpoint\(s\)/);
 
     const socket = haveSystemdNotify() ? await new FakeNotifySocket(tmp).start() : undefined;
-    const agent = start(['run'], work, socket ? { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '2000000' } : {});
+    const agent = start(
+      ['run'],
+      work,
+      socket ? { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '2000000' } : {},
+    );
     try {
-      await waitFor(() => /Admin UI: http/.test(agent.out()) || agent.exitCode !== null, 'the installed agent to start', 30_000);
+      await waitFor(
+        () => /Admin UI: http/.test(agent.out()) || agent.exitCode !== null,
+        'the installed agent to start',
+        30_000,
+      );
       expect(agent.exitCode, agent.out()).toBeNull();
       if (socket) await waitFor(() => socket.having('READY=1').length === 1, 'READY=1');
 
@@ -168,8 +224,16 @@ describe('npm install -g <tarball>', () => {
       expect(table.stdout).toMatch(/^local\s+(healthy|backing-off)\s+1\s/m);
       const json = await user(['status', '--json'], work);
       expect(json.code).toBe(0);
-      const status = JSON.parse(json.stdout) as { mqtt: { connected: boolean }; outbox: { pending: number }; endpoints: { id: string }[] };
-      expect(status).toMatchObject({ mqtt: { connected: true }, outbox: { pending: 1 }, endpoints: [{ id: 'local' }] });
+      const status = JSON.parse(json.stdout) as {
+        mqtt: { connected: boolean };
+        outbox: { pending: number };
+        endpoints: { id: string }[];
+      };
+      expect(status).toMatchObject({
+        mqtt: { connected: true },
+        outbox: { pending: 1 },
+        endpoints: [{ id: 'local' }],
+      });
       if (socket) await waitFor(() => socket.having('WATCHDOG=1').length >= 1, 'a watchdog ping');
     } finally {
       expect(await stop(agent, 'SIGTERM')).toBe(0);
@@ -179,7 +243,8 @@ describe('npm install -g <tarball>', () => {
       await socket.stop();
     }
     // Piped stdout: JSON lines, for journald and log shippers.
-    for (const line of agent.stdoutText().trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+    for (const line of agent.stdoutText().trim().split('\n'))
+      expect(() => JSON.parse(line), line).not.toThrow();
     expect(existsSync(join(work, 'edgehook-data', 'edgehook.db'))).toBe(true);
 
     const after = await user(['status'], work);
@@ -193,13 +258,20 @@ describe('npm install -g <tarball>', () => {
     const env = { XDG_CONFIG_HOME: configHome, XDG_DATA_HOME: dataHome };
     const file = join(configHome, 'edgehook', 'edgehook.yaml');
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `agentId: xdg-gateway\nmqtt: { embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`);
+    writeFileSync(
+      file,
+      `agentId: xdg-gateway\nmqtt: { embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`,
+    );
     const elsewhere = join(tmp, 'elsewhere');
     mkdirSync(elsewhere);
 
     const agent = start(['run'], elsewhere, env);
     try {
-      await waitFor(() => /Admin UI: http/.test(agent.out()) || agent.exitCode !== null, 'the agent to start', 30_000);
+      await waitFor(
+        () => /Admin UI: http/.test(agent.out()) || agent.exitCode !== null,
+        'the agent to start',
+        30_000,
+      );
       expect(agent.exitCode, agent.out()).toBeNull();
       const status = await user(['status', '--json'], tmp, env);
       expect(status.code, status.stderr).toBe(0);
@@ -214,17 +286,23 @@ describe('npm install -g <tarball>', () => {
   it('runs the demo without any devDependency: a verified event, then a clean stop', async () => {
     const demo = start(['demo', '--port', '0', '--admin-port', '0'], tmp);
     try {
-      await waitFor(() => /verified\s+#\d+ sensor\./.test(demo.out()) || demo.exitCode !== null, 'a verified event', 20_000);
+      await waitFor(
+        () => /verified\s+#\d+ sensor\./.test(demo.out()) || demo.exitCode !== null,
+        'a verified event',
+        20_000,
+      );
       expect(demo.exitCode, demo.out()).toBeNull();
     } finally {
       expect(await stop(demo, 'SIGINT')).toBe(0);
     }
   });
 
-  it('renders the unit with this installation\'s node and edgehook paths', async () => {
+  it("renders the unit with this installation's node and edgehook paths", async () => {
     const r = await user(['service', 'print'], tmp);
     expect(r.code).toBe(0);
     const installedBin = join(prefix, 'lib', 'node_modules', pkg.name, 'bin', 'edgehook.js');
-    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${launcherNodeFlags(installedBin).join(' ')} ${installedBin} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
+    expect(r.stdout).toContain(
+      `ExecStart=${process.execPath} ${launcherNodeFlags(installedBin).join(' ')} ${installedBin} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`,
+    );
   });
 });

@@ -14,7 +14,9 @@ import { PYTHON } from '../systemd/notify-socket.js';
 /** `edgehook status`, `edgehook demo`, where things live, and how run logs (issue 8). */
 
 const BIN = join(ROOT, 'bin/edgehook.js');
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EDGEHOOK_') && k !== 'NOTIFY_SOCKET'));
+const ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('EDGEHOOK_') && k !== 'NOTIFY_SOCKET'),
+);
 
 let cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -28,42 +30,80 @@ function dir(): string {
   return d;
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...ENV, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...ENV, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
   });
 }
 
 describe('where the config and the data live (src/cli/paths.ts)', () => {
   const HOME = '/home/pi';
-  const files = (...present: string[]) => (p: string) => present.includes(p);
-  const at = (o: Parameters<typeof resolvePaths>[0]) => resolvePaths({ cwd: '/work', uid: 1000, env: { HOME }, exists: files(), ...o });
+  const files =
+    (...present: string[]) =>
+    (p: string) =>
+      present.includes(p);
+  const at = (o: Parameters<typeof resolvePaths>[0]) =>
+    resolvePaths({ cwd: '/work', uid: 1000, env: { HOME }, exists: files(), ...o });
 
-  it('flag, then environment, then ./edgehook.yaml, each keeping the file\'s own dataDir', () => {
-    expect(at({ config: 'a.yaml', env: { HOME, EDGEHOOK_CONFIG: '/b.yaml' } })).toMatchObject({ configFile: '/work/a.yaml', configSource: 'flag', dataDirOverride: undefined });
-    expect(at({ env: { HOME, EDGEHOOK_CONFIG: '/b.yaml' } })).toMatchObject({ configFile: '/b.yaml', configSource: 'env' });
-    expect(at({ exists: files('/work/edgehook.yaml', `${HOME}/.config/edgehook/edgehook.yaml`) })).toMatchObject({ configFile: '/work/edgehook.yaml', configSource: 'cwd', dataDirOverride: undefined });
+  it("flag, then environment, then ./edgehook.yaml, each keeping the file's own dataDir", () => {
+    expect(at({ config: 'a.yaml', env: { HOME, EDGEHOOK_CONFIG: '/b.yaml' } })).toMatchObject({
+      configFile: '/work/a.yaml',
+      configSource: 'flag',
+      dataDirOverride: undefined,
+    });
+    expect(at({ env: { HOME, EDGEHOOK_CONFIG: '/b.yaml' } })).toMatchObject({
+      configFile: '/b.yaml',
+      configSource: 'env',
+    });
+    expect(
+      at({ exists: files('/work/edgehook.yaml', `${HOME}/.config/edgehook/edgehook.yaml`) }),
+    ).toMatchObject({ configFile: '/work/edgehook.yaml', configSource: 'cwd', dataDirOverride: undefined });
     // An empty variable is unset (Environment=EDGEHOOK_CONFIG= in a unit).
     expect(at({ env: { HOME, EDGEHOOK_CONFIG: '' } }).configSource).toBe('none');
   });
 
   it('a user: XDG directories, ~/.config and ~/.local/share by default', () => {
     const userFile = `${HOME}/.config/edgehook/edgehook.yaml`;
-    expect(at({ exists: files(userFile) })).toMatchObject({ mode: 'user', configFile: userFile, configSource: 'platform', dataDirOverride: `${HOME}/.local/share/edgehook` });
-    expect(at({ env: { HOME, XDG_CONFIG_HOME: '/x/c', XDG_DATA_HOME: '/x/d' }, exists: files('/x/c/edgehook/edgehook.yaml') })).toMatchObject({
+    expect(at({ exists: files(userFile) })).toMatchObject({
+      mode: 'user',
+      configFile: userFile,
+      configSource: 'platform',
+      dataDirOverride: `${HOME}/.local/share/edgehook`,
+    });
+    expect(
+      at({
+        env: { HOME, XDG_CONFIG_HOME: '/x/c', XDG_DATA_HOME: '/x/d' },
+        exists: files('/x/c/edgehook/edgehook.yaml'),
+      }),
+    ).toMatchObject({
       configFile: '/x/c/edgehook/edgehook.yaml',
       dataDirOverride: '/x/d/edgehook',
     });
     // Relative XDG values are invalid (XDG Base Directory spec) and ignored.
     expect(at({ env: { HOME, XDG_DATA_HOME: 'rel' } }).dataDirOverride).toBe(`${HOME}/.local/share/edgehook`);
     // No file anywhere: built-in defaults, data in the platform directory, not the working one.
-    expect(at({})).toMatchObject({ configFile: undefined, configSource: 'none', dataDirOverride: `${HOME}/.local/share/edgehook` });
+    expect(at({})).toMatchObject({
+      configFile: undefined,
+      configSource: 'none',
+      dataDirOverride: `${HOME}/.local/share/edgehook`,
+    });
   });
 
   it('the system layout with --system, or as root when /etc/edgehook/edgehook.yaml exists', () => {
-    expect(at({ system: true, exists: files(SYSTEM_CONFIG_FILE) })).toMatchObject({ mode: 'system', configFile: SYSTEM_CONFIG_FILE, dataDirOverride: '/var/lib/edgehook' });
+    expect(at({ system: true, exists: files(SYSTEM_CONFIG_FILE) })).toMatchObject({
+      mode: 'system',
+      configFile: SYSTEM_CONFIG_FILE,
+      dataDirOverride: '/var/lib/edgehook',
+    });
     expect(at({ uid: 0, exists: files(SYSTEM_CONFIG_FILE) }).mode).toBe('system');
     expect(at({ uid: 0 }).mode).toBe('user');
     expect(at({ uid: 1000, exists: files(SYSTEM_CONFIG_FILE) }).mode).toBe('user');
@@ -71,7 +111,11 @@ describe('where the config and the data live (src/cli/paths.ts)', () => {
 
   it('--data-dir, then EDGEHOOK_DATA_DIR, win; a file the admin UI saved in the data directory is found', () => {
     expect(at({ dataDir: 'd', env: { HOME, EDGEHOOK_DATA_DIR: '/e' } }).dataDirOverride).toBe('/work/d');
-    expect(at({ env: { HOME, EDGEHOOK_DATA_DIR: '/e' }, exists: files('/e/edgehook.yaml') })).toMatchObject({ configFile: '/e/edgehook.yaml', configSource: 'data-dir', dataDirOverride: '/e' });
+    expect(at({ env: { HOME, EDGEHOOK_DATA_DIR: '/e' }, exists: files('/e/edgehook.yaml') })).toMatchObject({
+      configFile: '/e/edgehook.yaml',
+      configSource: 'data-dir',
+      dataDirOverride: '/e',
+    });
   });
 
   it('a platform file that sets dataDir keeps it', () => {
@@ -79,7 +123,10 @@ describe('where the config and the data live (src/cli/paths.ts)', () => {
     const file = join(d, 'edgehook', 'edgehook.yaml');
     mkdirSync(join(d, 'edgehook'));
     writeFileSync(file, 'dataDir: /srv/edgehook\n');
-    expect(resolvePaths({ cwd: '/work', uid: 1000, env: { HOME, XDG_CONFIG_HOME: d } })).toMatchObject({ configFile: file, dataDirOverride: undefined });
+    expect(resolvePaths({ cwd: '/work', uid: 1000, env: { HOME, XDG_CONFIG_HOME: d } })).toMatchObject({
+      configFile: file,
+      dataDirOverride: undefined,
+    });
   });
 });
 
@@ -103,11 +150,14 @@ admin: { port: 0 }
     return a;
   }
 
-  it('prints a table, or the API\'s JSON, for an agent on a port chosen at start (admin.port 0)', async () => {
+  it("prints a table, or the API's JSON, for an agent on a port chosen at start (admin.port 0)", async () => {
     // Nothing listens there: the event waits, the endpoint backs off.
     const a = await agent(`http://127.0.0.1:${await freePort()}/hooks`);
     const args = ['status', '--config', a.configFile, '--data-dir', a.dataDir];
-    await waitFor(async () => (await a.status()).endpoints[0]!.state === 'backing-off', 'the endpoint to back off');
+    await waitFor(
+      async () => (await a.status()).endpoints[0]!.state === 'backing-off',
+      'the endpoint to back off',
+    );
 
     const table = await cli(args);
     expect(table).toMatchObject({ code: 0, stderr: '' });
@@ -120,7 +170,11 @@ admin: { port: 0 }
 
     const json = await cli([...args, '--json']);
     expect(json.code).toBe(0);
-    const status = JSON.parse(json.stdout) as { mqtt: { connected: boolean }; outbox: { pending: number; dropped: number }; endpoints: { id: string; pending: number }[] };
+    const status = JSON.parse(json.stdout) as {
+      mqtt: { connected: boolean };
+      outbox: { pending: number; dropped: number };
+      endpoints: { id: string; pending: number }[];
+    };
     expect(status.mqtt.connected).toBe(true);
     expect(status.outbox).toMatchObject({ pending: 1, dropped: 0 });
     expect(status.endpoints).toMatchObject([{ id: 'cloud', pending: 1 }]);
@@ -132,13 +186,19 @@ admin: { port: 0 }
     writeFileSync(config, `admin: { port: ${await freePort()}, token: 0123456789abcdef0123 }\n`);
     const r = await cli(['status', '--config', config]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^edgehook status: no agent answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); is it running\?/);
+    expect(r.stderr).toMatch(
+      /^edgehook status: no agent answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); is it running\?/,
+    );
     expect(r.stdout).toBe('');
 
     // admin.port 0, and the agent.json of a process that is gone.
     writeFileSync(config, 'admin: { port: 0 }\n');
     mkdirSync(join(d, 'edgehook-data'));
-    writeRuntimeInfo(join(d, 'edgehook-data'), { pid: 2 ** 22 + 1, adminUrl: 'http://127.0.0.1:9', startedAt: 0 });
+    writeRuntimeInfo(join(d, 'edgehook-data'), {
+      pid: 2 ** 22 + 1,
+      adminUrl: 'http://127.0.0.1:9',
+      startedAt: 0,
+    });
     const stale = await cli(['status', '--config', config]);
     expect(stale.code).toBe(3);
     expect(stale.stderr).toContain(`no agent is running with data directory ${join(d, 'edgehook-data')}`);
@@ -160,7 +220,7 @@ admin: { port: 0 }
 });
 
 describe('edgehook demo', () => {
-  it('verifies the receiver\'s signature check against the standardwebhooks package', () => {
+  it("verifies the receiver's signature check against the standardwebhooks package", () => {
     const { secret } = generateSecret('hmac');
     const signer = createSigner([secret]);
     const body = Buffer.from('{"id":"evt_1","seq":1}');
@@ -169,22 +229,33 @@ describe('edgehook demo', () => {
     const headers = { 'webhook-id': 'evt_1', 'webhook-timestamp': String(now), 'webhook-signature': signed };
     expect(verify(signer, headers, body, now)).toBeUndefined();
     // While rotating, one of several entries matches.
-    expect(verify(signer, { ...headers, 'webhook-signature': `v1,AAAA ${signed}` }, body, now)).toBeUndefined();
-    expect(verify(signer, headers, Buffer.from('{"id":"evt_1","seq":2}'), now)).toMatch(/no signature matches/);
+    expect(
+      verify(signer, { ...headers, 'webhook-signature': `v1,AAAA ${signed}` }, body, now),
+    ).toBeUndefined();
+    expect(verify(signer, headers, Buffer.from('{"id":"evt_1","seq":2}'), now)).toMatch(
+      /no signature matches/,
+    );
     expect(verify(signer, headers, body, now + 301)).toMatch(/not within 5 minutes/);
     expect(verify(createSigner([SECRET]), headers, body, now)).toMatch(/no signature matches/);
     expect(verify(signer, { 'webhook-id': 'evt_1' }, body, now)).toMatch(/missing/);
   });
 
   it('receives and verifies a simulated event within 10 s, prints the UI link, stops on SIGINT and cleans up', async () => {
-    const proc = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--admin-port', '0'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--admin-port', '0'], {
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout.on('data', (c) => (out += c));
     proc.stderr.on('data', (c) => (out += c));
     cleanup.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
 
     const started = Date.now();
-    await waitFor(() => /verified\s+#\d+ sensor\.\w+\.\w+ \{/.test(out) || proc.exitCode !== null, 'a verified event', 20_000);
+    await waitFor(
+      () => /verified\s+#\d+ sensor\.\w+\.\w+ \{/.test(out) || proc.exitCode !== null,
+      'a verified event',
+      20_000,
+    );
     expect(proc.exitCode, out).toBeNull();
     // Start-up (loading the CLI, SQLite, the broker) plus the first reading, on a slow machine.
     expect(Date.now() - started).toBeLessThan(10_000 + 5000);
@@ -192,8 +263,12 @@ describe('edgehook demo', () => {
 
     const login = /admin UI\s+(http:\/\/127\.0\.0\.1:\d+)\/login\?token=(\S+)/.exec(out);
     expect(login, out).not.toBeNull();
-    const res = await fetch(`${login![1]}/api/status`, { headers: { authorization: `Bearer ${decodeURIComponent(login![2]!)}` } });
-    expect(((await res.json()) as { endpoints: { id: string }[] }).endpoints.map((e) => e.id)).toEqual(['demo-receiver']);
+    const res = await fetch(`${login![1]}/api/status`, {
+      headers: { authorization: `Bearer ${decodeURIComponent(login![2]!)}` },
+    });
+    expect(((await res.json()) as { endpoints: { id: string }[] }).endpoints.map((e) => e.id)).toEqual([
+      'demo-receiver',
+    ]);
     const dataDir = /data\s+(\S+)\s+\(temporary/.exec(out)![1]!;
     expect(existsSync(join(dataDir, 'edgehook.db'))).toBe(true);
 
@@ -209,7 +284,10 @@ describe('edgehook run logs', () => {
   async function runUntilStarted(useTty: boolean): Promise<string> {
     const d = dir();
     const config = join(d, 'edgehook.yaml');
-    writeFileSync(config, `endpoints: [ { url: 'http://127.0.0.1:9/x', secret: ${SECRET} } ]\nmqtt: { embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`);
+    writeFileSync(
+      config,
+      `endpoints: [ { url: 'http://127.0.0.1:9/x', secret: ${SECRET} } ]\nmqtt: { embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`,
+    );
     const argv = [process.execPath, BIN, 'run', '--config', config, '--data-dir', join(d, 'data')];
     // Under a pseudo-terminal (python's pty), as a person at a console sees it; SIGINT once started.
     const script = `

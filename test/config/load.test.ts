@@ -44,14 +44,20 @@ describe('loadConfigFile: valid configs', () => {
     expect(cfg.mqtt.clientId).toBe(`edgehook-${cfg.agentId}`);
     expect(cfg.subscriptions).toEqual([{ topic: '#', qos: 1, payload: 'json' }]);
     expect(cfg.endpoints).toEqual([]);
-    expect(cfg.storage).toEqual({ maxBytes: 512 * 1024 ** 2, whenFull: 'drop-oldest', keepDeliveredHours: 24 });
+    expect(cfg.storage).toEqual({
+      maxBytes: 512 * 1024 ** 2,
+      whenFull: 'drop-oldest',
+      keepDeliveredHours: 24,
+    });
     expect(cfg.admin.port).toBe(8787);
     expect(cfg.admin.token).toBeUndefined();
   });
 
   it('a file with only comments, or sections left empty, also means defaults', () => {
     const fromComments = loadConfigFile(write('a.yaml', '# nothing yet\n\n#   agentId: x\n'), { env: {} });
-    const fromEmptySections = loadConfigFile(write('b.yaml', 'mqtt:\nstorage:\nadmin:\n  token:\n'), { env: {} });
+    const fromEmptySections = loadConfigFile(write('b.yaml', 'mqtt:\nstorage:\nadmin:\n  token:\n'), {
+      env: {},
+    });
     expect(fromEmptySections).toEqual({ ...fromComments, dataDir: fromEmptySections.dataDir });
     expect(fromComments.storage.whenFull).toBe('drop-oldest');
   });
@@ -89,7 +95,10 @@ describe('loadConfigFile: valid configs', () => {
   });
 
   it('a whole plain ${VAR} takes the type it would have had if written there; quoted stays a string', () => {
-    const file = write('edgehook.yaml', 'admin:\n  port: ${ADMIN_PORT:-9999}\n  enabled: ${ADMIN_ON}\n  token: ${EDGEHOOK_ADMIN_TOKEN:-}\n');
+    const file = write(
+      'edgehook.yaml',
+      'admin:\n  port: ${ADMIN_PORT:-9999}\n  enabled: ${ADMIN_ON}\n  token: ${EDGEHOOK_ADMIN_TOKEN:-}\n',
+    );
     const cfg = loadConfigFile(file, { env: { ADMIN_ON: 'false' } });
     expect(cfg.admin.port).toBe(9999);
     expect(cfg.admin.enabled).toBe(false);
@@ -129,7 +138,9 @@ describe('loadConfigFile: valid configs', () => {
   });
 
   it('returns a deeply frozen config without freezing the schema defaults', () => {
-    const cfg = loadConfigFile(write('edgehook.yaml', 'endpoints:\n  - url: http://127.0.0.1:9/x\n'), { env: {} });
+    const cfg = loadConfigFile(write('edgehook.yaml', 'endpoints:\n  - url: http://127.0.0.1:9/x\n'), {
+      env: {},
+    });
     expect(Object.isFrozen(cfg)).toBe(true);
     expect(Object.isFrozen(cfg.mqtt.embedded)).toBe(true);
     expect(Object.isFrozen(cfg.endpoints)).toBe(true);
@@ -156,7 +167,11 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
     ['unknown nested key', 'mqtt:\n  embedded:\n    prot: 1883\n', 'mqtt.embedded.prot: unknown key'],
     ['endpoint without url', 'endpoints:\n  - id: cloud\n', 'endpoints[0].url: is required'],
     ['bad url', 'endpoints:\n  - url: not a url\n', 'endpoints[0].url: not an http:// or https:// URL'],
-    ['ftp url', 'endpoints:\n  - url: ftp://files.example/x\n', 'endpoints[0].url: not an http:// or https:// URL'],
+    [
+      'ftp url',
+      'endpoints:\n  - url: ftp://files.example/x\n',
+      'endpoints[0].url: not an http:// or https:// URL',
+    ],
     [
       'bad secret prefix',
       endpoint('    secret: sk_live_abc\n'),
@@ -167,8 +182,16 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
       endpoint('    secret: [whsec_YWJj, nope]\n'),
       'endpoints[0].secret[1]: a secret is "whsec_" (HMAC) or "whsk_" (ed25519) followed by base64',
     ],
-    ['secret of the wrong type', endpoint('    secret: 5\n'), 'endpoints[0].secret: expected a string or a list, got a number'],
-    ['qos 3', 'subscriptions:\n  - topic: a/b\n    qos: 3\n', 'subscriptions[0].qos: expected one of 0, 1, 2, got 3'],
+    [
+      'secret of the wrong type',
+      endpoint('    secret: 5\n'),
+      'endpoints[0].secret: expected a string or a list, got a number',
+    ],
+    [
+      'qos 3',
+      'subscriptions:\n  - topic: a/b\n    qos: 3\n',
+      'subscriptions[0].qos: expected one of 0, 1, 2, got 3',
+    ],
     [
       'bad payload kind',
       'subscriptions:\n  - topic: a/b\n    payload: xml\n',
@@ -187,7 +210,11 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
     ['negative port', 'mqtt:\n  embedded: { port: -1 }\n', 'mqtt.embedded.port: must be at least 0, got -1'],
     ['port too large', 'admin:\n  port: 70000\n', 'admin.port: must be at most 65535, got 70000'],
     ['port as a string', 'admin:\n  port: "8787"\n', 'admin.port: expected a number, got a string'],
-    ['fractional timeout', endpoint('    timeoutMs: 1500.5\n'), 'endpoints[0].timeoutMs: expected a whole number, got 1500.5'],
+    [
+      'fractional timeout',
+      endpoint('    timeoutMs: 1500.5\n'),
+      'endpoints[0].timeoutMs: expected a whole number, got 1500.5',
+    ],
     [
       'bad byte size',
       'storage:\n  maxBytes: 12 parsecs\n',
@@ -218,23 +245,59 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
       'mqtt:\n  protocolVersion: 5\n',
       'mqtt.protocolVersion: the embedded broker speaks MQTT 3.1.1 only: use protocolVersion 4',
     ],
-    ['cert without key', endpoint('    tls: { cert: ./device.pem }\n'), 'endpoints[0].tls.key: cert and key go together: give both or neither'],
+    [
+      'cert without key',
+      endpoint('    tls: { cert: ./device.pem }\n'),
+      'endpoints[0].tls.key: cert and key go together: give both or neither',
+    ],
     ['empty types list', endpoint('    types: []\n'), 'endpoints[0].types: must have at least 1 item'],
-    ['header value not a string', endpoint('    headers: { X-Count: 3 }\n'), 'endpoints[0].headers.X-Count: expected a string, got a number'],
+    [
+      'header value not a string',
+      endpoint('    headers: { X-Count: 3 }\n'),
+      'endpoints[0].headers.X-Count: expected a string, got a number',
+    ],
     ['section given as a list', 'storage: [1, 2]\n', 'storage: expected a mapping (key: value), got a list'],
-    ['short admin token', 'admin:\n  token: short\n', 'admin.token: the admin token must be at least 16 characters'],
-    ['bad log level', 'logLevel: loud\n', 'logLevel: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"'],
-    ['YAML syntax error', 'agentId: gw\nmqtt:\n  url: embedded: yes\n', 'line 3, column 8: Nested mappings are not allowed in compact mappings'],
+    [
+      'short admin token',
+      'admin:\n  token: short\n',
+      'admin.token: the admin token must be at least 16 characters',
+    ],
+    [
+      'bad log level',
+      'logLevel: loud\n',
+      'logLevel: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
+    ],
+    [
+      'YAML syntax error',
+      'agentId: gw\nmqtt:\n  url: embedded: yes\n',
+      'line 3, column 8: Nested mappings are not allowed in compact mappings',
+    ],
     [
       'unclosed flow sequence',
       'agentId: gw\nmqtt:\n  url: [embedded\nstorage: {}\n',
       'line 4, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ],
-    ['alias that contains itself', 'admin:\n  allowedHosts: &hosts [a, *hosts]\n', 'admin.allowedHosts[1]: an alias refers to the value that contains it'],
+    [
+      'alias that contains itself',
+      'admin:\n  allowedHosts: &hosts [a, *hosts]\n',
+      'admin.allowedHosts[1]: an alias refers to the value that contains it',
+    ],
     ['duplicate YAML key', 'agentId: a\nagentId: b\n', 'line 2, column 1: Map keys must be unique'],
-    ['two YAML documents', 'agentId: a\n---\nagentId: b\n', 'line 2, column 1: a config file holds one YAML document: remove the second "---"'],
-    ['list document', '- agentId: gw\n', '(top level): expected a mapping of keys (like "agentId: gateway-01"), got a list'],
-    ['scalar document', 'just some words\n', '(top level): expected a mapping of keys (like "agentId: gateway-01"), got a string ("just some words")'],
+    [
+      'two YAML documents',
+      'agentId: a\n---\nagentId: b\n',
+      'line 2, column 1: a config file holds one YAML document: remove the second "---"',
+    ],
+    [
+      'list document',
+      '- agentId: gw\n',
+      '(top level): expected a mapping of keys (like "agentId: gateway-01"), got a list',
+    ],
+    [
+      'scalar document',
+      'just some words\n',
+      '(top level): expected a mapping of keys (like "agentId: gateway-01"), got a string ("just some words")',
+    ],
   ];
 
   it.each(cases)('%s', (_name, text, line, env) => {
@@ -255,7 +318,9 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
   });
 
   it('reports environment and schema problems together, without a duplicate for the same value', () => {
-    const err = rejection(endpoint('    secret: ${CLOUD_SECRET}\n    ordering: random\nadmin:\n  token: ${ADMIN_TOKEN}\n'));
+    const err = rejection(
+      endpoint('    secret: ${CLOUD_SECRET}\n    ordering: random\nadmin:\n  token: ${ADMIN_TOKEN}\n'),
+    );
     expect(err.details).toEqual([
       'endpoints[0].secret: environment variable CLOUD_SECRET is not set',
       'admin.token: environment variable ADMIN_TOKEN is not set',
@@ -265,7 +330,9 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
   });
 
   it('names the source in parseConfigText errors', () => {
-    expect(() => parseConfigText('agentIdd: x', { source: 'from-ui', env: {} })).toThrow('from-ui: 1 problem');
+    expect(() => parseConfigText('agentIdd: x', { source: 'from-ui', env: {} })).toThrow(
+      'from-ui: 1 problem',
+    );
   });
 });
 
@@ -273,13 +340,19 @@ describe('loadConfigFile: read errors', () => {
   it('a missing file is CONFIG_READ naming the file and the reason', () => {
     const file = path.join(dir, 'nope.yaml');
     expect(() => loadConfigFile(file, { env: {} })).toThrow(
-      expect.objectContaining({ code: ErrorCodes.CONFIG_READ, message: expect.stringContaining(`${file}: it does not exist`) }),
+      expect.objectContaining({
+        code: ErrorCodes.CONFIG_READ,
+        message: expect.stringContaining(`${file}: it does not exist`),
+      }),
     );
   });
 
   it('a directory is CONFIG_READ', () => {
     expect(() => loadConfigFile(dir, { env: {} })).toThrow(
-      expect.objectContaining({ code: ErrorCodes.CONFIG_READ, message: expect.stringContaining('is a directory') }),
+      expect.objectContaining({
+        code: ErrorCodes.CONFIG_READ,
+        message: expect.stringContaining('is a directory'),
+      }),
     );
   });
 });
@@ -288,14 +361,19 @@ describe('starter config', () => {
   it('STARTER_CONFIG parses with an empty environment', () => {
     const cfg = parseConfigText(STARTER_CONFIG, { source: 'starter', env: {}, baseDir: dir });
     expect(cfg.mqtt.url).toBe('embedded');
-    expect(cfg.subscriptions).toEqual([{ topic: 'sensors/+/temperature', qos: 1, type: 'sensor.{1}.temperature', payload: 'json' }]);
+    expect(cfg.subscriptions).toEqual([
+      { topic: 'sensors/+/temperature', qos: 1, type: 'sensor.{1}.temperature', payload: 'json' },
+    ]);
     expect(cfg.endpoints[0]?.url).toBe('http://127.0.0.1:9000/hooks');
     expect(cfg.endpoints[0]?.secrets[0]).toMatch(/^whsec_/);
     expect(cfg.dataDir).toBe(path.join(dir, 'edgehook-data'));
   });
 
   it('EDGEHOOK_SECRET replaces the starter secret', () => {
-    const cfg = parseConfigText(STARTER_CONFIG, { source: 'starter', env: { EDGEHOOK_SECRET: 'whsec_c2VjcmV0' } });
+    const cfg = parseConfigText(STARTER_CONFIG, {
+      source: 'starter',
+      env: { EDGEHOOK_SECRET: 'whsec_c2VjcmV0' },
+    });
     expect(cfg.endpoints[0]?.secrets).toEqual(['whsec_c2VjcmV0']);
   });
 
@@ -313,7 +391,10 @@ describe('starter config', () => {
   it('writeStarterConfig refuses to overwrite an existing file', () => {
     const file = write('edgehook.yaml', 'agentId: mine\n');
     expect(() => writeStarterConfig(file)).toThrow(
-      expect.objectContaining({ code: ErrorCodes.CONFIG_WRITE, message: expect.stringContaining('already exists') }),
+      expect.objectContaining({
+        code: ErrorCodes.CONFIG_WRITE,
+        message: expect.stringContaining('already exists'),
+      }),
     );
     expect(fs.readFileSync(file, 'utf8')).toBe('agentId: mine\n');
   });

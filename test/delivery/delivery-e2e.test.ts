@@ -36,7 +36,10 @@ admin: { enabled: false }
 async function setup(endpoint = '', opts: { random?: () => number; dataDir?: string; url?: string } = {}) {
   const receiver = await new Receiver([SECRET]).start();
   receivers.push(receiver);
-  const agent = await startAgent(yaml(opts.url ?? receiver.url, endpoint), { random: opts.random ?? (() => 0.25), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+  const agent = await startAgent(yaml(opts.url ?? receiver.url, endpoint), {
+    random: opts.random ?? (() => 0.25),
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+  });
   agents.push(agent);
   const device = await mqtt.connectAsync(agent.broker!.url);
   devices.push(device);
@@ -73,7 +76,10 @@ describe('endpoint trouble', () => {
 
   it('connection refused: starts delivering within about 2 s of the receiver coming up', async () => {
     const port = await freePort();
-    const { publish, receiver: unused } = await setup('', { url: `http://127.0.0.1:${port}/hooks`, random: () => 0.999 });
+    const { publish, receiver: unused } = await setup('', {
+      url: `http://127.0.0.1:${port}/hooks`,
+      random: () => 0.999,
+    });
     await unused.stop();
     await publish(20);
     await sleep(5000); // long enough for the backoff to grow past its first steps
@@ -87,7 +93,8 @@ describe('endpoint trouble', () => {
 
   it('honours Retry-After on 429', async () => {
     const { receiver, publish } = await setup();
-    receiver.respond = ({ n }) => (n === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 });
+    receiver.respond = ({ n }) =>
+      n === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 };
     await publish(3);
     await waitFor(() => receiver.delivered.length === 3, 'three deliveries', 10_000);
     const [first, second] = receiver.requests;
@@ -121,13 +128,16 @@ describe('endpoint trouble', () => {
 describe('message trouble', () => {
   it('strict: a 400 is retried on its schedule, then dead-lettered; order holds', async () => {
     const { receiver, agent, publish } = await setup(', retry: { schedule: [0.2, 0.3] }');
-    receiver.respond = ({ body }) => (JSON.parse(body).data.i === 2 ? { status: 400, body: 'bad reading' } : { status: 200 });
+    receiver.respond = ({ body }) =>
+      JSON.parse(body).data.i === 2 ? { status: 400, body: 'bad reading' } : { status: 200 };
     await publish(5);
     await waitFor(() => receiver.delivered.length === 4, 'the good four', 10_000);
     expect(receiver.requests.map(dataI)).toEqual([0, 1, 2, 2, 2, 3, 4]);
     expect(receiver.requests[3]!.at - receiver.requests[2]!.at).toBeGreaterThanOrEqual(190);
     await waitFor(() => agent.status().outbox.failed === 1, 'one failed', 5000);
-    const attempts = agent.db!.prepare(`SELECT outcome, status, response FROM attempts WHERE event_seq = 3 ORDER BY id`).all();
+    const attempts = agent
+      .db!.prepare(`SELECT outcome, status, response FROM attempts WHERE event_seq = 3 ORDER BY id`)
+      .all();
     expect(attempts).toEqual([
       { outcome: 'message-trouble', status: 400, response: 'bad reading' },
       { outcome: 'message-trouble', status: 400, response: 'bad reading' },
@@ -136,8 +146,11 @@ describe('message trouble', () => {
   });
 
   it('parallel: a message in retry does not hold back the others', async () => {
-    const { receiver, agent, publish } = await setup(", ordering: parallel, maxInFlight: 4, retry: { schedule: [1.5] }");
-    receiver.respond = ({ body, n }) => (JSON.parse(body).data.i === 0 && n < 3 ? { status: 422 } : { status: 200 });
+    const { receiver, agent, publish } = await setup(
+      ', ordering: parallel, maxInFlight: 4, retry: { schedule: [1.5] }',
+    );
+    receiver.respond = ({ body, n }) =>
+      JSON.parse(body).data.i === 0 && n < 3 ? { status: 422 } : { status: 200 };
     await publish(10);
     await waitFor(() => receiver.delivered.length === 9, 'the other nine', 5000);
     expect(receiver.delivered.map(dataI)).not.toContain(0);

@@ -23,13 +23,19 @@ afterEach(async () => {
   closers = [];
 });
 
-async function receiverWith(secrets: string[] = [SECRET], tls?: Parameters<Receiver['start']>[1]): Promise<Receiver> {
+async function receiverWith(
+  secrets: string[] = [SECRET],
+  tls?: Parameters<Receiver['start']>[1],
+): Promise<Receiver> {
   const r = await new Receiver(secrets).start(0, tls);
   closers.push(() => r.stop());
   return r;
 }
 
-async function agentWith(endpointYaml: string, opts: Parameters<typeof startAgent>[1] = {}): Promise<{ agent: Agent; device: MqttClient }> {
+async function agentWith(
+  endpointYaml: string,
+  opts: Parameters<typeof startAgent>[1] = {},
+): Promise<{ agent: Agent; device: MqttClient }> {
   const agent = await startAgent(
     `agentId: gw
 mqtt: { url: embedded, embedded: { port: 0 } }
@@ -47,15 +53,24 @@ admin: { enabled: false }
 }
 
 async function publish(device: MqttClient, n: number): Promise<void> {
-  await Promise.all([...Array(n).keys()].map((i) => device.publishAsync('d/x', JSON.stringify({ i }), { qos: 1 })));
+  await Promise.all(
+    [...Array(n).keys()].map((i) => device.publishAsync('d/x', JSON.stringify({ i }), { qos: 1 })),
+  );
 }
 
-const indexes = (r: Receiver) => r.delivered.flatMap((x) => (x.json.type === 'batch' ? (x.json.data as { data: { i: number } }[]).map((e) => e.data.i) : [(x.json.data as { i: number }).i]));
+const indexes = (r: Receiver) =>
+  r.delivered.flatMap((x) =>
+    x.json.type === 'batch'
+      ? (x.json.data as { data: { i: number } }[]).map((e) => e.data.i)
+      : [(x.json.data as { i: number }).i],
+  );
 
 describe('batching', () => {
   it('sends several events in one signed request, in order, in the batch wire format', async () => {
     const r = await receiverWith();
-    const { device } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 10, maxWaitMs: 300 } }`);
+    const { device } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 10, maxWaitMs: 300 } }`,
+    );
     await publish(device, 25);
     await waitFor(() => indexes(r).length === 25, '25 events');
     expect(indexes(r)).toEqual([...Array(25).keys()]);
@@ -73,7 +88,9 @@ describe('batching', () => {
   it('a batch retried after endpoint trouble keeps its webhook-id', async () => {
     const r = await receiverWith();
     r.respond = ({ n }) => (n === 1 ? { status: 503 } : { status: 200 });
-    const { device } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 5, maxWaitMs: 300 } }`);
+    const { device } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 5, maxWaitMs: 300 } }`,
+    );
     await publish(device, 5);
     await waitFor(() => r.delivered.length === 1, 'the retried batch');
     await publish(device, 5);
@@ -87,11 +104,19 @@ describe('batching', () => {
     r.respond = ({ body }) => {
       const j = JSON.parse(body);
       const events = j.type === 'batch' ? j.data : [j];
-      return events.some((e: { data: { i: number } }) => e.data.i === 7) ? { status: 422, body: 'bad event 7' } : { status: 200 };
+      return events.some((e: { data: { i: number } }) => e.data.i === 7)
+        ? { status: 422, body: 'bad event 7' }
+        : { status: 200 };
     };
-    const { agent, device } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 16, maxWaitMs: 300 }, retry: { schedule: [0.1] } }`);
+    const { agent, device } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, batch: { maxEvents: 16, maxWaitMs: 300 }, retry: { schedule: [0.1] } }`,
+    );
     await publish(device, 16);
-    await waitFor(() => agent.status().outbox.failed === 1 && indexes(r).length === 15, 'event 7 dead-lettered, the rest delivered', 10_000);
+    await waitFor(
+      () => agent.status().outbox.failed === 1 && indexes(r).length === 15,
+      'event 7 dead-lettered, the rest delivered',
+      10_000,
+    );
     expect(indexes(r).sort((a, b) => a - b)).toEqual([...Array(16).keys()].filter((i) => i !== 7));
     await waitFor(() => agent.status().outbox.delivered === 15, 'fifteen counted delivered', 3000);
   });
@@ -108,20 +133,38 @@ describe('transport', () => {
 
   it('mutual TLS with a private CA: delivered with the client certificate, refused without', async () => {
     const pki = makePki(tempDir('edgehook-pki-'));
-    const tls = { key: pki.read(pki.serverKey), cert: pki.read(pki.serverCert), ca: pki.read(pki.caCert), requestCert: true, rejectUnauthorized: true };
+    const tls = {
+      key: pki.read(pki.serverKey),
+      cert: pki.read(pki.serverCert),
+      ca: pki.read(pki.caCert),
+      requestCert: true,
+      rejectUnauthorized: true,
+    };
     const r = await receiverWith([SECRET], tls);
-    const { device } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, tls: { ca: '${pki.caCert}', cert: '${pki.clientCert}', key: '${pki.clientKey}' } }`);
+    const { device } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, tls: { ca: '${pki.caCert}', cert: '${pki.clientCert}', key: '${pki.clientKey}' } }`,
+    );
     await publish(device, 2);
     await waitFor(() => r.delivered.length === 2, 'two over mTLS');
 
-    const { agent: noCert, device: d2 } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, tls: { ca: '${pki.caCert}' } }`);
+    const { agent: noCert, device: d2 } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, tls: { ca: '${pki.caCert}' } }`,
+    );
     await publish(d2, 1);
-    await waitFor(() => noCert.status().endpoints[0]!.state === 'backing-off', 'refused without a client certificate');
+    await waitFor(
+      () => noCert.status().endpoints[0]!.state === 'backing-off',
+      'refused without a client certificate',
+    );
     expect(r.delivered.length).toBe(2);
     // Without the private CA the server certificate is not trusted.
     const { agent: noCa, device: d3 } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET} }`);
     await publish(d3, 1);
-    await waitFor(() => noCa.status().endpoints[0]!.lastError?.includes('CERT') || noCa.status().endpoints[0]!.lastError?.includes('certificate'), 'a certificate error');
+    await waitFor(
+      () =>
+        noCa.status().endpoints[0]!.lastError?.includes('CERT') ||
+        noCa.status().endpoints[0]!.lastError?.includes('certificate'),
+      'a certificate error',
+    );
   });
 
   it('goes through the proxy named by HTTP_PROXY', async () => {
@@ -130,10 +173,19 @@ describe('transport', () => {
     const proxy: Server = createServer((req, res) => {
       seen.push(req.url ?? '');
       const target = new URL(req.url!);
-      const up = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers }, (ures) => {
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
-        ures.pipe(res);
-      });
+      const up = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: req.method,
+          headers: req.headers,
+        },
+        (ures) => {
+          res.writeHead(ures.statusCode ?? 502, ures.headers);
+          ures.pipe(res);
+        },
+      );
       req.pipe(up);
     });
     // undici tunnels through the proxy with CONNECT, as it would through squid.
@@ -159,8 +211,9 @@ describe('transport', () => {
       await publish(device, 2);
       await waitFor(() => r.delivered.length === 2, 'two via the proxy');
     } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
     // One keep-alive tunnel (or absolute-URI requests) carried both deliveries.
     expect(seen.length).toBeGreaterThanOrEqual(1);
@@ -169,7 +222,9 @@ describe('transport', () => {
 
   it('rateLimitPerSec holds the request rate, also while draining a backlog', async () => {
     const r = await receiverWith();
-    const { device } = await agentWith(`{ id: c, url: '${r.url}', secret: ${SECRET}, ordering: parallel, maxInFlight: 16, rateLimitPerSec: 5 }`);
+    const { device } = await agentWith(
+      `{ id: c, url: '${r.url}', secret: ${SECRET}, ordering: parallel, maxInFlight: 16, rateLimitPerSec: 5 }`,
+    );
     await publish(device, 15);
     await waitFor(() => r.delivered.length === 15, 'fifteen', 10_000);
     const span = r.delivered[14]!.at - r.delivered[0]!.at;
@@ -189,7 +244,9 @@ describe('signing and clock', () => {
   });
 
   it('edgehook keygen --ed25519 prints a whsk_ secret and the whpk_ key that verifies it', async () => {
-    const out = execFileSync(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'keygen', '--ed25519'], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'keygen', '--ed25519'], {
+      encoding: 'utf8',
+    });
     const secret = /secret: (whsk_\S+)/.exec(out)![1]!;
     const publicKey = /public key[^:]*: (whpk_\S+)/.exec(out)![1]!;
     const r = await receiverWith([publicKey]);

@@ -178,7 +178,9 @@ describe('endpointBackoffMs', () => {
   it('Retry-After "120" from a 503 end to end waits at least 120 s', () => {
     const retryAfterMs = parseRetryAfter('120', NOW);
     for (const r of [0, 0.3, 0.999]) {
-      expect(endpointBackoffMs({ failures: 1, random: () => r, retryAfterMs })).toBeGreaterThanOrEqual(120_000);
+      expect(endpointBackoffMs({ failures: 1, random: () => r, retryAfterMs })).toBeGreaterThanOrEqual(
+        120_000,
+      );
     }
   });
 });

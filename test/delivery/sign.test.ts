@@ -28,8 +28,7 @@ const V2 = {
 const V1A = {
   secret: 'whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==',
   publicKey: 'whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=',
-  signature:
-    'v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==',
+  signature: 'v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==',
 };
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -37,7 +36,11 @@ const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 /** What a receiver holding only the whpk_ string does (Standard Webhooks v1a). */
 function verifyV1a(publicKey: string, id: string, ts: number, body: string, entry: string): boolean {
   const raw = Buffer.from(publicKey.slice('whpk_'.length), 'base64');
-  const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  const key = createPublicKey({
+    key: Buffer.concat([SPKI_ED25519_PREFIX, raw]),
+    format: 'der',
+    type: 'spki',
+  });
   const sig = Buffer.from(entry.slice('v1a,'.length), 'base64');
   return verify(null, Buffer.from(`${id}.${ts}.${body}`), key, sig);
 }
@@ -68,7 +71,8 @@ describe('parseSecret', () => {
   it('decodes whsec_ to the raw HMAC key', () => {
     const parsed = parseSecret(V1.secret);
     expect(parsed.kind).toBe('hmac');
-    if (parsed.kind === 'hmac') expect(parsed.key.toString('base64')).toBe('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    if (parsed.kind === 'hmac')
+      expect(parsed.key.toString('base64')).toBe('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
   });
 
   it('derives the whpk_ of a whsk_ secret', () => {
@@ -146,7 +150,11 @@ describe('createSigner', () => {
   });
 
   it('is verified unchanged by the standardwebhooks package, also during rotation', () => {
-    const body = JSON.stringify({ id: 'evt_abc', type: 'sensor.temperature', data: { c: 21.5, note: 'küche' } });
+    const body = JSON.stringify({
+      id: 'evt_abc',
+      type: 'sensor.temperature',
+      data: { c: 21.5, note: 'küche' },
+    });
     const headers = webhookHeaders(createSigner([V1A.secret, V2.secret]), 'evt_abc', nowSec(), body);
     expect(new Webhook(V2.secret).verify(body, headers)).toEqual(JSON.parse(body));
     expect(() => new Webhook(V1.secret).verify(body, headers)).toThrow(/No matching signature/);

@@ -6,7 +6,15 @@ import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { Receiver, type Received } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
-import { Cleanup, device, expectCountsAddUp, integrityCheck, publishPaced, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  Cleanup,
+  device,
+  expectCountsAddUp,
+  integrityCheck,
+  publishPaced,
+  tempDirIn,
+  waitWithProgress,
+} from './support/rig.js';
 
 /**
  * DESIGN.md §1.1 and §2 ingest: "a broker restart loses nothing". The agent runs as a user
@@ -62,7 +70,10 @@ const lines = (r: Receiver) => r.delivered.filter((x) => x.json.topic === 'plant
 /** Every index 0..n-1 arrived; the first arrivals are in order; returns the index → webhook-ids map. */
 async function expectAllInOrder(receiver: Receiver, n: number): Promise<Map<number, Set<string>>> {
   const distinct = () => new Set(lines(receiver).map(indexOf)).size;
-  await waitWithProgress(() => distinct() >= n, distinct, `all ${n} messages at the receiver`, { stallMs: 20_000, timeoutMs: 90_000 });
+  await waitWithProgress(() => distinct() >= n, distinct, `all ${n} messages at the receiver`, {
+    stallMs: 20_000,
+    timeoutMs: 90_000,
+  });
   const ids = new Map<number, Set<string>>();
   const firstSeen: number[] = [];
   for (const r of lines(receiver)) {
@@ -81,7 +92,12 @@ async function expectAllInOrder(receiver: Receiver, n: number): Promise<Map<numb
 
 /** Waits until Mosquitto has written its persistence file after `since` (autosave_interval 1). */
 async function persisted(mosq: Mosquitto, since: number): Promise<void> {
-  await waitFor(() => statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs! > since, 'Mosquitto to save its persistence file', 10_000, 50);
+  await waitFor(
+    () => statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs! > since,
+    'Mosquitto to save its persistence file',
+    10_000,
+    50,
+  );
 }
 
 describe('broker restarts', () => {
@@ -95,7 +111,12 @@ describe('broker restarts', () => {
     // Nothing was in flight to the agent: not one duplicate.
     expect([...ids.values()].every((s) => s.size === 1)).toBe(true);
     expect(lines(receiver).length).toBe(1000);
-    await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 10_000, 100);
+    await waitFor(
+      async () => (await agent.status()).outbox.pending === 0,
+      'the outbox to settle',
+      10_000,
+      100,
+    );
     expectCountsAddUp((await agent.status()).outbox);
   });
 
@@ -116,7 +137,12 @@ describe('broker restarts', () => {
     const duplicated = [...ids.values()].filter((s) => s.size > 1).length;
     console.log(`[broker restart while connected] ${duplicated} message(s) delivered under two webhook-ids`);
     expect(duplicated).toBeLessThanOrEqual(150);
-    await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 10_000, 100);
+    await waitFor(
+      async () => (await agent.status()).outbox.pending === 0,
+      'the outbox to settle',
+      10_000,
+      100,
+    );
     expectCountsAddUp((await agent.status()).outbox);
   });
 
@@ -133,7 +159,12 @@ describe('broker restarts', () => {
     await agent.start();
     await waitFor(() => lines(receiver).length >= 50, 'the agent to be draining');
     await mosq.kill();
-    await waitFor(async () => !(await agent.status()).mqtt.connected, 'the agent to notice the broker is gone', 10_000, 50);
+    await waitFor(
+      async () => !(await agent.status()).mqtt.connected,
+      'the agent to notice the broker is gone',
+      10_000,
+      50,
+    );
     await mosq.start();
     // New messages after the restart arrive too, after the old ones.
     await publishPaced(dev, 200, (i) => message(1000 + i), { window: 50 });
@@ -141,8 +172,15 @@ describe('broker restarts', () => {
     // The broker forgot the acks it got after its last save and sends those messages again:
     // at-least-once, never a loss.
     const duplicated = [...ids.values()].filter((s) => s.size > 1).length;
-    console.log(`[broker SIGKILL] ${duplicated} message(s) sent again by the broker after it lost its unsaved state`);
-    await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 20_000, 100);
+    console.log(
+      `[broker SIGKILL] ${duplicated} message(s) sent again by the broker after it lost its unsaved state`,
+    );
+    await waitFor(
+      async () => (await agent.status()).outbox.pending === 0,
+      'the outbox to settle',
+      20_000,
+      100,
+    );
     expectCountsAddUp((await agent.status()).outbox);
     expect(await agent.signal('SIGTERM')).toBe(0);
     expect(integrityCheck(join(agent.dataDir, 'edgehook.db'))).toBe('ok');

@@ -27,7 +27,8 @@ function setup(): { dir: string; dataDir: string; dbFile: string } {
   return { dir, dataDir, dbFile: join(dataDir, 'edgehook.db') };
 }
 
-const run = (dir: string, dataDir: string) => cli(['run', '--config', join(dir, 'edgehook.yaml'), '--data-dir', dataDir], dir, 60_000);
+const run = (dir: string, dataDir: string) =>
+  cli(['run', '--config', join(dir, 'edgehook.yaml'), '--data-dir', dataDir], dir, 60_000);
 
 /** Exited on its own, non-zero, with one line on stderr naming `what`, and no stack trace. */
 function expectOneClearLine(r: Awaited<ReturnType<typeof run>>, ...mentions: (string | RegExp)[]): void {
@@ -36,7 +37,8 @@ function expectOneClearLine(r: Awaited<ReturnType<typeof run>>, ...mentions: (st
   expect(r.code).not.toBeNull();
   const lines = r.stderr.trim().split('\n');
   expect(lines, r.stderr).toHaveLength(1);
-  for (const m of mentions) expect(lines[0]).toMatch(m instanceof RegExp ? m : new RegExp(m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  for (const m of mentions)
+    expect(lines[0]).toMatch(m instanceof RegExp ? m : new RegExp(m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   expect(r.stderr + r.stdout).not.toMatch(STACK_FRAME);
 }
 
@@ -48,7 +50,8 @@ function realDatabase(dataDir: string): void {
      VALUES (?, ?, 'sensor.t', 'sensors/t', ?, 'pending', 0, NULL, ?, NULL, NULL, 500)`,
   );
   db.transaction(() => {
-    for (let i = 1; i <= 2000; i++) insert.run(i, `evt_${i}`, Date.now(), JSON.stringify({ i, pad: 'p'.repeat(300) }));
+    for (let i = 1; i <= 2000; i++)
+      insert.run(i, `evt_${i}`, Date.now(), JSON.stringify({ i, pad: 'p'.repeat(300) }));
   })();
   db.close();
 }
@@ -112,7 +115,9 @@ describe('a data directory that cannot be written, at `edgehook run`', () => {
     const mnt = join(dir, 'mnt');
     mkdirSync(mnt);
     if (!readOnlyMount(mnt)) {
-      console.warn('[read-only data dir] mounting a tmpfs is not permitted here; checking a data directory under a regular file instead');
+      console.warn(
+        '[read-only data dir] mounting a tmpfs is not permitted here; checking a data directory under a regular file instead',
+      );
       writeFileSync(join(dir, 'afile'), 'not a directory');
       const dataDir = join(dir, 'afile', 'data');
       expectOneClearLine(await run(dir, dataDir), dataDir, /data directory/);

@@ -4,7 +4,15 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
 import type { RejectedEventPage } from '../../src/admin/api-types.js';
-import { adminApi, Cleanup, device, expectCountsAddUp, publishPaced, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  adminApi,
+  Cleanup,
+  device,
+  expectCountsAddUp,
+  publishPaced,
+  tempDirIn,
+  waitWithProgress,
+} from './support/rig.js';
 import { badPayload, ODD_TOPICS, TEN_MB } from './support/hostile-payloads.js';
 
 /**
@@ -75,9 +83,11 @@ admin: { port: 0 }
   const goods = messages.filter((m) => m.good);
   await publishPaced(dev, messages.length, (i) => messages[i]!, { window: 20 });
 
-  const goodSeen = () => receiver.delivered.filter((r) => typeof (r.json.data as { g?: number } | null)?.g === 'number');
+  const goodSeen = () =>
+    receiver.delivered.filter((r) => typeof (r.json.data as { g?: number } | null)?.g === 'number');
   await waitWithProgress(
-    async () => goodSeen().length >= goods.length && (await agent.status()).outbox.received >= messages.length + probes,
+    async () =>
+      goodSeen().length >= goods.length && (await agent.status()).outbox.received >= messages.length + probes,
     async () => (await agent.status()).outbox.received + goodSeen().length,
     'every message stored and every good event delivered',
     { stallMs: 20_000 },
@@ -87,11 +97,18 @@ admin: { port: 0 }
   expect(agent.proc!.pid).toBe(pid);
   expect(agent.proc!.exitCode).toBeNull();
   // Good events went on, in order, on every topic.
-  expect(goodSeen().map((r) => [r.json.topic, (r.json.data as { g: number }).g])).toEqual(goods.map((m) => [m.topic, m.good!.g]));
+  expect(goodSeen().map((r) => [r.json.topic, (r.json.data as { g: number }).g])).toEqual(
+    goods.map((m) => [m.topic, m.good!.g]),
+  );
   expect(goodSeen().every((r) => r.verified)).toBe(true);
   // Every hostile payload is kept, counted, as rejected: none delivered.
   const st = await agent.status();
-  expect(st.outbox).toMatchObject({ received: messages.length + probes, rejected: BAD, dropped: 0, failed: 0 });
+  expect(st.outbox).toMatchObject({
+    received: messages.length + probes,
+    rejected: BAD,
+    dropped: 0,
+    failed: 0,
+  });
   expectCountsAddUp(st.outbox);
   expect(receiver.delivered.filter((r) => r.json.topic.startsWith('in/bad/'))).toEqual([]);
 
@@ -99,7 +116,11 @@ admin: { port: 0 }
   const rejected: RejectedEventPage['items'] = [];
   let before: number | null = null;
   do {
-    const page: { status: number; json: RejectedEventPage } = await adminApi<RejectedEventPage>(agent, 'GET', `/api/events?state=rejected&limit=500${before ? `&before=${before}` : ''}`);
+    const page: { status: number; json: RejectedEventPage } = await adminApi<RejectedEventPage>(
+      agent,
+      'GET',
+      `/api/events?state=rejected&limit=500${before ? `&before=${before}` : ''}`,
+    );
     expect(page.status).toBe(200);
     rejected.push(...page.json.items);
     before = page.json.nextBefore;
@@ -113,12 +134,24 @@ admin: { port: 0 }
   }
   expect(wrong).toEqual([]);
   expect(new Set(rejected.map((r) => r.topic)).size).toBe(BAD);
-  for (const t of ODD_TOPICS) expect(rejected.some((r) => r.topic.endsWith(t.slice(3))), t.slice(0, 40)).toBe(true);
+  for (const t of ODD_TOPICS)
+    expect(
+      rejected.some((r) => r.topic.endsWith(t.slice(3))),
+      t.slice(0, 40),
+    ).toBe(true);
 
   // They were acked: after a restart the broker sends none of them again.
   expect(await agent.signal('SIGTERM')).toBe(0);
   await agent.start();
   await dev.publishAsync('in/after-restart', '{"g":-1}', { qos: 1 });
-  await waitFor(() => receiver.delivered.some((r) => r.json.topic === 'in/after-restart'), 'an event after the restart', 20_000, 50);
-  expect((await agent.status()).outbox).toMatchObject({ received: messages.length + probes + 1, rejected: BAD });
+  await waitFor(
+    () => receiver.delivered.some((r) => r.json.topic === 'in/after-restart'),
+    'an event after the restart',
+    20_000,
+    50,
+  );
+  expect((await agent.status()).outbox).toMatchObject({
+    received: messages.length + probes + 1,
+    rejected: BAD,
+  });
 });

@@ -50,17 +50,30 @@ admin: { enabled: false }
   const at26h = await publish(20);
   clock.advance(24 * HOUR);
   const at50h = await publish(20);
-  expect(agent.status().endpoints[0]).toMatchObject({ state: 'backing-off', lastError: expect.stringMatching(/ECONNREFUSED/) });
+  expect(agent.status().endpoints[0]).toMatchObject({
+    state: 'backing-off',
+    lastError: expect.stringMatching(/ECONNREFUSED/),
+  });
   clock.advance(23 * HOUR); // now 73 h after the first readings: they are past maxAgeHours; the 2 h ones are 71 h old
 
   // The next probe finds the head too old: those events expire without a request.
-  await waitFor(() => agent.status().outbox.expired === at0h.length, 'the 73-hour-old events to expire', 15_000, 50);
+  await waitFor(
+    () => agent.status().outbox.expired === at0h.length,
+    'the 73-hour-old events to expire',
+    15_000,
+    50,
+  );
   expect(agent.status().outbox.pending).toBe(at2h.length + at26h.length + at50h.length);
 
   const receiver = await new Receiver([]).start(port); // signatures are checked below against the agent's clock
   cleanup.add(() => receiver.stop());
   const younger = [...at2h, ...at26h, ...at50h];
-  await waitFor(() => receiver.delivered.length >= younger.length, 'every younger event delivered', 20_000, 50);
+  await waitFor(
+    () => receiver.delivered.length >= younger.length,
+    'every younger event delivered',
+    20_000,
+    50,
+  );
   expect(receiver.delivered.map((r) => (r.json.data as { i: number }).i)).toEqual(younger);
 
   // Signed like any other delivery, with the attempt's time on the agent's clock (3 days ahead).

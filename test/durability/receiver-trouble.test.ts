@@ -67,7 +67,8 @@ admin: { port: 0 }
     agent,
     healthy,
     topic,
-    publish: (from = 0) => publishPaced(dev, N, (i) => ({ topic, payload: JSON.stringify({ i: from + i }) }), { window: N }),
+    publish: (from = 0) =>
+      publishPaced(dev, N, (i) => ({ topic, payload: JSON.stringify({ i: from + i }) }), { window: N }),
     endpoint: async (id) => (await agent.status()).endpoints.find((e) => e.id === id)!,
   };
 }
@@ -108,7 +109,10 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     expect(ep.pending).toBeGreaterThanOrEqual(N);
     const server = await troubleServer(port);
     await troubledGetsAll(server, c);
-    await waitFor(async () => (await c.endpoint('troubled')).state === 'healthy', 'the endpoint to be healthy again');
+    await waitFor(
+      async () => (await c.endpoint('troubled')).state === 'healthy',
+      'the endpoint to be healthy again',
+    );
   });
 
   it('a 503 storm: one probe at a time, backoff between probes, the healthy one goes on; then the backlog drains in order', async () => {
@@ -179,7 +183,8 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
   it('a 3xx is message trouble: never followed, retried on its schedule, then a dead letter; order holds; the healthy one goes on', async () => {
     const elsewhere = await troubleServer();
     const server = await troubleServer();
-    server.behave = (req, res) => (req.i === 3 ? res.writeHead(302, { location: elsewhere.url }).end() : res.writeHead(200).end());
+    server.behave = (req, res) =>
+      req.i === 3 ? res.writeHead(302, { location: elsewhere.url }).end() : res.writeHead(200).end();
     const c = await twoEndpoints('redirect', server.url, 'retry: { schedule: [0.2, 0.3] }');
     await c.publish();
     await healthyGetsAll(c);
@@ -193,8 +198,14 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     // Strict ordering: event 4 went only after event 3 was settled.
     expect(server.requests.find((r) => r.i === 4)!.at).toBeGreaterThanOrEqual(tries[2]!.at);
     await waitFor(async () => (await c.agent.status()).outbox.failed === 1, 'one dead letter');
-    const failed = await adminApi<{ items: { endpointId: string; status: string; lastStatus: number }[] }>(c.agent, 'GET', '/api/deliveries?endpoint=troubled&status=failed');
-    expect(failed.json.items).toEqual([expect.objectContaining({ endpointId: 'troubled', status: 'failed', lastStatus: 302 })]);
+    const failed = await adminApi<{ items: { endpointId: string; status: string; lastStatus: number }[] }>(
+      c.agent,
+      'GET',
+      '/api/deliveries?endpoint=troubled&status=failed',
+    );
+    expect(failed.json.items).toEqual([
+      expect.objectContaining({ endpointId: 'troubled', status: 'failed', lastStatus: 302 }),
+    ]);
   });
 
   it('410 Gone disables the endpoint after one request; its events stay pending; the healthy one goes on; re-enabling drains them', async () => {
@@ -204,21 +215,28 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     const c = await twoEndpoints('gone', server.url);
     await c.publish();
     await healthyGetsAll(c);
-    await waitFor(async () => (await c.endpoint('troubled')).state === 'disabled', 'the endpoint to be disabled');
+    await waitFor(
+      async () => (await c.endpoint('troubled')).state === 'disabled',
+      'the endpoint to be disabled',
+    );
     expect(server.requests).toHaveLength(1);
     const ep = await c.endpoint('troubled');
     expect(ep.pending).toBeGreaterThanOrEqual(N);
     expect((await c.agent.status()).outbox.pending).toBe(ep.pending);
     gone = false;
     // An operator saves the endpoint again (admin UI): that re-enables it.
-    const saved = await adminApi(c.agent, 'PUT', '/api/endpoints/troubled', { url: server.url, secret: SECRET });
+    const saved = await adminApi(c.agent, 'PUT', '/api/endpoints/troubled', {
+      url: server.url,
+      secret: SECRET,
+    });
     expect(saved.status).toBe(200);
     await troubledGetsAll(server, c);
   });
 
   it('429 with Retry-After in seconds: the endpoint waits that long, then sends the same webhook-id; the healthy one goes on', async () => {
     const server = await troubleServer();
-    server.behave = (req, res) => (req.n === 1 ? res.writeHead(429, { 'retry-after': '3' }).end() : res.writeHead(200).end());
+    server.behave = (req, res) =>
+      req.n === 1 ? res.writeHead(429, { 'retry-after': '3' }).end() : res.writeHead(200).end();
     const c = await twoEndpoints('retry-seconds', server.url);
     await c.publish();
     await healthyGetsAll(c);
@@ -255,13 +273,24 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     server.behave = (_req, res) => {
       if (!huge) return void res.writeHead(200).end();
       // The first two answers are 503s, whose body feeds the attempt log.
-      res.writeHead(++hugeAnswers <= 2 ? 503 : 200, { 'content-type': 'text/plain', 'content-length': String(big.length) });
+      res.writeHead(++hugeAnswers <= 2 ? 503 : 200, {
+        'content-type': 'text/plain',
+        'content-length': String(big.length),
+      });
       res.end(big);
     };
     // Eight answers at once: a sender that read bodies would hold 160 MiB or more.
-    const c = await twoEndpoints('huge', server.url, 'ordering: parallel, maxInFlight: 8, retry: { backoffMaxSeconds: 1 }');
+    const c = await twoEndpoints(
+      'huge',
+      server.url,
+      'ordering: parallel, maxInFlight: 8, retry: { backoffMaxSeconds: 1 }',
+    );
     // Warm up with ordinary answers first, so the baseline is a running agent's, not a fresh one's.
-    const accepted = () => server.accepted.filter((r) => r.topic === c.topic).map((r) => r.i!).sort((a, b) => a - b);
+    const accepted = () =>
+      server.accepted
+        .filter((r) => r.topic === c.topic)
+        .map((r) => r.i!)
+        .sort((a, b) => a - b);
     await c.publish();
     await healthyGetsAll(c);
     await waitFor(() => accepted().length >= N, 'the warm-up events at the troubled endpoint', 30_000, 50);
@@ -284,13 +313,19 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     expect(accepted()).toEqual(upTo(2 * N));
     clearInterval(sampler);
     expect(c.agent.proc!.exitCode).toBeNull();
-    console.log(`[20 MB bodies] agent VmRSS ${Math.round(baseline / 1024)} MiB before, peak ${Math.round(peak / 1024)} MiB over ${hugeAnswers} answers of 20 MiB`);
+    console.log(
+      `[20 MB bodies] agent VmRSS ${Math.round(baseline / 1024)} MiB before, peak ${Math.round(peak / 1024)} MiB over ${hugeAnswers} answers of 20 MiB`,
+    );
     // Reading the bodies would add 20 MiB per answer in flight (measured: over 200 MiB); not
     // reading them adds about 10 MiB of ordinary churn here.
     expect(peak - baseline).toBeLessThan(48 * 1024);
     // The attempt log keeps a snippet of a 503's body, not 20 MB of it.
     const seq = (JSON.parse(server.requests[firstHuge]!.body) as { seq: number }).seq;
-    const detail = await adminApi<{ attempts: { status: number | null; response: string | null }[] }>(c.agent, 'GET', `/api/deliveries/troubled/${seq}`);
+    const detail = await adminApi<{ attempts: { status: number | null; response: string | null }[] }>(
+      c.agent,
+      'GET',
+      `/api/deliveries/troubled/${seq}`,
+    );
     expect(detail.json.attempts[0]).toMatchObject({ status: 503 });
     expect(detail.json.attempts[0]!.response!.length).toBeLessThanOrEqual(1024);
   });

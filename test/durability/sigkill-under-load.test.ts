@@ -4,7 +4,16 @@ import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { Receiver } from '../helpers/receiver.js';
 import { sleep, waitFor } from '../helpers/net.js';
-import { Cleanup, device, expectCountsAddUp, integrityCheck, publishPaced, seededRandom, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  Cleanup,
+  device,
+  expectCountsAddUp,
+  integrityCheck,
+  publishPaced,
+  seededRandom,
+  tempDirIn,
+  waitWithProgress,
+} from './support/rig.js';
 
 /**
  * DESIGN.md §1.1–1.3 under the worst a gateway sees: the agent is SIGKILLed at random moments
@@ -99,14 +108,22 @@ admin: { port: 0 }
   }
   await publishing;
   expect(publishError).toBeUndefined();
-  console.log('[sigkill-under-load] kills (messages acked by the broker / deliveries at the kill):', kills.map((k) => `${k.published}/${k.delivered}`).join(' '));
+  console.log(
+    '[sigkill-under-load] kills (messages acked by the broker / deliveries at the kill):',
+    kills.map((k) => `${k.published}/${k.delivered}`).join(' '),
+  );
   // Every kill landed while the stream was still going.
   for (const k of kills) expect(k.published).toBeGreaterThan(0);
   for (const k of kills) expect(k.published).toBeLessThan(TOTAL);
 
   const indexOf = (r: (typeof receiver.delivered)[number]) => (r.json.data as { i?: number }).i;
-  const distinct = () => new Set(receiver.delivered.filter((r) => r.json.topic === 'load/line').map(indexOf)).size;
-  await waitWithProgress(() => distinct() >= TOTAL, distinct, `all ${TOTAL} messages delivered`, { stallMs: 20_000, timeoutMs: 150_000, intervalMs: 250 });
+  const distinct = () =>
+    new Set(receiver.delivered.filter((r) => r.json.topic === 'load/line').map(indexOf)).size;
+  await waitWithProgress(() => distinct() >= TOTAL, distinct, `all ${TOTAL} messages delivered`, {
+    stallMs: 20_000,
+    timeoutMs: 150_000,
+    intervalMs: 250,
+  });
 
   const got = receiver.delivered.filter((r) => r.json.topic === 'load/line');
   expect(got.every((r) => r.verified)).toBe(true);
@@ -122,7 +139,9 @@ admin: { port: 0 }
   }
   expect(idsByIndex.size).toBe(TOTAL);
   // Effectively once: a message delivered twice carries the same webhook-id (and seq) both times.
-  const withSeveralIds = [...idsByIndex].filter(([, ids]) => ids.size > 1).map(([i, ids]) => `${i}: ${[...ids].join(', ')}`);
+  const withSeveralIds = [...idsByIndex]
+    .filter(([, ids]) => ids.size > 1)
+    .map(([i, ids]) => `${i}: ${[...ids].join(', ')}`);
   expect(withSeveralIds).toEqual([]);
   expect([...seqById.values()].every((s) => s.size === 1)).toBe(true);
   // Strict order once duplicates are removed, and seq grows with it.
@@ -130,16 +149,28 @@ admin: { port: 0 }
   const firstDeliveries = got.filter((r) => (seen.has(r.id) ? false : (seen.add(r.id), true)));
   const order = firstDeliveries.map(indexOf);
   const outOfOrder = order.findIndex((v, k) => v !== k);
-  expect(outOfOrder, `first out-of-order delivery at position ${outOfOrder}: ${order.slice(Math.max(0, outOfOrder - 3), outOfOrder + 3).join(',')}`).toBe(-1);
+  expect(
+    outOfOrder,
+    `first out-of-order delivery at position ${outOfOrder}: ${order.slice(Math.max(0, outOfOrder - 3), outOfOrder + 3).join(',')}`,
+  ).toBe(-1);
   const seqs = firstDeliveries.map((r) => r.json.seq);
   expect(seqs.every((s, k) => k === 0 || s > seqs[k - 1]!)).toBe(true);
-  console.log(`[sigkill-under-load] ${got.length - TOTAL} duplicate deliveries (same webhook-id) after ${KILLS} kills`);
+  console.log(
+    `[sigkill-under-load] ${got.length - TOTAL} duplicate deliveries (same webhook-id) after ${KILLS} kills`,
+  );
 
   // The outbox agrees: every received event delivered, each counted once.
   await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 20_000, 100);
   const st = await agent.status();
   expectCountsAddUp(st.outbox);
-  expect(st.outbox).toMatchObject({ received: TOTAL + probes, delivered: TOTAL + probes, pending: 0, failed: 0, dropped: 0, rejected: 0 });
+  expect(st.outbox).toMatchObject({
+    received: TOTAL + probes,
+    delivered: TOTAL + probes,
+    pending: 0,
+    failed: 0,
+    dropped: 0,
+    rejected: 0,
+  });
   expect(await agent.signal('SIGTERM')).toBe(0);
   expect(integrityCheck(join(agent.dataDir, 'edgehook.db'))).toBe('ok');
 });

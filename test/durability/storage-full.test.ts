@@ -4,7 +4,15 @@ import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import type { AgentStatus } from '../../src/agent/agent-status.js';
-import { Cleanup, device, expectCountsAddUp, integrityCheck, publishPaced, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  Cleanup,
+  device,
+  expectCountsAddUp,
+  integrityCheck,
+  publishPaced,
+  tempDirIn,
+  waitWithProgress,
+} from './support/rig.js';
 import { TroubleServer } from './support/trouble-server.js';
 
 /**
@@ -80,7 +88,9 @@ admin: { port: 0 }
     return st;
   };
   const payload = (i: number) => JSON.stringify({ i, reading: 'r'.repeat(150) });
-  const published = publishPaced(dev, TOTAL, (i) => ({ topic: 'd/reading', payload: payload(i) }), { window: 50 });
+  const published = publishPaced(dev, TOTAL, (i) => ({ topic: 'd/reading', payload: payload(i) }), {
+    window: 50,
+  });
   return { agent, up, probes: () => probes, status, seen, published };
 }
 
@@ -98,20 +108,38 @@ describe('storage full (storage.maxBytes 64 KiB)', () => {
   it('drop-oldest: every message is acked, the oldest undelivered events are dropped and counted, the newest arrive in order; integrity_check ok', async () => {
     const rig = await fullRig('drop-oldest', 'hanging');
     await rig.published; // drop-oldest never stops acking: the broker is not left holding anything
-    await waitFor(async () => (await rig.status()).outbox.received >= TOTAL + rig.probes(), 'every message stored', 30_000, 100);
+    await waitFor(
+      async () => (await rig.status()).outbox.received >= TOTAL + rig.probes(),
+      'every message stored',
+      30_000,
+      100,
+    );
     const full = (await rig.status()).outbox;
     expect(full.dropped).toBeGreaterThan(0);
     expect(full.pending).toBeLessThan(TOTAL);
     expect(full.bytes).toBeLessThanOrEqual(MAX_BYTES);
 
     const receiver = await rig.up();
-    await waitFor(async () => (await rig.status()).outbox.pending === 0, 'the kept events delivered', 30_000, 100);
+    await waitFor(
+      async () => (await rig.status()).outbox.pending === 0,
+      'the kept events delivered',
+      30_000,
+      100,
+    );
     await waitFor(async () => (await rig.status()).outbox.delivered > 0, 'the results committed');
     const end = (await rig.status()).outbox;
-    expect(end).toMatchObject({ received: TOTAL + rig.probes(), failed: 0, rejected: 0, expired: 0, pending: 0 });
+    expect(end).toMatchObject({
+      received: TOTAL + rig.probes(),
+      failed: 0,
+      rejected: 0,
+      expired: 0,
+      pending: 0,
+    });
     expect(end.delivered + end.dropped).toBe(end.received);
     // A dropped event is gone: the receiver gets exactly what the outbox counts as delivered.
-    expect(receiver.accepted.length, 'events the receiver accepted vs events counted delivered').toBe(end.delivered);
+    expect(receiver.accepted.length, 'events the receiver accepted vs events counted delivered').toBe(
+      end.delivered,
+    );
     // What was kept is the newest, contiguous up to the last message, in order.
     const got = readings(receiver);
     expect(got.length).toBeGreaterThan(0);
@@ -133,10 +161,16 @@ describe('storage full (storage.maxBytes 64 KiB)', () => {
     const receiver = await rig.up();
     // Ingest must resume as deliveries make room: a stall here means the broker holds the
     // rest forever.
-    await waitWithProgress(() => readings(receiver).length >= TOTAL, () => readings(receiver).length, `all ${TOTAL} delivered`, {
-      stallMs: 15_000,
-      describe: async () => JSON.stringify({ mqtt: (await rig.status()).mqtt, outbox: (await rig.status()).outbox }),
-    });
+    await waitWithProgress(
+      () => readings(receiver).length >= TOTAL,
+      () => readings(receiver).length,
+      `all ${TOTAL} delivered`,
+      {
+        stallMs: 15_000,
+        describe: async () =>
+          JSON.stringify({ mqtt: (await rig.status()).mqtt, outbox: (await rig.status()).outbox }),
+      },
+    );
     expect(readings(receiver)).toEqual([...Array(TOTAL).keys()]);
     expect(new Set(receiver.accepted.map((r) => r.id)).size).toBe(receiver.accepted.length);
     expect(receiver.requests.every((r) => r.verified)).toBe(true);

@@ -7,7 +7,14 @@ import mqtt from 'mqtt';
 import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { Receiver } from '../helpers/receiver.js';
 import { sleep, waitFor } from '../helpers/net.js';
-import { Cleanup, publishPaced, seededRandom, snapshotDb, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  Cleanup,
+  publishPaced,
+  seededRandom,
+  snapshotDb,
+  tempDirIn,
+  waitWithProgress,
+} from './support/rig.js';
 
 /**
  * Torn writes (DESIGN.md §1.1: acked only after the commit, WAL + synchronous=FULL). The agent
@@ -35,7 +42,8 @@ it('SIGKILL during group commits, 10 times: the database opens cleanly, integrit
   // Every message the agent has acked (PUBACK seen by the broker), by index.
   const acked = new Set<number>();
   broker.on('ack', (packet, client) => {
-    if (client?.id === CLIENT_ID && packet && packet.cmd === 'publish') acked.add((JSON.parse(String(packet.payload)) as { k: number }).k);
+    if (client?.id === CLIENT_ID && packet && packet.cmd === 'publish')
+      acked.add((JSON.parse(String(packet.payload)) as { k: number }).k);
   });
   let subscribed = false;
   broker.on('subscribe', (_subs, client) => {
@@ -86,7 +94,9 @@ admin: { port: 0 }
     const db = new Database(file);
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      const stored = new Set(db.prepare(`SELECT json_extract(body, '$.data.k') FROM events`).pluck().all() as number[]);
+      const stored = new Set(
+        db.prepare(`SELECT json_extract(body, '$.data.k') FROM events`).pluck().all() as number[],
+      );
       const missing = ackedNow.filter((k) => !stored.has(k));
       expect(missing, `kill ${kill + 1}: acked by the agent but not in its database`).toEqual([]);
     } finally {
@@ -97,7 +107,9 @@ admin: { port: 0 }
   }
   streaming = false;
   await publishing;
-  console.log(`[torn-writes] ${KILLS} kills; ${acked.size} messages acked by the agent out of ${progress.published} published`);
+  console.log(
+    `[torn-writes] ${KILLS} kills; ${acked.size} messages acked by the agent out of ${progress.published} published`,
+  );
   expect(acked.size).toBeGreaterThan(KILLS * 10);
 
   // And the agent carries on from the recovered database: the broker sends again what was not
@@ -113,7 +125,9 @@ admin: { port: 0 }
   const db = new Database(join(agent.dataDir, 'edgehook.db'), { readonly: true });
   try {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    const stored = new Set(db.prepare(`SELECT json_extract(body, '$.data.k') FROM events`).pluck().all() as number[]);
+    const stored = new Set(
+      db.prepare(`SELECT json_extract(body, '$.data.k') FROM events`).pluck().all() as number[],
+    );
     const missing = [...Array(progress.published).keys()].filter((k) => !stored.has(k));
     expect(missing).toEqual([]);
   } finally {

@@ -15,13 +15,17 @@ const require = createRequire(import.meta.url);
 // Resolved from app-builder-lib, so the test uses the very ajv and minimatch electron-builder uses.
 const builderRequire = createRequire(require.resolve('app-builder-lib/package.json'));
 const Ajv = (builderRequire('ajv') as { default: new (o: object) => AjvLike }).default;
-const { minimatch } = builderRequire('minimatch') as { minimatch: (path: string, pattern: string, o?: object) => boolean };
+const { minimatch } = builderRequire('minimatch') as {
+  minimatch: (path: string, pattern: string, o?: object) => boolean;
+};
 const { validateConfiguration } = require('app-builder-lib/out/util/config/config.js') as {
   validateConfiguration: (config: unknown, debug: { isEnabled: boolean; add(): void }) => Promise<void>;
 };
 
 interface AjvLike {
-  compile(schema: unknown): ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
+  compile(
+    schema: unknown,
+  ): ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
 }
 
 type Target = { target: string; arch: string[] };
@@ -61,18 +65,22 @@ function packaged(patterns: string[], file: string): boolean {
 }
 
 describe('electron-builder.yml', () => {
-  it('matches electron-builder\'s JSON schema', () => {
+  it("matches electron-builder's JSON schema", () => {
     expect(schemaErrors(loadConfig())).toEqual([]);
   });
 
-  it('passes electron-builder\'s own validation', async () => {
-    await expect(validateConfiguration(loadConfig(), { isEnabled: false, add: () => undefined })).resolves.toBeUndefined();
+  it("passes electron-builder's own validation", async () => {
+    await expect(
+      validateConfiguration(loadConfig(), { isEnabled: false, add: () => undefined }),
+    ).resolves.toBeUndefined();
   });
 
   it('the validation catches mistakes (so the checks above mean something)', async () => {
     const typo = { ...loadConfig(), npmRebuld: true };
     expect(schemaErrors(typo).join()).toMatch(/additional properties/);
-    await expect(validateConfiguration(typo, { isEnabled: false, add: () => undefined })).rejects.toThrow(/npmRebuld/);
+    await expect(validateConfiguration(typo, { isEnabled: false, add: () => undefined })).rejects.toThrow(
+      /npmRebuld/,
+    );
     expect(schemaErrors({ ...loadConfig(), npmRebuild: 'yes' }).join()).toMatch(/npmRebuild must be boolean/);
   });
 
@@ -89,15 +97,28 @@ describe('electron-builder.yml', () => {
     expect(config.npmRebuild).toBe(true);
     const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
     expect(config.asarUnpack.some((p) => minimatch(addon, p))).toBe(true);
-    expect(config.asarUnpack.some((p) => minimatch('node_modules/better-sqlite3/lib/database.js', p))).toBe(true);
+    expect(config.asarUnpack.some((p) => minimatch('node_modules/better-sqlite3/lib/database.js', p))).toBe(
+      true,
+    );
   });
 
   it('packages the main process, the preload, the core and the admin UI, not the sources', () => {
     const { files } = loadConfig();
-    for (const file of ['package.json', 'dist/electron/main.js', 'dist/electron/preload.cjs', 'dist/agent/create-agent.js', 'dist/ui/index.html']) {
+    for (const file of [
+      'package.json',
+      'dist/electron/main.js',
+      'dist/electron/preload.cjs',
+      'dist/agent/create-agent.js',
+      'dist/ui/index.html',
+    ]) {
       expect(packaged(files, file), file).toBe(true);
     }
-    for (const file of ['src/electron/main.ts', 'test/electron/main.test.ts', 'dist/electron/main.js.map', 'electron-builder.yml']) {
+    for (const file of [
+      'src/electron/main.ts',
+      'test/electron/main.test.ts',
+      'dist/electron/main.js.map',
+      'electron-builder.yml',
+    ]) {
       expect(packaged(files, file), file).toBe(false);
     }
   });

@@ -10,7 +10,16 @@ import { DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
 import type { DesktopAppDeps } from '../../src/electron/desktop-deps.js';
 import { channelFor, DESKTOP_API_METHODS } from '../../src/electron/desktop-api.js';
 import { trayIconPng } from '../../src/electron/tray-icons.js';
-import { createFakeElectron, deferred, endpoint, FakeAgent, FakeWebContents, makeStatus, type FakeElectron, type FakeImage } from './fakes.js';
+import {
+  createFakeElectron,
+  deferred,
+  endpoint,
+  FakeAgent,
+  FakeWebContents,
+  makeStatus,
+  type FakeElectron,
+  type FakeImage,
+} from './fakes.js';
 
 const ADMIN = 'http://127.0.0.1:8787';
 const PRELOAD = '/app/dist/electron/preload.cjs';
@@ -41,7 +50,9 @@ interface Setup {
 }
 
 /** Real config loading and starter writing on a temp userData; a fake agent and fake Electron. */
-function setup(opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?: NodeJS.ProcessEnv } = {}): Setup {
+function setup(
+  opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Setup {
   const fake = createFakeElectron(userData, opts);
   running.push(fake);
   const agent = new FakeAgent();
@@ -83,7 +94,9 @@ async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
 describe('start-up', () => {
   it('writes the starter config into userData on first run and runs the agent on it, data in userData/data', async () => {
     const { configs, configFiles, agent } = await started();
-    expect(fs.readFileSync(path.join(userData, 'edgehook.yaml'), 'utf8')).toMatch(/^# edgehook configuration/);
+    expect(fs.readFileSync(path.join(userData, 'edgehook.yaml'), 'utf8')).toMatch(
+      /^# edgehook configuration/,
+    );
     expect(configs).toHaveLength(1);
     expect(configs[0]!.dataDir).toBe(path.join(userData, 'data'));
     // UI edits are written back to the same file the app started from.
@@ -103,7 +116,13 @@ describe('start-up', () => {
     const { fake, agent } = await started();
     expect(fake.windows).toHaveLength(1);
     const win = fake.windows[0]!;
-    expect(win.options.webPreferences).toMatchObject({ preload: PRELOAD, sandbox: true, contextIsolation: true, nodeIntegration: false, webSecurity: true });
+    expect(win.options.webPreferences).toMatchObject({
+      preload: PRELOAD,
+      sandbox: true,
+      contextIsolation: true,
+      nodeIntegration: false,
+      webSecurity: true,
+    });
     expect(win.loadURL).toHaveBeenCalledWith(agent.loginUrl);
     expect(fake.app.enableSandbox).toHaveBeenCalledTimes(1);
     win.emit('ready-to-show');
@@ -240,8 +259,13 @@ describe('tray, notifications and desktop actions', () => {
     const { fake, agent, desktop } = await started({ argv: ['x', '--hidden'] });
     const tray = fake.trays[0]!;
     expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('connected', 1));
-    expect((tray.image as FakeImage).representations[0]).toEqual({ scaleFactor: 2, buffer: trayIconPng('connected', 2) });
-    agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'disabled', lastError: 'HTTP 410 Gone: endpoint disabled' })] });
+    expect((tray.image as FakeImage).representations[0]).toEqual({
+      scaleFactor: 2,
+      buffer: trayIconPng('connected', 2),
+    });
+    agent.statusValue = makeStatus({
+      endpoints: [endpoint('cloud', { state: 'disabled', lastError: 'HTTP 410 Gone: endpoint disabled' })],
+    });
     desktop.trayController!.refresh();
     expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('failing', 1));
     expect(fake.notifications.map((n) => n.title)).toEqual(['Endpoint "cloud" was disabled']);
@@ -254,7 +278,9 @@ describe('tray, notifications and desktop actions', () => {
     const autostart = path.join(userData, 'xdg', 'autostart', 'edgehook.desktop');
     expect(fs.existsSync(autostart)).toBe(true); // on by default
     expect(await fake.invoke('edgehook:setStartAtLogin', `${ADMIN}/settings`, false)).toBe(false);
-    expect(JSON.parse(fs.readFileSync(path.join(userData, 'desktop-settings.json'), 'utf8'))).toEqual({ startAtLogin: false });
+    expect(JSON.parse(fs.readFileSync(path.join(userData, 'desktop-settings.json'), 'utf8'))).toEqual({
+      startAtLogin: false,
+    });
     expect(fs.existsSync(autostart)).toBe(false);
     expect(fake.trays[0]!.item('login').checked).toBe(false);
   });

@@ -5,7 +5,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDesktopLog, rotateIfLarge } from '../../src/electron/desktop-log.js';
 import { desktopPaths } from '../../src/electron/desktop-paths.js';
 import { DEFAULT_SETTINGS, readSettings, writeSettings } from '../../src/electron/desktop-settings.js';
-import { applyStartAtLogin, autostartEntry, autostartFile, HIDDEN_ARG, launchedHidden, quoteExecArg, type LoginItemDeps } from '../../src/electron/login-item.js';
+import {
+  applyStartAtLogin,
+  autostartEntry,
+  autostartFile,
+  HIDDEN_ARG,
+  launchedHidden,
+  quoteExecArg,
+  type LoginItemDeps,
+} from '../../src/electron/login-item.js';
 
 let dir: string;
 beforeEach(() => {
@@ -54,7 +62,14 @@ describe('desktop settings', () => {
 
 describe('start at login', () => {
   function deps(platform: NodeJS.Platform, over: Partial<LoginItemDeps> = {}): LoginItemDeps {
-    return { platform, app: { setLoginItemSettings: vi.fn() }, execPath: '/opt/Edgehook/edgehook', appImage: undefined, configHome: path.join(dir, 'config'), ...over };
+    return {
+      platform,
+      app: { setLoginItemSettings: vi.fn() },
+      execPath: '/opt/Edgehook/edgehook',
+      appImage: undefined,
+      configHome: path.join(dir, 'config'),
+      ...over,
+    };
   }
 
   it('uses the login item API on macOS', () => {
@@ -67,7 +82,11 @@ describe('start at login', () => {
   it('passes path and --hidden on Windows, also when turning it off', () => {
     const d = deps('win32', { execPath: 'C:\\Program Files\\Edgehook\\Edgehook.exe' });
     applyStartAtLogin(false, d);
-    expect(d.app.setLoginItemSettings).toHaveBeenCalledWith({ openAtLogin: false, path: 'C:\\Program Files\\Edgehook\\Edgehook.exe', args: [HIDDEN_ARG] });
+    expect(d.app.setLoginItemSettings).toHaveBeenCalledWith({
+      openAtLogin: false,
+      path: 'C:\\Program Files\\Edgehook\\Edgehook.exe',
+      args: [HIDDEN_ARG],
+    });
   });
 
   it('writes and removes an XDG autostart entry on Linux', () => {
@@ -84,9 +103,14 @@ describe('start at login', () => {
   });
 
   it('starts the AppImage file, not its temporary mount', () => {
-    const d = deps('linux', { execPath: '/tmp/.mount_EdgehoXYZ/edgehook', appImage: '/home/pi/Apps/Edgehook 1.0.AppImage' });
+    const d = deps('linux', {
+      execPath: '/tmp/.mount_EdgehoXYZ/edgehook',
+      appImage: '/home/pi/Apps/Edgehook 1.0.AppImage',
+    });
     applyStartAtLogin(true, d);
-    expect(fs.readFileSync(autostartFile(d.configHome), 'utf8')).toContain('Exec="/home/pi/Apps/Edgehook 1.0.AppImage" --hidden\n');
+    expect(fs.readFileSync(autostartFile(d.configHome), 'utf8')).toContain(
+      'Exec="/home/pi/Apps/Edgehook 1.0.AppImage" --hidden\n',
+    );
   });
 
   it.each([
@@ -108,7 +132,9 @@ describe('start at login', () => {
 
   it('writes a desktop entry with the keys autostart needs', () => {
     const lines = autostartEntry('/usr/bin/edgehook').split('\n');
-    expect(lines).toEqual(expect.arrayContaining(['Name=Edgehook', 'Terminal=false', 'X-GNOME-Autostart-enabled=true']));
+    expect(lines).toEqual(
+      expect.arrayContaining(['Name=Edgehook', 'Terminal=false', 'X-GNOME-Autostart-enabled=true']),
+    );
   });
 });
 

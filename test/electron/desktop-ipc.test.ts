@@ -7,19 +7,37 @@ const ADMIN = 'http://127.0.0.1:8787';
 function setup() {
   const registered = new Map<string, (event: unknown, ...args: unknown[]) => unknown>();
   const ipcMain = {
-    handle: vi.fn((channel: string, fn: (event: unknown, ...args: unknown[]) => unknown) => void registered.set(channel, fn)),
+    handle: vi.fn(
+      (channel: string, fn: (event: unknown, ...args: unknown[]) => unknown) =>
+        void registered.set(channel, fn),
+    ),
     removeHandler: vi.fn((channel: string) => void registered.delete(channel)),
   };
   const handlers: DesktopHandlers = {
-    info: vi.fn(() => ({ version: '1', platform: 'linux', configFile: '/c', dataDir: '/d', logFile: '/l', startAtLogin: true, packaged: true })),
+    info: vi.fn(() => ({
+      version: '1',
+      platform: 'linux',
+      configFile: '/c',
+      dataDir: '/d',
+      logFile: '/l',
+      startAtLogin: true,
+      packaged: true,
+    })),
     openDataFolder: vi.fn(async () => undefined),
     openConfigFile: vi.fn(async () => undefined),
     openLogFile: vi.fn(async () => undefined),
     setStartAtLogin: vi.fn((enabled: boolean) => enabled),
   };
-  const unregister = registerDesktopApi(ipcMain as never, handlers, (url) => url?.startsWith(`${ADMIN}/`) === true);
+  const unregister = registerDesktopApi(
+    ipcMain as never,
+    handlers,
+    (url) => url?.startsWith(`${ADMIN}/`) === true,
+  );
   const call = async (method: string, frameUrl: string | undefined, ...args: unknown[]) =>
-    registered.get(`edgehook:${method}`)!({ senderFrame: frameUrl === undefined ? null : { url: frameUrl } }, ...args);
+    registered.get(`edgehook:${method}`)!(
+      { senderFrame: frameUrl === undefined ? null : { url: frameUrl } },
+      ...args,
+    );
   return { registered, handlers, unregister, call };
 }
 
@@ -43,11 +61,14 @@ describe('registerDesktopApi', () => {
     expect(handlers.openDataFolder).not.toHaveBeenCalled();
   });
 
-  it.each([['yes'], [1], [null], [undefined], [{ valueOf: (): boolean => true }]])('refuses setStartAtLogin(%j): only a boolean', async (value) => {
-    const { call, handlers } = setup();
-    await expect(call('setStartAtLogin', `${ADMIN}/`, value)).rejects.toThrow(TypeError);
-    expect(handlers.setStartAtLogin).not.toHaveBeenCalled();
-  });
+  it.each([['yes'], [1], [null], [undefined], [{ valueOf: (): boolean => true }]])(
+    'refuses setStartAtLogin(%j): only a boolean',
+    async (value) => {
+      const { call, handlers } = setup();
+      await expect(call('setStartAtLogin', `${ADMIN}/`, value)).rejects.toThrow(TypeError);
+      expect(handlers.setStartAtLogin).not.toHaveBeenCalled();
+    },
+  );
 
   it('drops arguments a method does not take', async () => {
     const { call, handlers } = setup();

@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import type { BrowserWindowConstructorOptions, MenuItemConstructorOptions, NotificationConstructorOptions } from 'electron';
+import type {
+  BrowserWindowConstructorOptions,
+  MenuItemConstructorOptions,
+  NotificationConstructorOptions,
+} from 'electron';
 import { vi } from 'vitest';
 import type { AgentStatus } from '../../src/agent/agent-status.js';
 import type { AgentLike, ElectronModules } from '../../src/electron/desktop-deps.js';
@@ -141,7 +145,9 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
   const trays: FakeTray[] = [];
   const notifications: (NotificationConstructorOptions & { clicked(): void })[] = [];
   const handlers = new Map<string, (event: unknown, ...args: unknown[]) => unknown>();
-  let headersListener: ((details: { responseHeaders?: Record<string, string[]> }, cb: (r: unknown) => void) => void) | undefined;
+  let headersListener:
+    | ((details: { responseHeaders?: Record<string, string[]> }, cb: (r: unknown) => void) => void)
+    | undefined;
 
   const modules = {
     app,
@@ -160,7 +166,11 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
     Menu: { buildFromTemplate: (items: MenuItemConstructorOptions[]) => ({ items }) },
     nativeImage: {
       createFromBuffer: (buffer: Buffer): FakeImage => {
-        const image: FakeImage = { buffer, representations: [], addRepresentation: (rep) => void image.representations.push(rep) };
+        const image: FakeImage = {
+          buffer,
+          representations: [],
+          addRepresentation: (rep) => void image.representations.push(rep),
+        };
         return image;
       },
     },
@@ -172,16 +182,24 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
       }
       show = vi.fn();
     },
-    shell: { openExternal: vi.fn(async (_url: string) => undefined), openPath: vi.fn(async (_p: string) => '') },
+    shell: {
+      openExternal: vi.fn(async (_url: string) => undefined),
+      openPath: vi.fn(async (_p: string) => ''),
+    },
     session: {
       defaultSession: {
-        webRequest: { onHeadersReceived: vi.fn((listener: typeof headersListener) => void (headersListener = listener)) },
+        webRequest: {
+          onHeadersReceived: vi.fn((listener: typeof headersListener) => void (headersListener = listener)),
+        },
         setPermissionRequestHandler: vi.fn(),
         setPermissionCheckHandler: vi.fn(),
       },
     },
     ipcMain: {
-      handle: vi.fn((channel: string, fn: (event: unknown, ...args: unknown[]) => unknown) => void handlers.set(channel, fn)),
+      handle: vi.fn(
+        (channel: string, fn: (event: unknown, ...args: unknown[]) => unknown) =>
+          void handlers.set(channel, fn),
+      ),
       removeHandler: vi.fn((channel: string) => void handlers.delete(channel)),
     },
     dialog: { showMessageBox: vi.fn(async (_options: unknown) => ({ response: 1, checkboxChecked: false })) },
@@ -207,7 +225,9 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
     headersFor: (responseHeaders: Record<string, string[]>) =>
       new Promise<{ responseHeaders: Record<string, string[]> }>((resolve) => {
         if (!headersListener) throw new Error('no onHeadersReceived listener');
-        headersListener({ responseHeaders }, (r) => resolve(r as { responseHeaders: Record<string, string[]> }));
+        headersListener({ responseHeaders }, (r) =>
+          resolve(r as { responseHeaders: Record<string, string[]> }),
+        );
       }),
   };
 }
@@ -238,11 +258,29 @@ export function endpoint(id: string, over: Partial<EndpointStatus> = {}): Endpoi
 }
 
 export function makeStatus(
-  over: { connected?: boolean; endpoints?: EndpointStatus[]; pending?: number; failed?: number; clockPlausible?: boolean } = {},
+  over: {
+    connected?: boolean;
+    endpoints?: EndpointStatus[];
+    pending?: number;
+    failed?: number;
+    clockPlausible?: boolean;
+  } = {},
 ): AgentStatus {
   return {
-    agent: { id: 'gw', version: '0.1.0', startedAt: 0, uptimeSeconds: 1, clockPlausible: over.clockPlausible ?? true },
-    mqtt: { connected: over.connected ?? true, url: 'mqtt://127.0.0.1:1883', embedded: true, holding: false, held: 0 },
+    agent: {
+      id: 'gw',
+      version: '0.1.0',
+      startedAt: 0,
+      uptimeSeconds: 1,
+      clockPlausible: over.clockPlausible ?? true,
+    },
+    mqtt: {
+      connected: over.connected ?? true,
+      url: 'mqtt://127.0.0.1:1883',
+      embedded: true,
+      holding: false,
+      held: 0,
+    },
     outbox: {
       received: 0,
       pending: over.pending ?? 0,

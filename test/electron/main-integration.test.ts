@@ -30,7 +30,8 @@ beforeAll(() => {
 
 afterAll(() => {
   for (const [signal, before] of signalsBefore) {
-    for (const l of process.listeners(signal as NodeJS.Signals)) if (!before.includes(l)) process.off(signal, l as () => void);
+    for (const l of process.listeners(signal as NodeJS.Signals))
+      if (!before.includes(l)) process.off(signal, l as () => void);
   }
   fs.rmSync(userData, { recursive: true, force: true });
 });
@@ -49,7 +50,9 @@ describe('main.ts with the real agent', () => {
     expect(login.status).toBe(303);
     const cookie = login.headers.get('set-cookie') ?? '';
     expect(cookie).toMatch(/HttpOnly/);
-    const status = await fetch(new URL('/api/status', loginUrl), { headers: { cookie: cookie.split(';')[0]! } });
+    const status = await fetch(new URL('/api/status', loginUrl), {
+      headers: { cookie: cookie.split(';')[0]! },
+    });
     expect(status.status).toBe(200);
     expect(((await status.json()) as { agent: { id: string } }).agent.id).toBe('desktop-test');
 
@@ -59,13 +62,18 @@ describe('main.ts with the real agent', () => {
 
     // The embedded broker connects shortly after start; the tray turns green.
     const tray = fake.trays[0]!;
-    await vi.waitFor(() => expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('connected', 1)), { timeout: 20_000, interval: 100 });
+    await vi.waitFor(() => expect((tray.image as FakeImage).buffer).toEqual(trayIconPng('connected', 1)), {
+      timeout: 20_000,
+      interval: 100,
+    });
 
     tray.click('quit');
     expect(fake.app.exited).toBe(false);
     await vi.waitFor(() => expect(fake.app.exited).toBe(true), { timeout: 20_000, interval: 50 });
     // Stopped for real: the admin server no longer answers.
     await expect(fetch(new URL('/healthz', loginUrl))).rejects.toThrow();
-    expect(fs.readFileSync(path.join(userData, 'logs', 'edgehook.log'), 'utf8')).toMatch(/desktop app stopped/);
+    expect(fs.readFileSync(path.join(userData, 'logs', 'edgehook.log'), 'utf8')).toMatch(
+      /desktop app stopped/,
+    );
   });
 });

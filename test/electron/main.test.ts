@@ -51,7 +51,8 @@ beforeEach(() => {
 afterEach(() => {
   // main.ts registered its quit-on-signal handlers on this worker process: take them off again.
   for (const [signal, before] of signalListeners) {
-    for (const l of process.listeners(signal as NodeJS.Signals)) if (!before.includes(l)) process.off(signal, l as () => void);
+    for (const l of process.listeners(signal as NodeJS.Signals))
+      if (!before.includes(l)) process.off(signal, l as () => void);
   }
 });
 
@@ -69,7 +70,13 @@ describe('main.ts', () => {
     await import('../../src/electron/main.js');
     expect(electron.app.quit).not.toHaveBeenCalled();
     expect(electron.app.enableSandbox).toHaveBeenCalledTimes(1);
-    expect([...electron.listeners.keys()].sort()).toEqual(['activate', 'before-quit', 'second-instance', 'web-contents-created', 'window-all-closed']);
+    expect([...electron.listeners.keys()].sort()).toEqual([
+      'activate',
+      'before-quit',
+      'second-instance',
+      'web-contents-created',
+      'window-all-closed',
+    ]);
     expect(electron.app.whenReady).toHaveBeenCalledTimes(1);
     expect(process.listeners('SIGTERM').length).toBe(signalListeners.get('SIGTERM')!.length + 1);
   });

@@ -14,22 +14,32 @@ import { channelFor, DESKTOP_API_KEY, DESKTOP_API_METHODS } from '../../src/elec
 const SOURCE = new URL('../../src/electron/preload.cts', import.meta.url);
 
 function compile(): string {
-  const parsed = ts.getParsedCommandLineOfConfigFile('tsconfig.electron.json', {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    'tsconfig.electron.json',
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
     },
-  });
+  );
   if (!parsed) throw new Error('cannot read tsconfig.electron.json');
   expect(parsed.fileNames.some((f) => f.endsWith('src/electron/preload.cts'))).toBe(true);
-  return ts.transpileModule(fs.readFileSync(SOURCE, 'utf8'), { compilerOptions: parsed.options, fileName: 'src/electron/preload.cts' }).outputText;
+  return ts.transpileModule(fs.readFileSync(SOURCE, 'utf8'), {
+    compilerOptions: parsed.options,
+    fileName: 'src/electron/preload.cts',
+  }).outputText;
 }
 
 function runInSandbox(code: string) {
   const exposed = new Map<string, unknown>();
   const invoke = vi.fn(async (channel: string, ...args: unknown[]) => ({ channel, args }));
   const required: string[] = [];
-  const electron = { contextBridge: { exposeInMainWorld: (key: string, api: unknown) => exposed.set(key, api) }, ipcRenderer: { invoke } };
+  const electron = {
+    contextBridge: { exposeInMainWorld: (key: string, api: unknown) => exposed.set(key, api) },
+    ipcRenderer: { invoke },
+  };
   const module = { exports: {} };
   const sandboxRequire = (id: string) => {
     required.push(id);

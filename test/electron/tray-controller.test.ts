@@ -1,6 +1,10 @@
 import type { MenuItemConstructorOptions, NativeImage } from 'electron';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { POLL_INTERVAL_MS, TrayController, type TrayControllerDeps } from '../../src/electron/tray-controller.js';
+import {
+  POLL_INTERVAL_MS,
+  TrayController,
+  type TrayControllerDeps,
+} from '../../src/electron/tray-controller.js';
 import type { DesktopNotice, TrayState } from '../../src/electron/tray-state.js';
 import { endpoint, FakeAgent, FakeTray, makeStatus } from './fakes.js';
 
@@ -50,14 +54,19 @@ describe('TrayController', () => {
     expect(t.tray().image).toBe('connected');
     expect(t.tray().tooltip).toBe('Edgehook: Connected · 0 pending');
 
-    t.agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'backing-off', consecutiveFailures: 1 })], pending: 12 });
+    t.agent.statusValue = makeStatus({
+      endpoints: [endpoint('cloud', { state: 'backing-off', consecutiveFailures: 1 })],
+      pending: 12,
+    });
     vi.advanceTimersByTime(POLL_INTERVAL_MS - 1);
     expect(t.tray().image).toBe('connected');
     vi.advanceTimersByTime(1);
     expect(t.tray().image).toBe('backing-off');
     expect(t.tray().tooltip).toBe('Edgehook: Endpoint retrying · 12 pending');
 
-    t.agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'backing-off', consecutiveFailures: 6 })] });
+    t.agent.statusValue = makeStatus({
+      endpoints: [endpoint('cloud', { state: 'backing-off', consecutiveFailures: 6 })],
+    });
     vi.advanceTimersByTime(POLL_INTERVAL_MS);
     expect(t.tray().image).toBe('failing');
     expect(t.tray().item('status').label).toBe('Delivery failing: cloud');
@@ -72,12 +81,21 @@ describe('TrayController', () => {
   it('notifies when an endpoint starts failing or is disabled, not at every poll', () => {
     const t = setup();
     t.controller.start();
-    t.agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'backing-off', consecutiveFailures: 9, lastError: 'ETIMEDOUT' })] });
+    t.agent.statusValue = makeStatus({
+      endpoints: [
+        endpoint('cloud', { state: 'backing-off', consecutiveFailures: 9, lastError: 'ETIMEDOUT' }),
+      ],
+    });
     vi.advanceTimersByTime(POLL_INTERVAL_MS * 3);
     expect(t.notices).toEqual([{ title: 'Endpoint "cloud" is failing', body: 'ETIMEDOUT' }]);
-    t.agent.statusValue = makeStatus({ endpoints: [endpoint('cloud', { state: 'disabled', lastError: 'HTTP 410 Gone: endpoint disabled' })] });
+    t.agent.statusValue = makeStatus({
+      endpoints: [endpoint('cloud', { state: 'disabled', lastError: 'HTTP 410 Gone: endpoint disabled' })],
+    });
     vi.advanceTimersByTime(POLL_INTERVAL_MS);
-    expect(t.notices.map((n) => n.title)).toEqual(['Endpoint "cloud" is failing', 'Endpoint "cloud" was disabled']);
+    expect(t.notices.map((n) => n.title)).toEqual([
+      'Endpoint "cloud" is failing',
+      'Endpoint "cloud" was disabled',
+    ]);
   });
 
   it('does not count an endpoint disabled in the config as failing', () => {
@@ -92,8 +110,18 @@ describe('TrayController', () => {
   it('has the menu of the issue, and each item does its job', () => {
     const t = setup();
     t.controller.start();
-    const items = t.tray().menu!.items.filter((i) => i.type !== 'separator').map((i) => i.label);
-    expect(items).toEqual(['Connected', 'Open Edgehook', 'Pause delivery', 'Open data folder', 'Start at login', 'Quit Edgehook']);
+    const items = t
+      .tray()
+      .menu!.items.filter((i) => i.type !== 'separator')
+      .map((i) => i.label);
+    expect(items).toEqual([
+      'Connected',
+      'Open Edgehook',
+      'Pause delivery',
+      'Open data folder',
+      'Start at login',
+      'Quit Edgehook',
+    ]);
     expect(t.tray().item('login').checked).toBe(true);
     t.tray().click('open');
     t.tray().click('data');

@@ -1,6 +1,13 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { appIconPng, crc32, encodePng, STATE_COLORS, TRAY_ICON_SIZE, trayIconPng } from '../../src/electron/tray-icons.js';
+import {
+  appIconPng,
+  crc32,
+  encodePng,
+  STATE_COLORS,
+  TRAY_ICON_SIZE,
+  trayIconPng,
+} from '../../src/electron/tray-icons.js';
 import type { TrayState } from '../../src/electron/tray-state.js';
 import { readPng } from './png-reader.js';
 
@@ -20,18 +27,23 @@ describe('tray icons', () => {
     expect(() => encodePng(2, 2, new Uint8Array(3))).toThrow(RangeError);
   });
 
-  it.each(STATES)('draws the %s icon at 1x and 2x, its colour in the middle, transparent corners', (state) => {
-    for (const scale of [1, 2] as const) {
-      const png = readPng(trayIconPng(state, scale), crc32);
-      const size = TRAY_ICON_SIZE * scale;
-      expect([png.width, png.height, png.crcOk]).toEqual([size, size, true]);
-      expect(png.pixel(size / 2, size / 2)).toEqual([...STATE_COLORS[state], 255]);
-      expect(png.pixel(0, 0)[3]).toBe(0);
-    }
-  });
+  it.each(STATES)(
+    'draws the %s icon at 1x and 2x, its colour in the middle, transparent corners',
+    (state) => {
+      for (const scale of [1, 2] as const) {
+        const png = readPng(trayIconPng(state, scale), crc32);
+        const size = TRAY_ICON_SIZE * scale;
+        expect([png.width, png.height, png.crcOk]).toEqual([size, size, true]);
+        expect(png.pixel(size / 2, size / 2)).toEqual([...STATE_COLORS[state], 255]);
+        expect(png.pixel(0, 0)[3]).toBe(0);
+      }
+    },
+  );
 
   it('gives connected, backing-off and failing colours a user can tell apart', () => {
-    const colours = new Set((['connected', 'backing-off', 'failing'] as const).map((s) => STATE_COLORS[s].join()));
+    const colours = new Set(
+      (['connected', 'backing-off', 'failing'] as const).map((s) => STATE_COLORS[s].join()),
+    );
     expect(colours.size).toBe(3);
   });
 });

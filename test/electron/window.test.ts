@@ -15,7 +15,10 @@ const ADMIN = 'http://127.0.0.1:8787';
 
 describe('buildWindowOptions', () => {
   it('hardens the renderer: sandboxed, isolated, no Node, web security on, the preload given', () => {
-    const { webPreferences, show } = buildWindowOptions({ preload: '/app/dist/electron/preload.cjs', devTools: false });
+    const { webPreferences, show } = buildWindowOptions({
+      preload: '/app/dist/electron/preload.cjs',
+      devTools: false,
+    });
     expect(webPreferences).toMatchObject({
       preload: '/app/dist/electron/preload.cjs',
       sandbox: true,
@@ -84,7 +87,11 @@ function hardened(origin: string | null = ADMIN) {
   const contents = new FakeWebContents();
   const openExternal = vi.fn(async (_url: string) => undefined);
   const refused: string[] = [];
-  hardenWebContents(contents as never, { adminOrigin: () => origin ?? undefined, openExternal, onRefused: (what) => refused.push(what) });
+  hardenWebContents(contents as never, {
+    adminOrigin: () => origin ?? undefined,
+    openExternal,
+    onRefused: (what) => refused.push(what),
+  });
   return { contents, openExternal, refused };
 }
 
@@ -133,15 +140,27 @@ describe('hardenWebContents', () => {
 
   it('refuses <webview> attachment', () => {
     const { contents } = hardened();
-    const event = { prevented: false, preventDefault() { this.prevented = true; } };
+    const event = {
+      prevented: false,
+      preventDefault() {
+        this.prevented = true;
+      },
+    };
     contents.emit('will-attach-webview', event, {}, {});
     expect(event.prevented).toBe(true);
   });
 });
 
 function fakeSession() {
-  let listener: ((d: { responseHeaders?: Record<string, string[]> }, cb: (r: { responseHeaders?: Record<string, string[]> }) => void) => void) | undefined;
-  let requestHandler: ((wc: { getURL(): string }, permission: string, cb: (granted: boolean) => void) => void) | undefined;
+  let listener:
+    | ((
+        d: { responseHeaders?: Record<string, string[]> },
+        cb: (r: { responseHeaders?: Record<string, string[]> }) => void,
+      ) => void)
+    | undefined;
+  let requestHandler:
+    | ((wc: { getURL(): string }, permission: string, cb: (granted: boolean) => void) => void)
+    | undefined;
   let checkHandler: ((wc: unknown, permission: string, origin: string) => boolean) | undefined;
   const session = {
     webRequest: { onHeadersReceived: (l: typeof listener) => void (listener = l) },
@@ -151,7 +170,9 @@ function fakeSession() {
   return {
     session: session as unknown as SessionLike,
     headers: (responseHeaders: Record<string, string[]>) =>
-      new Promise<Record<string, string[]> | undefined>((resolve) => listener!({ responseHeaders }, (r) => resolve(r.responseHeaders))),
+      new Promise<Record<string, string[]> | undefined>((resolve) =>
+        listener!({ responseHeaders }, (r) => resolve(r.responseHeaders)),
+      ),
     request: (pageUrl: string, permission: string) =>
       new Promise<boolean>((resolve) => requestHandler!({ getURL: () => pageUrl }, permission, resolve)),
     check: (origin: string, permission: string) => checkHandler!(null, permission, origin),
@@ -168,10 +189,12 @@ describe('applySessionSecurity', () => {
   });
 
   it('has a CSP that allows scripts from the admin origin only', () => {
-    const directives = new Map(ADMIN_CSP.split(';').map((d) => {
-      const [name = '', ...values] = d.trim().split(/\s+/);
-      return [name, values] as const;
-    }));
+    const directives = new Map(
+      ADMIN_CSP.split(';').map((d) => {
+        const [name = '', ...values] = d.trim().split(/\s+/);
+        return [name, values] as const;
+      }),
+    );
     expect(directives.get('script-src')).toEqual(["'self'"]);
     expect(directives.get('default-src')).toEqual(["'self'"]);
     expect(directives.get('object-src')).toEqual(["'none'"]);

@@ -16,7 +16,10 @@ export function tempDir(prefix = 'edgehook-test-'): string {
 }
 
 /** An agent in this process, from YAML text, with a silent logger unless one is given. */
-export async function startAgent(yaml: string, options: Omit<AgentOptions, 'config'> & { dataDir?: string } = {}): Promise<Agent> {
+export async function startAgent(
+  yaml: string,
+  options: Omit<AgentOptions, 'config'> & { dataDir?: string } = {},
+): Promise<Agent> {
   const dataDir = options.dataDir ?? tempDir();
   const config = parseConfigText(yaml, { source: 'test.yaml', env: {}, dataDirOverride: dataDir });
   const agent = createAgent({ logger: silentLogger(), ...options, config });
@@ -44,15 +47,23 @@ export class AgentProcess {
 
   async start(): Promise<void> {
     this.output = '';
-    const proc = spawn(process.execPath, [join(ROOT, 'bin/edgehook.js'), 'run', '--config', this.configFile, '--data-dir', this.dataDir], {
-      cwd: this.dir,
-      env: { ...process.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/edgehook.js'), 'run', '--config', this.configFile, '--data-dir', this.dataDir],
+      {
+        cwd: this.dir,
+        env: { ...process.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.proc = proc;
     proc.stdout!.on('data', (d) => (this.output += d));
     proc.stderr!.on('data', (d) => (this.output += d));
-    await waitFor(() => /Admin UI: (\S+)/.test(this.output) || proc.exitCode !== null, 'the agent to start', 20_000);
+    await waitFor(
+      () => /Admin UI: (\S+)/.test(this.output) || proc.exitCode !== null,
+      'the agent to start',
+      20_000,
+    );
     if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${this.output}`);
   }
 

@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { freePort, waitFor } from './net.js';
 import { connect } from 'node:net';
 
-export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => spawnSync(p, ['-h']).error === undefined);
+export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(
+  (p) => spawnSync(p, ['-h']).error === undefined,
+);
 
 /** Fails (never skips) when Mosquitto is missing: CI installs it; locally, apt-get install mosquitto. */
 export function requireMosquitto(): string {
-  if (!MOSQUITTO) throw new Error('mosquitto is not installed: apt-get install -y mosquitto (CI installs it in .ci/run)');
+  if (!MOSQUITTO)
+    throw new Error('mosquitto is not installed: apt-get install -y mosquitto (CI installs it in .ci/run)');
   return MOSQUITTO;
 }
 

@@ -11,7 +11,16 @@ export interface Received {
   id: string;
   headers: IncomingMessage['headers'];
   body: string;
-  json: { id: string; type: string; timestamp: string; agent: string; seq: number; topic: string; data: unknown; [k: string]: unknown };
+  json: {
+    id: string;
+    type: string;
+    timestamp: string;
+    agent: string;
+    seq: number;
+    topic: string;
+    data: unknown;
+    [k: string]: unknown;
+  };
   verified: boolean;
 }
 
@@ -43,7 +52,14 @@ export class Receiver {
     this.publicKeys = secrets
       .filter((s) => s.startsWith('whpk_'))
       .map((s) =>
-        createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(s.slice(5), 'base64')]), format: 'der', type: 'spki' }),
+        createPublicKey({
+          key: Buffer.concat([
+            Buffer.from('302a300506032b6570032100', 'hex'),
+            Buffer.from(s.slice(5), 'base64'),
+          ]),
+          format: 'der',
+          type: 'spki',
+        }),
       );
   }
 
@@ -53,8 +69,12 @@ export class Receiver {
 
   private verifyV1a(body: string, headers: IncomingMessage['headers']): boolean {
     const signed = Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`);
-    const entries = String(headers['webhook-signature'] ?? '').split(' ').filter((e) => e.startsWith('v1a,'));
-    return entries.some((e) => this.publicKeys.some((k) => cryptoVerify(null, signed, k, Buffer.from(e.slice(4), 'base64'))));
+    const entries = String(headers['webhook-signature'] ?? '')
+      .split(' ')
+      .filter((e) => e.startsWith('v1a,'));
+    return entries.some((e) =>
+      this.publicKeys.some((k) => cryptoVerify(null, signed, k, Buffer.from(e.slice(4), 'base64'))),
+    );
   }
 
   /** Requests answered 2xx, in arrival order. */
@@ -89,7 +109,16 @@ export class Receiver {
           json = { id: '', type: '', timestamp: '', agent: '', seq: -1, topic: '', data: null };
         }
         const reply = verified ? this.respond({ n, id, body }) : { status: 401, body: 'bad signature' };
-        const rec: Received & { status: number } = { n, at: Date.now(), id, headers: req.headers, body, json, verified, status: reply.status };
+        const rec: Received & { status: number } = {
+          n,
+          at: Date.now(),
+          id,
+          headers: req.headers,
+          body,
+          json,
+          verified,
+          status: reply.status,
+        };
         this.requests.push(rec);
         const send = () => {
           res.writeHead(reply.status, reply.headers ?? {});

@@ -56,10 +56,19 @@ admin: { port: 0 }
   })();
   const pad = 'x'.repeat(150);
   for (let i = 0; i < TOTAL; i += 500) {
-    await Promise.all([...Array(Math.min(500, TOTAL - i)).keys()].map((k) => device.publishAsync('d/x', JSON.stringify({ i: i + k, pad }), { qos: 1 })));
+    await Promise.all(
+      [...Array(Math.min(500, TOTAL - i)).keys()].map((k) =>
+        device.publishAsync('d/x', JSON.stringify({ i: i + k, pad }), { qos: 1 }),
+      ),
+    );
   }
   // The outbox is full and ingest waits: the agent holds what it has, the broker the rest.
-  await waitFor(() => agent.status().mqtt.holding && agent.status().mqtt.held >= 1500, 'ingest to hold back', 20_000, 100);
+  await waitFor(
+    () => agent.status().mqtt.holding && agent.status().mqtt.held >= 1500,
+    'ingest to hold back',
+    20_000,
+    100,
+  );
   await sleep(1000);
   const stalled = agent.status();
   expect(stalled.outbox.received).toBeLessThan(TOTAL / 2);
@@ -67,11 +76,18 @@ admin: { port: 0 }
 
   const receiver = await new Receiver([SECRET]).start(port);
   cleanup.push(() => receiver.stop());
-  await waitFor(() => new Set(receiver.delivered.map((r) => r.id)).size >= TOTAL + 1, `all ${TOTAL} messages and the probe delivered`, 120_000, 200);
+  await waitFor(
+    () => new Set(receiver.delivered.map((r) => r.id)).size >= TOTAL + 1,
+    `all ${TOTAL} messages and the probe delivered`,
+    120_000,
+    200,
+  );
   sampling = false;
   await sampler;
   expect(maxHeld).toBeGreaterThan(1000);
   expect(maxHeld).toBeLessThanOrEqual(2000);
-  const values = receiver.delivered.map((r) => (JSON.parse(r.body) as { data: { i?: number } }).data.i).filter((i) => i !== undefined);
+  const values = receiver.delivered
+    .map((r) => (JSON.parse(r.body) as { data: { i?: number } }).data.i)
+    .filter((i) => i !== undefined);
   expect(new Set(values).size).toBe(TOTAL);
 }, 180_000);

@@ -142,7 +142,11 @@ admin: { port: 0 }
     await waitFor(() => proxy.seen.dupPublish >= 1, 'the broker to send the message again (DUP)', 20_000);
     // Acks are held until the commit: once the redelivery is acked, the outbox has decided.
     await waitFor(() => proxy.seen.acksForwarded >= 1, 'the redelivery to be acked', 10_000);
-    await waitFor(() => receiver.delivered.length >= 1 && agent.status().outbox.pending === 0, 'the delivery', 10_000);
+    await waitFor(
+      () => receiver.delivered.length >= 1 && agent.status().outbox.pending === 0,
+      'the delivery',
+      10_000,
+    );
 
     const ids = new Set(receiver.delivered.map((r) => r.id));
     expect(ids.size).toBe(1);

@@ -19,7 +19,13 @@ afterEach(async () => {
   cleanup = [];
 });
 
-interface Rig { m: Mosquitto; receiver: Receiver; device: MqttClient; dataDir: string; yaml: string }
+interface Rig {
+  m: Mosquitto;
+  receiver: Receiver;
+  device: MqttClient;
+  dataDir: string;
+  yaml: string;
+}
 
 async function rig(opts: { qos?: 0 | 1 | 2; protocolVersion?: 4 | 5 } = {}): Promise<Rig> {
   const m = await startMosquitto();
@@ -29,7 +35,11 @@ async function rig(opts: { qos?: 0 | 1 | 2; protocolVersion?: 4 | 5 } = {}): Pro
   const dataDir = tempDir('edgehook-mosq-agent-');
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   // A persistent device session too, so its QoS 2 publishes stay exactly-once across a broker restart.
-  const device = await mqtt.connectAsync(m.url, { clientId: `device-${m.port}`, clean: false, reconnectPeriod: 200 });
+  const device = await mqtt.connectAsync(m.url, {
+    clientId: `device-${m.port}`,
+    clean: false,
+    reconnectPeriod: 200,
+  });
   cleanup.push(() => device.endAsync(true));
   const yaml = `
 agentId: gw-mosq
@@ -50,10 +60,15 @@ async function agentOn(r: Rig): Promise<Agent> {
 /** Publishes probes until one comes out at the receiver: the agent's subscription is in place. */
 async function subscribed(r: Rig): Promise<void> {
   let n = 0;
-  await waitFor(async () => {
-    await r.device.publishAsync('dev/probe', JSON.stringify({ probe: n++ }), { qos: 1 });
-    return r.receiver.delivered.some((x) => x.json.topic === 'dev/probe');
-  }, 'the agent to subscribe', 15_000, 200);
+  await waitFor(
+    async () => {
+      await r.device.publishAsync('dev/probe', JSON.stringify({ probe: n++ }), { qos: 1 });
+      return r.receiver.delivered.some((x) => x.json.topic === 'dev/probe');
+    },
+    'the agent to subscribe',
+    15_000,
+    200,
+  );
 }
 
 function on(r: Rig, topic: string): Received[] {
@@ -68,9 +83,17 @@ function expectEachOnce(got: Received[], count: number): void {
   expect(indices).toEqual([...Array(count).keys()]);
 }
 
-async function publishMany(device: MqttClient, topic: string, count: number, qos: 0 | 1 | 2, from = 0): Promise<void> {
+async function publishMany(
+  device: MqttClient,
+  topic: string,
+  count: number,
+  qos: 0 | 1 | 2,
+  from = 0,
+): Promise<void> {
   for (let i = from; i < from + count; i += 50) {
-    const chunk = [...Array(Math.min(50, from + count - i)).keys()].map((k) => device.publishAsync(topic, JSON.stringify({ i: i + k }), { qos }));
+    const chunk = [...Array(Math.min(50, from + count - i)).keys()].map((k) =>
+      device.publishAsync(topic, JSON.stringify({ i: i + k }), { qos }),
+    );
     await Promise.all(chunk);
   }
 }
@@ -136,7 +159,11 @@ describe('ingest from a real Mosquitto', () => {
     await before;
     await publishMany(r.device, 'dev/restart', 150, 2, 150);
     await waitFor(() => agent.status().mqtt.connected, 'the agent to reconnect', 30_000);
-    await waitFor(() => new Set(on(r, 'dev/restart').map((x) => x.id)).size >= 300, '300 distinct deliveries', 30_000);
+    await waitFor(
+      () => new Set(on(r, 'dev/restart').map((x) => x.id)).size >= 300,
+      '300 distinct deliveries',
+      30_000,
+    );
     expectEachOnce(on(r, 'dev/restart'), 300);
   });
 });

@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, matchTopic, parsePayload, renderType, Router, stripShare } from '../../src/ingest/route.js';
+import {
+  MAX_JSON_DEPTH,
+  matchTopic,
+  parsePayload,
+  renderType,
+  Router,
+  stripShare,
+} from '../../src/ingest/route.js';
 import type { SubscriptionConfig } from '../../src/config/schema.js';
 
-const sub = (topic: string, type?: string, payload: SubscriptionConfig['payload'] = 'json'): SubscriptionConfig => ({
+const sub = (
+  topic: string,
+  type?: string,
+  payload: SubscriptionConfig['payload'] = 'json',
+): SubscriptionConfig => ({
   topic,
   qos: 1,
   payload,
@@ -81,9 +92,18 @@ describe('Router', () => {
       type: 'sensor.kitchen.temperature',
       data: { kind: 'json', json: '{"c":21}' },
     });
-    expect(router.route('sensors/kitchen/humidity', Buffer.from('55'))).toEqual({ type: 'sensors.kitchen.humidity', data: { kind: 'json', json: '55' } });
-    expect(router.route('logs/boot/stage', Buffer.from('hello ✓'))).toEqual({ type: 'log.boot.stage', data: { kind: 'text', text: 'hello ✓' } });
-    expect(router.route('raw/blob', Buffer.from([0, 255]))).toEqual({ type: 'raw', data: { kind: 'binary' } });
+    expect(router.route('sensors/kitchen/humidity', Buffer.from('55'))).toEqual({
+      type: 'sensors.kitchen.humidity',
+      data: { kind: 'json', json: '55' },
+    });
+    expect(router.route('logs/boot/stage', Buffer.from('hello ✓'))).toEqual({
+      type: 'log.boot.stage',
+      data: { kind: 'text', text: 'hello ✓' },
+    });
+    expect(router.route('raw/blob', Buffer.from([0, 255]))).toEqual({
+      type: 'raw',
+      data: { kind: 'binary' },
+    });
     expect(router.route('misc', Buffer.from('true'))).toMatchObject({ type: 'other' });
   });
 
@@ -94,7 +114,10 @@ describe('Router', () => {
 
   it('keeps a payload that fails its declared format as rejected, with a reason', () => {
     const r = router.route('sensors/a/temperature', Buffer.from('twenty'));
-    expect(r).toMatchObject({ type: 'sensor.a.temperature', rejected: expect.stringMatching(/^payload is not JSON/) });
+    expect(r).toMatchObject({
+      type: 'sensor.a.temperature',
+      rejected: expect.stringMatching(/^payload is not JSON/),
+    });
   });
 });
 

@@ -17,7 +17,20 @@ describe('EventIdSource', () => {
 
   it('sorts by time as plain strings (the order SQLite keeps the id index in)', () => {
     const ids = new EventIdSource();
-    const times = [0, 1, 63, 64, 65, 4095, 4096, 1_796_000_000_000, 1_796_000_000_001, 1_796_000_003_600, 1_796_086_400_000, 2 ** 48 - 1];
+    const times = [
+      0,
+      1,
+      63,
+      64,
+      65,
+      4095,
+      4096,
+      1_796_000_000_000,
+      1_796_000_000_001,
+      1_796_000_003_600,
+      1_796_086_400_000,
+      2 ** 48 - 1,
+    ];
     const made = times.map((t) => ids.next(t));
     expect([...made].sort()).toEqual(made);
     // Bytes compare the same way (SQLite's BINARY collation is memcmp).

@@ -11,7 +11,13 @@ import { json, open, reopen, useStoreFixture } from './store-fixture.js';
 useStoreFixture();
 
 describe('OutboxStore: MQTT redelivery after a crash', () => {
-  const mqttEvent = (payload: string, messageId: number, qos: 1 | 2, dup: boolean, topic = 'd/x'): NewEvent => ({
+  const mqttEvent = (
+    payload: string,
+    messageId: number,
+    qos: 1 | 2,
+    dup: boolean,
+    topic = 'd/x',
+  ): NewEvent => ({
     ...json('d.x', null),
     topic,
     payload: Buffer.from(payload),
@@ -25,9 +31,17 @@ describe('OutboxStore: MQTT redelivery after a crash', () => {
       expect(o.store.append([mqttEvent('21.5', 7, qos, false)]).stored).toBe(1);
       // Crash before the PUBACK/PUBREC reached the broker: nothing was marked acked.
       const o2 = reopen(o);
-      expect(o2.store.append([mqttEvent('21.5', 7, qos, true)])).toEqual({ full: false, stored: 0, duplicates: 1, accepted: 1 });
+      expect(o2.store.append([mqttEvent('21.5', 7, qos, true)])).toEqual({
+        full: false,
+        stored: 0,
+        duplicates: 1,
+        accepted: 1,
+      });
       expect(o2.store.append([mqttEvent('21.6', 7, qos, true)])).toMatchObject({ stored: 1, duplicates: 0 });
-      expect(o2.store.append([mqttEvent('21.6', 7, qos, true, 'd/y')])).toMatchObject({ stored: 1, duplicates: 0 });
+      expect(o2.store.append([mqttEvent('21.6', 7, qos, true, 'd/y')])).toMatchObject({
+        stored: 1,
+        duplicates: 0,
+      });
       const o3 = reopen(o2);
       o3.store.append([mqttEvent('same', 9, qos, false)]);
       const o4 = reopen(o3);

@@ -48,8 +48,13 @@ describe('openDb', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     expect(LATEST_VERSION).toBeGreaterThan(0);
     expect(db.pragma('user_version', { simple: true })).toBe(LATEST_VERSION);
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
-    expect(tables).toEqual(expect.arrayContaining(['attempts', 'counters', 'deliveries', 'events', 'mqtt_inflight']));
+    const tables = db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+      .pluck()
+      .all();
+    expect(tables).toEqual(
+      expect.arrayContaining(['attempts', 'counters', 'deliveries', 'events', 'mqtt_inflight']),
+    );
     expect(readdirSync(dataDir)).toContain(DB_FILE_NAME);
   });
 
@@ -147,7 +152,9 @@ describe('openDb', () => {
 
   it('opens read-only without creating anything, and says so when there is no database', () => {
     const dataDir = join(dir(), 'absent');
-    expect(() => openDb(dataDir, { readonly: true })).toThrow(expect.objectContaining({ code: ErrorCodes.DB_OPEN }));
+    expect(() => openDb(dataDir, { readonly: true })).toThrow(
+      expect.objectContaining({ code: ErrorCodes.DB_OPEN }),
+    );
     expect(() => readdirSync(dataDir)).toThrow(/ENOENT/);
 
     const existing = dir();

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { clock, dbBytes, expectBalanced, HOUR, json, open, reopen, rows, settle, useStoreFixture } from './store-fixture.js';
+import {
+  clock,
+  dbBytes,
+  expectBalanced,
+  HOUR,
+  json,
+  open,
+  reopen,
+  rows,
+  settle,
+  useStoreFixture,
+} from './store-fixture.js';
 
 /** OutboxStore driven directly: envelope, routing, results, storage.maxBytes, prune. */
 
@@ -9,11 +20,33 @@ describe('OutboxStore.append', () => {
   it('assigns a growing seq and writes the envelope of DESIGN.md §3 for json, text and binary', () => {
     const o = open();
     const first = o.store.append([
-      { topic: 'sensors/kitchen/temperature', type: 'sensor.kitchen', receivedAt: clock.t, payload: Buffer.from(' {"c": 21.50, "n":[1,2]} '), data: { kind: 'json', json: '{"c": 21.50, "n":[1,2]}' } },
-      { topic: 'logs/"quoted"', type: 'log', receivedAt: clock.t + 1, payload: Buffer.from('hello "✓"\n'), data: { kind: 'text', text: 'hello "✓"\n' } },
+      {
+        topic: 'sensors/kitchen/temperature',
+        type: 'sensor.kitchen',
+        receivedAt: clock.t,
+        payload: Buffer.from(' {"c": 21.50, "n":[1,2]} '),
+        data: { kind: 'json', json: '{"c": 21.50, "n":[1,2]}' },
+      },
+      {
+        topic: 'logs/"quoted"',
+        type: 'log',
+        receivedAt: clock.t + 1,
+        payload: Buffer.from('hello "✓"\n'),
+        data: { kind: 'text', text: 'hello "✓"\n' },
+      },
     ]);
     expect(first).toEqual({ full: false, stored: 2, duplicates: 0, accepted: 2 });
-    expect(o.store.append([{ topic: 'raw/x', type: 'raw', receivedAt: clock.t + 2, payload: Buffer.from([0, 255, 1]), data: { kind: 'binary' } }]).stored).toBe(1);
+    expect(
+      o.store.append([
+        {
+          topic: 'raw/x',
+          type: 'raw',
+          receivedAt: clock.t + 2,
+          payload: Buffer.from([0, 255, 1]),
+          data: { kind: 'binary' },
+        },
+      ]).stored,
+    ).toBe(1);
 
     const stored = rows(o.db);
     expect(stored.map((r) => r.seq)).toEqual([1, 2, 3]);
@@ -21,12 +54,33 @@ describe('OutboxStore.append', () => {
     for (const b of bodies) expect(b.id).toMatch(/^evt_[^.]+$/);
     expect(new Set(bodies.map((b) => b.id)).size).toBe(3);
     expect(Object.keys(bodies[0]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data']);
-    expect(bodies[0]).toMatchObject({ type: 'sensor.kitchen', timestamp: '2026-11-24T08:00:00.123Z', agent: 'gw-1', seq: 1, topic: 'sensors/kitchen/temperature', data: { c: 21.5, n: [1, 2] } });
+    expect(bodies[0]).toMatchObject({
+      type: 'sensor.kitchen',
+      timestamp: '2026-11-24T08:00:00.123Z',
+      agent: 'gw-1',
+      seq: 1,
+      topic: 'sensors/kitchen/temperature',
+      data: { c: 21.5, n: [1, 2] },
+    });
     // The device's JSON is embedded as sent, not re-serialised (21.50 stays 21.50).
     expect(stored[0]!.body).toContain('"data":{"c": 21.50, "n":[1,2]}');
     expect(Object.keys(bodies[1]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data']);
-    expect(bodies[1]).toMatchObject({ seq: 2, topic: 'logs/"quoted"', data: 'hello "✓"\n', timestamp: '2026-11-24T08:00:00.124Z' });
-    expect(Object.keys(bodies[2]!)).toEqual(['id', 'type', 'timestamp', 'agent', 'seq', 'topic', 'data', 'encoding']);
+    expect(bodies[1]).toMatchObject({
+      seq: 2,
+      topic: 'logs/"quoted"',
+      data: 'hello "✓"\n',
+      timestamp: '2026-11-24T08:00:00.124Z',
+    });
+    expect(Object.keys(bodies[2]!)).toEqual([
+      'id',
+      'type',
+      'timestamp',
+      'agent',
+      'seq',
+      'topic',
+      'data',
+      'encoding',
+    ]);
     expect(bodies[2]).toMatchObject({ seq: 3, data: 'AP8B', encoding: 'base64' });
 
     // seq only grows: not reused after its events are gone, nor after a restart.
@@ -41,10 +95,27 @@ describe('OutboxStore.append', () => {
   });
 
   it('routes by endpoint type patterns; an event nobody wants is unrouted; a rejected one goes nowhere', () => {
-    const o = open({ endpoints: [{ id: 'sensors', types: ['sensor.*'] }, { id: 'doors', types: ['door.open'] }] });
-    o.store.append([json('sensor.temperature', 1), json('sensor.kitchen.humidity', 2), json('door.open', 3), json('door.opened', 4), json('sensorx.a', 5)]);
-    o.store.append([{ ...json('sensor.temperature', 0), data: { kind: 'binary' }, rejected: 'payload is not JSON' }]);
-    const routes = o.db.prepare(`SELECT e.seq, group_concat(d.endpoint_id) AS eps FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq GROUP BY e.seq ORDER BY e.seq`).all();
+    const o = open({
+      endpoints: [
+        { id: 'sensors', types: ['sensor.*'] },
+        { id: 'doors', types: ['door.open'] },
+      ],
+    });
+    o.store.append([
+      json('sensor.temperature', 1),
+      json('sensor.kitchen.humidity', 2),
+      json('door.open', 3),
+      json('door.opened', 4),
+      json('sensorx.a', 5),
+    ]);
+    o.store.append([
+      { ...json('sensor.temperature', 0), data: { kind: 'binary' }, rejected: 'payload is not JSON' },
+    ]);
+    const routes = o.db
+      .prepare(
+        `SELECT e.seq, group_concat(d.endpoint_id) AS eps FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq GROUP BY e.seq ORDER BY e.seq`,
+      )
+      .all();
     expect(routes).toEqual([
       { seq: 1, eps: 'sensors' },
       { seq: 2, eps: 'sensors' },
@@ -53,11 +124,26 @@ describe('OutboxStore.append', () => {
       { seq: 5, eps: null },
       { seq: 6, eps: null },
     ]);
-    expect(rows(o.db).map((r) => r.state)).toEqual(['pending', 'pending', 'pending', 'unrouted', 'unrouted', 'rejected']);
+    expect(rows(o.db).map((r) => r.state)).toEqual([
+      'pending',
+      'pending',
+      'pending',
+      'unrouted',
+      'unrouted',
+      'rejected',
+    ]);
     expect(o.store.counts()).toMatchObject({ received: 6, pending: 3, unrouted: 2, rejected: 1 });
-    expect(o.store.pendingByEndpoint()).toEqual(new Map([['sensors', 2], ['doors', 1]]));
+    expect(o.store.pendingByEndpoint()).toEqual(
+      new Map([
+        ['sensors', 2],
+        ['doors', 1],
+      ]),
+    );
 
-    o.store.setEndpoints([{ id: 'sensors', types: ['sensor.*'] }, { id: 'all', types: ['*'] }]);
+    o.store.setEndpoints([
+      { id: 'sensors', types: ['sensor.*'] },
+      { id: 'all', types: ['*'] },
+    ]);
     o.store.append([json('door.opened', 7)]);
     expect(o.store.pendingByEndpoint().get('all')).toBe(1);
     expectBalanced(o.store.counts());
@@ -66,7 +152,12 @@ describe('OutboxStore.append', () => {
 
 describe('OutboxStore results', () => {
   it('settles an event when every endpoint it was routed to is done, and counts failures', () => {
-    const o = open({ endpoints: [{ id: 'a', types: ['*'] }, { id: 'b', types: ['*'] }] });
+    const o = open({
+      endpoints: [
+        { id: 'a', types: ['*'] },
+        { id: 'b', types: ['*'] },
+      ],
+    });
     o.store.append([json('e', 1), json('e', 2), json('e', 3)]);
 
     settle(o.store, 'a', 1, 'delivered');
@@ -76,13 +167,29 @@ describe('OutboxStore results', () => {
 
     settle(o.store, 'b', 1, 'delivered');
     // A retry that is still pending records the attempt but settles nothing.
-    o.store.record({ endpointId: 'a', seq: 2, at: clock.now(), outcome: 'message-trouble', newStatus: 'pending', attempted: true, messageFailure: true, nextAttemptAt: clock.now() + 5000, status: 422, durationMs: 1 });
+    o.store.record({
+      endpointId: 'a',
+      seq: 2,
+      at: clock.now(),
+      outcome: 'message-trouble',
+      newStatus: 'pending',
+      attempted: true,
+      messageFailure: true,
+      nextAttemptAt: clock.now() + 5000,
+      status: 422,
+      durationMs: 1,
+    });
     settle(o.store, 'b', 2, 'delivered');
     settle(o.store, 'a', 3, 'failed');
     o.store.flush();
     expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'pending', 'pending']);
     expect(o.store.counts()).toMatchObject({ pending: 2, delivered: 1, failed: 0 });
-    expect(o.store.pendingByEndpoint()).toEqual(new Map([['a', 1], ['b', 1]]));
+    expect(o.store.pendingByEndpoint()).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 1],
+      ]),
+    );
 
     settle(o.store, 'b', 3, 'delivered');
     settle(o.store, 'a', 2, 'delivered');
@@ -103,7 +210,10 @@ describe('OutboxStore storage.maxBytes', () => {
     const removed: number[] = [];
     o.store.onRemoved((seqs) => removed.push(...seqs));
     for (let i = 1; i <= 200; i++) {
-      const ev = i % 10 === 0 ? { ...json('e', i), data: { kind: 'binary' as const }, rejected: 'not JSON' } : json('e', { i, pad: 'x'.repeat(i % 37) });
+      const ev =
+        i % 10 === 0
+          ? { ...json('e', i), data: { kind: 'binary' as const }, rejected: 'not JSON' }
+          : json('e', { i, pad: 'x'.repeat(i % 37) });
       expect(o.store.append([ev]).stored).toBe(1);
       const c = o.store.counts();
       expect(c.bytes).toBeLessThanOrEqual(maxBytes);
@@ -147,10 +257,22 @@ describe('OutboxStore storage.maxBytes', () => {
   it('the attempt log of a struggling endpoint does not grow the outbox past maxBytes', () => {
     const maxBytes = 5000;
     const o = open({ maxBytes, whenFull: 'stop-ingest' });
-    while (!o.store.append([json('e', 'fill')]).full) { /* fill */ }
+    while (!o.store.append([json('e', 'fill')]).full) {
+      /* fill */
+    }
     // A 503 storm: the dispatcher records every probe with the first 512 bytes of the answer.
     for (let i = 0; i < 20; i++) {
-      o.store.record({ endpointId: 'cloud', seq: 1, at: clock.now(), outcome: 'endpoint-trouble', newStatus: 'pending', attempted: true, status: 503, durationMs: 1, response: 'e'.repeat(512) });
+      o.store.record({
+        endpointId: 'cloud',
+        seq: 1,
+        at: clock.now(),
+        outcome: 'endpoint-trouble',
+        newStatus: 'pending',
+        attempted: true,
+        status: 503,
+        durationMs: 1,
+        response: 'e'.repeat(512),
+      });
     }
     o.store.flush();
     expect(o.store.counts().bytes).toBeLessThanOrEqual(maxBytes);
@@ -176,7 +298,12 @@ describe('OutboxStore storage.maxBytes', () => {
     const before = o.store.counts();
     expect(before.bytes).toBeLessThanOrEqual(maxBytes);
     // In order, as many as fit: here none, so none is taken (and none jumps ahead of the others).
-    expect(o.store.append([json('e', 'a'), json('e', 'b'), json('e', 'c')])).toEqual({ full: true, stored: 0, duplicates: 0, accepted: 0 });
+    expect(o.store.append([json('e', 'a'), json('e', 'b'), json('e', 'c')])).toEqual({
+      full: true,
+      stored: 0,
+      duplicates: 0,
+      accepted: 0,
+    });
     expect(o.store.counts()).toEqual(before);
     expect(rows(o.db).length).toBe(accepted);
     expect(before).toMatchObject({ received: accepted, pending: accepted, dropped: 0 });
@@ -194,7 +321,9 @@ describe('OutboxStore storage.maxBytes', () => {
 
   it('stop-ingest: prune() of delivered events past keepDeliveredHours makes room too', () => {
     const o = open({ maxBytes: 5000, whenFull: 'stop-ingest', keepDeliveredHours: 1 });
-    while (!o.store.append([json('e', 'fill')]).full) { /* fill */ }
+    while (!o.store.append([json('e', 'fill')]).full) {
+      /* fill */
+    }
     for (const r of rows(o.db)) settle(o.store, 'cloud', r.seq, 'delivered');
     o.store.flush();
     const full = o.store.counts().bytes;
@@ -220,12 +349,19 @@ describe('OutboxStore.prune', () => {
     expect(o.store.prune()).toBe(0);
     clock.t += 2;
     expect(o.store.prune()).toBe(1);
-    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([[2, 'pending'], [3, 'failed'], [4, 'delivered']]);
+    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([
+      [2, 'pending'],
+      [3, 'failed'],
+      [4, 'delivered'],
+    ]);
     clock.t += 10 * HOUR;
     expect(o.store.prune()).toBe(1);
     clock.t += 1000 * HOUR;
     expect(o.store.prune()).toBe(0);
-    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([[2, 'pending'], [3, 'failed']]);
+    expect(rows(o.db).map((r) => [r.seq, r.state])).toEqual([
+      [2, 'pending'],
+      [3, 'failed'],
+    ]);
     const c = o.store.counts();
     expect(c).toMatchObject({ received: 4, delivered: 2, pending: 1, failed: 1 });
     expect(c.bytes).toBe(dbBytes(o.db));

@@ -1,16 +1,30 @@
 import { rmSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { openDb, type Db } from '../../src/outbox/open-db.js';
-import { OutboxStore, type NewEvent, type OutboxCounts, type RouteTarget } from '../../src/outbox/outbox-store.js';
+import {
+  OutboxStore,
+  type NewEvent,
+  type OutboxCounts,
+  type RouteTarget,
+} from '../../src/outbox/outbox-store.js';
 import { silentLogger } from '../../src/log.js';
 import { tempDir } from '../helpers/agent.js';
 
 /** A real OutboxStore on a real SQLite file in a temp dir, with a clock the test moves. */
 
 export const HOUR = 3_600_000;
-export const clock = { t: 0, now() { return this.t; } };
+export const clock = {
+  t: 0,
+  now() {
+    return this.t;
+  },
+};
 
-export interface Opened { db: Db; store: OutboxStore; dataDir: string }
+export interface Opened {
+  db: Db;
+  store: OutboxStore;
+  dataDir: string;
+}
 export interface OpenOptions {
   maxBytes?: number;
   whenFull?: 'drop-oldest' | 'stop-ingest';
@@ -47,7 +61,11 @@ export function open(opts: OpenOptions = {}): Opened {
     logger: silentLogger(),
     clock,
     agentId: 'gw-1',
-    storage: { maxBytes: opts.maxBytes ?? 64 * 1024 * 1024, whenFull: opts.whenFull ?? 'drop-oldest', keepDeliveredHours: opts.keepDeliveredHours ?? 24 },
+    storage: {
+      maxBytes: opts.maxBytes ?? 64 * 1024 * 1024,
+      whenFull: opts.whenFull ?? 'drop-oldest',
+      keepDeliveredHours: opts.keepDeliveredHours ?? 24,
+    },
     endpoints: opts.endpoints ?? [{ id: 'cloud', types: ['*'] }],
   });
   const o = { db, store, dataDir };
@@ -63,21 +81,48 @@ export function reopen(o: Opened, opts: OpenOptions = {}): Opened {
 
 export function json(type: string, value: unknown, extra: Partial<NewEvent> = {}): NewEvent {
   const text = JSON.stringify(value);
-  return { topic: `t/${type}`, type, receivedAt: clock.now(), payload: Buffer.from(text), data: { kind: 'json', json: text }, ...extra };
+  return {
+    topic: `t/${type}`,
+    type,
+    receivedAt: clock.now(),
+    payload: Buffer.from(text),
+    data: { kind: 'json', json: text },
+    ...extra,
+  };
 }
 
 export function rows(db: Db): { seq: number; state: string; body: string }[] {
-  return db.prepare(`SELECT seq, state, body FROM events ORDER BY seq`).all() as { seq: number; state: string; body: string }[];
+  return db.prepare(`SELECT seq, state, body FROM events ORDER BY seq`).all() as {
+    seq: number;
+    state: string;
+    body: string;
+  }[];
 }
 
-export function settle(store: OutboxStore, endpointId: string, seq: number, newStatus: 'delivered' | 'failed'): void {
+export function settle(
+  store: OutboxStore,
+  endpointId: string,
+  seq: number,
+  newStatus: 'delivered' | 'failed',
+): void {
   const outcome = newStatus === 'delivered' ? 'delivered' : 'failed';
-  store.record({ endpointId, seq, at: clock.now(), outcome, newStatus, attempted: true, status: newStatus === 'delivered' ? 200 : 400, durationMs: 2 });
+  store.record({
+    endpointId,
+    seq,
+    at: clock.now(),
+    outcome,
+    newStatus,
+    attempted: true,
+    status: newStatus === 'delivered' ? 200 : 400,
+    durationMs: 2,
+  });
 }
 
 /** DESIGN.md §1.4: every received event is accounted for, exactly once. */
 export function expectBalanced(c: OutboxCounts): void {
-  expect(c.received).toBe(c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted);
+  expect(c.received).toBe(
+    c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted,
+  );
 }
 
 export function dbBytes(db: Db): number {

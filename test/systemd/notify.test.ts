@@ -57,7 +57,10 @@ describe('SystemdNotifier', () => {
     const r = recorder();
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let healthy = true;
-    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '30000000' }, command: r.command });
+    const n = new SystemdNotifier({
+      env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '30000000' },
+      command: r.command,
+    });
     expect(n.watchdogIntervalMs).toBe(15_000);
     n.startWatchdog(() => healthy);
     vi.advanceTimersByTime(14_999);
@@ -83,7 +86,8 @@ describe('SystemdNotifier', () => {
   });
 
   it('has no watchdog when WATCHDOG_USEC is missing or invalid, or WATCHDOG_PID names another process', () => {
-    const at = (env: NodeJS.ProcessEnv) => new SystemdNotifier({ env: { NOTIFY_SOCKET: '/s', ...env }, pid: 42 }).watchdogIntervalMs;
+    const at = (env: NodeJS.ProcessEnv) =>
+      new SystemdNotifier({ env: { NOTIFY_SOCKET: '/s', ...env }, pid: 42 }).watchdogIntervalMs;
     expect(at({})).toBeUndefined();
     expect(at({ WATCHDOG_USEC: 'soon' })).toBeUndefined();
     expect(at({ WATCHDOG_USEC: '0' })).toBeUndefined();
@@ -93,7 +97,11 @@ describe('SystemdNotifier', () => {
 
   it('when systemd-notify is missing: says so once, then stays quiet instead of failing the agent', async () => {
     const { lines, logger: log } = captureLog();
-    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '1000000' }, command: '/nonexistent/systemd-notify', logger: log });
+    const n = new SystemdNotifier({
+      env: { NOTIFY_SOCKET: '/s', WATCHDOG_USEC: '1000000' },
+      command: '/nonexistent/systemd-notify',
+      logger: log,
+    });
     await n.ready();
     expect(n.enabled).toBe(false);
     await n.stopping();
@@ -102,18 +110,23 @@ describe('SystemdNotifier', () => {
   });
 
   // Needs systemd-notify; skipped only outside CI on a machine without systemd (haveSystemdNotify).
-  it.skipIf(!haveSystemdNotify())('reaches a real notification socket through the real systemd-notify', async () => {
-    const dir = tempDir('edgehook-sock-');
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const socket = await new FakeNotifySocket(dir).start();
-    cleanup.push(() => socket.stop());
-    const n = new SystemdNotifier({ env: { ...process.env, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '400000' } });
-    await n.ready('running');
-    n.startWatchdog();
-    await waitFor(() => socket.having('WATCHDOG=1').length >= 2, 'two watchdog pings');
-    n.stopWatchdog();
-    await n.stopping();
-    expect(socket.messages[0]).toBe('READY=1\nSTATUS=running');
-    expect(socket.messages.at(-1)).toBe('STOPPING=1');
-  });
+  it.skipIf(!haveSystemdNotify())(
+    'reaches a real notification socket through the real systemd-notify',
+    async () => {
+      const dir = tempDir('edgehook-sock-');
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      const socket = await new FakeNotifySocket(dir).start();
+      cleanup.push(() => socket.stop());
+      const n = new SystemdNotifier({
+        env: { ...process.env, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '400000' },
+      });
+      await n.ready('running');
+      n.startWatchdog();
+      await waitFor(() => socket.having('WATCHDOG=1').length >= 2, 'two watchdog pings');
+      n.stopWatchdog();
+      await n.stopping();
+      expect(socket.messages[0]).toBe('READY=1\nSTATUS=running');
+      expect(socket.messages.at(-1)).toBe('STOPPING=1');
+    },
+  );
 });

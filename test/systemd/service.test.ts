@@ -11,7 +11,11 @@ import { FakeNotifySocket, haveSystemdNotify } from './notify-socket.js';
 /** The shipped unit, `edgehook service`, and `edgehook run` talking to systemd. */
 
 const BIN = join(ROOT, 'bin/edgehook.js');
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EDGEHOOK_') && k !== 'NOTIFY_SOCKET' && !k.startsWith('WATCHDOG_')));
+const ENV = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !k.startsWith('EDGEHOOK_') && k !== 'NOTIFY_SOCKET' && !k.startsWith('WATCHDOG_'),
+  ),
+);
 
 let cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -33,7 +37,11 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-const directive = (unit: string, key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+const directive = (unit: string, key: string) =>
+  unit
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
 // Skipped only outside CI on a machine without systemd; under CI=true it must run.
 const haveAnalyze = process.env['CI'] === 'true' || existsSync('/usr/bin/systemd-analyze');
 
@@ -50,34 +58,52 @@ describe('the systemd unit', () => {
     expect(Number(directive(shipped, 'WatchdogSec')[0])).toBeGreaterThan(0);
     expect(directive(shipped, 'Restart')).toEqual(['on-failure']);
     expect(directive(shipped, 'User')).toEqual(['edgehook']);
-    expect(directive(shipped, 'ExecStart')[0]).toMatch(/ run --config \/etc\/edgehook\/edgehook\.yaml --data-dir \/var\/lib\/edgehook$/);
+    expect(directive(shipped, 'ExecStart')[0]).toMatch(
+      / run --config \/etc\/edgehook\/edgehook\.yaml --data-dir \/var\/lib\/edgehook$/,
+    );
     expect(directive(shipped, 'ProtectSystem')).toEqual(['strict']);
     expect(directive(shipped, 'ReadWritePaths')[0]!.split(' ')).toContain('/var/lib/edgehook');
-    for (const key of ['PrivateTmp', 'NoNewPrivileges', 'ProtectHome', 'PrivateDevices']) expect(directive(shipped, key)).toEqual(['yes']);
+    for (const key of ['PrivateTmp', 'NoNewPrivileges', 'ProtectHome', 'PrivateDevices'])
+      expect(directive(shipped, key)).toEqual(['yes']);
     expect(directive(shipped, 'CapabilityBoundingSet')).toEqual(['']);
     // V8 needs W+X memory: this option would kill node at start.
     expect(directive(shipped, 'MemoryDenyWriteExecute')).toEqual([]);
   });
 
   // Needs /usr/bin/systemd-analyze; skipped only outside CI on a machine without systemd.
-  it.skipIf(!haveAnalyze)('what `edgehook service print` renders for this machine passes systemd-analyze verify', async () => {
-    const r = await cli(['service', 'print', '--user', 'root']);
-    expect(r.code).toBe(0);
-    // The unit runs node itself, so it carries the launcher's #! flags (the heap settings).
-    expect(launcherNodeFlags()).toContain('--max-semi-space-size=2');
-    expect(directive(r.stdout, 'ExecStart')[0]).toBe(`${process.execPath} ${launcherNodeFlags().join(' ')} ${BIN} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`);
-    const file = join(dir(), 'edgehook.service');
-    writeFileSync(file, r.stdout);
-    const verify = await new Promise<{ code: number; out: string }>((resolve) =>
-      execFile('systemd-analyze', ['verify', '--man=no', file], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr })),
-    );
-    expect(verify.out).toBe('');
-    expect(verify.code).toBe(0);
-  });
+  it.skipIf(!haveAnalyze)(
+    'what `edgehook service print` renders for this machine passes systemd-analyze verify',
+    async () => {
+      const r = await cli(['service', 'print', '--user', 'root']);
+      expect(r.code).toBe(0);
+      // The unit runs node itself, so it carries the launcher's #! flags (the heap settings).
+      expect(launcherNodeFlags()).toContain('--max-semi-space-size=2');
+      expect(directive(r.stdout, 'ExecStart')[0]).toBe(
+        `${process.execPath} ${launcherNodeFlags().join(' ')} ${BIN} run --config /etc/edgehook/edgehook.yaml --data-dir /var/lib/edgehook`,
+      );
+      const file = join(dir(), 'edgehook.service');
+      writeFileSync(file, r.stdout);
+      const verify = await new Promise<{ code: number; out: string }>((resolve) =>
+        execFile('systemd-analyze', ['verify', '--man=no', file], (err, stdout, stderr) =>
+          resolve({ code: err ? 1 : 0, out: stdout + stderr }),
+        ),
+      );
+      expect(verify.out).toBe('');
+      expect(verify.code).toBe(0);
+    },
+  );
 
   it('`service install --dry-run` lists every step and the unit, and changes nothing', async () => {
     const unitDir = dir();
-    const r = await cli(['service', 'install', '--dry-run', '--unit-dir', unitDir, '--config', join(unitDir, 'etc/edgehook.yaml')]);
+    const r = await cli([
+      'service',
+      'install',
+      '--dry-run',
+      '--unit-dir',
+      unitDir,
+      '--config',
+      join(unitDir, 'etc/edgehook.yaml'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/would (run: useradd .*edgehook|keep the existing user edgehook)/);
     expect(r.stdout).toContain(`would write ${join(unitDir, 'edgehook.service')}`);
@@ -100,7 +126,10 @@ describe.skipIf(!haveSystemdNotify())('edgehook run under systemd (a fake notifi
     const socket = await new FakeNotifySocket(d).start();
     cleanup.push(() => socket.stop());
     const config = join(d, 'edgehook.yaml');
-    writeFileSync(config, `mqtt: { url: embedded, embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`);
+    writeFileSync(
+      config,
+      `mqtt: { url: embedded, embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`,
+    );
     const proc = spawn(process.execPath, [BIN, 'run', '--config', config, '--data-dir', join(d, 'data')], {
       env: { ...ENV, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '1000000' },
       stdio: ['ignore', 'pipe', 'pipe'],

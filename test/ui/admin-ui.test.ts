@@ -111,7 +111,10 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
 
     await page.getByRole('button', { name: 'Send test event' }).click();
     await page.getByText(/Test event queued/).waitFor();
-    const got = await waitFor(() => receiver.requests.find((r) => r.json.type === 'edgehook.test'), 'the test event at the receiver');
+    const got = await waitFor(
+      () => receiver.requests.find((r) => r.json.type === 'edgehook.test'),
+      'the test event at the receiver',
+    );
     expect(got.verified).toBe(true);
 
     await page.getByRole('link', { name: 'See it in Deliveries' }).click();
@@ -176,12 +179,20 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     const before = fx.flaky.requests.length;
     await row.getByRole('button', { name: 'Retry' }).click();
     await page.getByText(/Retrying event \d+ to flaky/).waitFor();
-    const retried = await waitFor(() => fx.flaky.requests.slice(before).find((r) => r.json.type === 'edgehook.test'), 'the retried delivery');
+    const retried = await waitFor(
+      () => fx.flaky.requests.slice(before).find((r) => r.json.type === 'edgehook.test'),
+      'the retried delivery',
+    );
     expect(retried.verified).toBe(true);
     expect(retried.id).toBe(fx.flaky.requests[0]!.id); // the same webhook-id across retries
 
     await page.getByLabel('Status', { exact: true }).selectOption('delivered');
-    await page.getByRole('row').filter({ hasText: 'edgehook.test' }).getByText('delivered', { exact: true }).first().waitFor();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'edgehook.test' })
+      .getByText('delivered', { exact: true })
+      .first()
+      .waitFor();
   });
 
   it('deletes a failed delivery and replays a time range to an endpoint', async () => {
@@ -190,7 +201,12 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     const sent = await page.request.post(`${fx.agent.adminUrl}/api/endpoints/flaky/test`, { data: {} });
     expect(sent.status()).toBe(202);
     const { seq } = (await sent.json()) as { seq: number };
-    const statusOf = async () => ((await (await page.request.get(`${fx.agent.adminUrl}/api/deliveries/flaky/${seq}`)).json()) as { delivery?: { status: string } }).delivery?.status;
+    const statusOf = async () =>
+      (
+        (await (await page.request.get(`${fx.agent.adminUrl}/api/deliveries/flaky/${seq}`)).json()) as {
+          delivery?: { status: string };
+        }
+      ).delivery?.status;
     await waitFor(async () => (await statusOf()) === 'failed', 'the delivery to fail', 15_000);
     const deletedBefore = fx.agent.status().outbox.deleted;
 
@@ -207,7 +223,10 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     const device = await mqtt.connectAsync(fx.agent.broker!.url);
     await device.publishAsync('sensors/porch/temperature', JSON.stringify({ celsius: 4.5 }), { qos: 1 });
     await device.endAsync();
-    await waitFor(() => fx.ok.requests.some((r) => r.json.type === 'sensor.porch.temperature'), 'the reading at the receiver');
+    await waitFor(
+      () => fx.ok.requests.some((r) => r.json.type === 'sensor.porch.temperature'),
+      'the reading at the receiver',
+    );
     const before = fx.ok.requests.length;
     await page.getByLabel('Target endpoint').selectOption('cloud');
     await page.getByRole('button', { name: 'Replay' }).click();
@@ -230,7 +249,10 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     await row.getByText(/not JSON/i).waitFor();
     await row.getByRole('button', { name: 'Redeliver' }).click();
     await page.getByText(/queued to cloud/).waitFor();
-    await waitFor(() => fx.ok.requests.find((r) => r.json.topic === 'sensors/shed/temperature'), 'the redelivered event at the receiver');
+    await waitFor(
+      () => fx.ok.requests.find((r) => r.json.topic === 'sensors/shed/temperature'),
+      'the redelivered event at the receiver',
+    );
   });
 
   it('edits a subscription and the config file keeps its comments', async () => {
@@ -252,7 +274,10 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
 
     await page.getByText(/Saved the subscription to sensors\/\+\/humidity/).waitFor();
     await page.getByRole('rowheader', { name: 'sensors/+/humidity' }).waitFor();
-    const text = await waitFor(() => (fx.config().includes('sensors/+/humidity') ? fx.config() : undefined), 'the config file to change');
+    const text = await waitFor(
+      () => (fx.config().includes('sensors/+/humidity') ? fx.config() : undefined),
+      'the config file to change',
+    );
     expect(text).toContain('type: sensor.{1}.humidity');
     expect(text).toMatch(/qos: 2/);
     for (const c of CONFIG_COMMENTS) expect(text).toContain(c);
@@ -305,9 +330,12 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
       await go(name);
       // Measure once the page's data (its widest content) is in.
       await READY[name](page).first().waitFor();
-      const { scrollWidth, innerWidth } = (await page.evaluate('({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })')) as { scrollWidth: number; innerWidth: number };
+      const { scrollWidth, innerWidth } = (await page.evaluate(
+        '({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })',
+      )) as { scrollWidth: number; innerWidth: number };
       expect(scrollWidth, `${name}: the page is wider than the screen`).toBeLessThanOrEqual(innerWidth);
-      for (const link of PAGES) expect(await page.getByRole('link', { name: link, exact: true }).isVisible()).toBe(true);
+      for (const link of PAGES)
+        expect(await page.getByRole('link', { name: link, exact: true }).isVisible()).toBe(true);
     }
   });
 
@@ -316,7 +344,9 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     await ui.context.clearCookies();
     await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
     await page.getByText('Open the login link printed by edgehook run').waitFor();
-    expect(await page.getByRole('alert').filter({ hasText: 'Open the login link printed by' }).isVisible()).toBe(true);
+    expect(
+      await page.getByRole('alert').filter({ hasText: 'Open the login link printed by' }).isVisible(),
+    ).toBe(true);
   });
 
   it('shows desktop-only actions only inside the desktop window', async () => {

@@ -27,7 +27,8 @@ export const CHROMIUM_FLAGS = [
 export const skipBrowser = !existsSync(CHROMIUM) && process.env['CI'] !== 'true';
 
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (CI installs it in .ci/run)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (CI installs it in .ci/run)`);
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
 }
 
@@ -42,8 +43,18 @@ export interface UiSession {
  * A fresh browser context logged in the way a user is: the /login link sets the HttpOnly cookie
  * and redirects to the UI.
  */
-export async function openUi(browser: Browser, agent: Agent, viewport = { width: 1280, height: 860 }, initScript?: string): Promise<UiSession> {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'UTC' });
+export async function openUi(
+  browser: Browser,
+  agent: Agent,
+  viewport = { width: 1280, height: 860 },
+  initScript?: string,
+): Promise<UiSession> {
+  const context = await browser.newContext({
+    viewport,
+    deviceScaleFactor: 1,
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+  });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const problems: string[] = [];
@@ -60,7 +71,9 @@ export async function openUi(browser: Browser, agent: Agent, viewport = { width:
   } catch (err) {
     // Say what the browser saw, so a failure here can be told from a slow machine.
     const html = await page.content().catch(() => '(no content)');
-    throw new Error(`the UI did not show after login: ${(err as Error).message.split('\n')[0]}\nurl: ${page.url()}\nresponses:\n  ${loads.join('\n  ')}\nproblems: ${problems.join('; ')}\nhtml: ${html.slice(0, 600)}`);
+    throw new Error(
+      `the UI did not show after login: ${(err as Error).message.split('\n')[0]}\nurl: ${page.url()}\nresponses:\n  ${loads.join('\n  ')}\nproblems: ${problems.join('; ')}\nhtml: ${html.slice(0, 600)}`,
+    );
   }
   return { context, page, problems };
 }

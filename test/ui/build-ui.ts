@@ -13,12 +13,27 @@ export function buildUi(root: string): void {
   const ui = resolve(root, 'dist/ui');
   const scratch = resolve(root, `dist/.ui-build-${process.pid}`);
   try {
-    execFileSync(process.execPath, [resolve(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'renderer/vite.config.ts', '--outDir', scratch, '--emptyOutDir', '--logLevel', 'warn'], {
-      cwd: root,
-      stdio: 'inherit',
-    });
+    execFileSync(
+      process.execPath,
+      [
+        resolve(root, 'node_modules/vite/bin/vite.js'),
+        'build',
+        '--config',
+        'renderer/vite.config.ts',
+        '--outDir',
+        scratch,
+        '--emptyOutDir',
+        '--logLevel',
+        'warn',
+      ],
+      {
+        cwd: root,
+        stdio: 'inherit',
+      },
+    );
     mkdirSync(join(ui, 'assets'), { recursive: true });
-    for (const name of readdirSync(join(scratch, 'assets'))) replaceFile(join(scratch, 'assets', name), join(ui, 'assets', name));
+    for (const name of readdirSync(join(scratch, 'assets')))
+      replaceFile(join(scratch, 'assets', name), join(ui, 'assets', name));
     replaceFile(join(scratch, 'index.html'), join(ui, 'index.html'));
   } finally {
     rmSync(scratch, { recursive: true, force: true });

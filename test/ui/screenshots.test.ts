@@ -27,8 +27,13 @@ describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => 
     browser = await launchChromium();
     // A third endpoint whose receiver is down: it backs off and its queue grows.
     const down = await freePort();
-    fx = await startUiFixture(`  - id: backup\n    url: http://127.0.0.1:${down}/hooks\n    types: ["sensor.kitchen.*"]\n`);
-    fx.flaky.respond = ({ body }) => (body.includes('"edgehook.test"') ? { status: 422, body: '{"error":"unknown event type edgehook.test"}' } : { status: 200 });
+    fx = await startUiFixture(
+      `  - id: backup\n    url: http://127.0.0.1:${down}/hooks\n    types: ["sensor.kitchen.*"]\n`,
+    );
+    fx.flaky.respond = ({ body }) =>
+      body.includes('"edgehook.test"')
+        ? { status: 422, body: '{"error":"unknown event type edgehook.test"}' }
+        : { status: 200 };
   });
   afterAll(async () => {
     await ui?.context.close();
@@ -48,7 +53,11 @@ describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => 
       const started = Date.now();
       for (let i = 0; i < rate[s]!; i++) {
         const room = rooms[(s + i) % rooms.length]!;
-        await device.publishAsync(`sensors/${room}/temperature`, JSON.stringify({ celsius: Math.round((18 + Math.sin(s + i) * 4) * 10) / 10 }), { qos: 1 });
+        await device.publishAsync(
+          `sensors/${room}/temperature`,
+          JSON.stringify({ celsius: Math.round((18 + Math.sin(s + i) * 4) * 10) / 10 }),
+          { qos: 1 },
+        );
       }
       if (s === 4) {
         await device.publishAsync('sensors/attic/temperature', 'twenty-one degrees', { qos: 1 });
@@ -64,7 +73,11 @@ describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => 
       expect(res.status()).toBe(202);
     }
     await waitFor(() => fx.agent.status().outbox.failed >= 1, 'a failed delivery', 15_000);
-    await waitFor(() => fx.agent.status().endpoints.every((e) => e.id === 'backup' || e.pending === 0), 'the healthy queues to drain', 15_000);
+    await waitFor(
+      () => fx.agent.status().endpoints.every((e) => e.id === 'backup' || e.pending === 0),
+      'the healthy queues to drain',
+      15_000,
+    );
 
     await page.getByText(/Last second:/).waitFor();
     await page.getByRole('heading', { name: 'Rejected events' }).waitFor();
@@ -83,7 +96,11 @@ describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => 
     await page.goto(`${fx.agent.adminUrl}/#/deliveries`);
     const failed = page.getByRole('row').filter({ hasText: 'failed' }).first();
     await failed.getByRole('button', { name: 'Details' }).click();
-    await page.getByRole('region', { name: /Attempts of event/ }).getByRole('cell', { name: '422', exact: true }).first().waitFor();
+    await page
+      .getByRole('region', { name: /Attempts of event/ })
+      .getByRole('cell', { name: '422', exact: true })
+      .first()
+      .waitFor();
     await shot('deliveries', false);
 
     await page.goto(`${fx.agent.adminUrl}/#/settings`);

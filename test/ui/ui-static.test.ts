@@ -16,7 +16,10 @@ describe('registerUi: the built UI over HTTP', () => {
   beforeAll(async () => {
     dir = tempDir('edgehook-ui-');
     mkdirSync(join(dir, 'assets'));
-    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title><script type="module" src="./assets/index-abc123.js"></script>');
+    writeFileSync(
+      join(dir, 'index.html'),
+      '<!doctype html><title>t</title><script type="module" src="./assets/index-abc123.js"></script>',
+    );
     writeFileSync(join(dir, 'assets', 'index-abc123.js'), 'console.log(1)');
     writeFileSync(join(dir, 'assets', 'index-abc123.css'), 'body{}');
     writeFileSync(join(dir, 'assets', 'logo-x1.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
@@ -98,15 +101,31 @@ describe('registerUi: the built UI over HTTP', () => {
 describe('the admin server serves the UI behind its token', () => {
   it('needs the token for / and /assets/*, like the API', async () => {
     const status = {} as AgentStatus;
-    const app = await createAdminServer({ token: 'a-token-of-enough-length', host: '127.0.0.1', allowedHosts: [], logger: silentLogger(), status: () => status });
+    const app = await createAdminServer({
+      token: 'a-token-of-enough-length',
+      host: '127.0.0.1',
+      allowedHosts: [],
+      logger: silentLogger(),
+      status: () => status,
+    });
     // The entry script index.html names (older builds' files may sit beside it: see build-ui.ts).
-    const asset = /src="\.\/assets\/([^"]+\.js)"/.exec(readFileSync(join(defaultUiDir(), 'index.html'), 'utf8'))![1]!;
+    const asset = /src="\.\/assets\/([^"]+\.js)"/.exec(
+      readFileSync(join(defaultUiDir(), 'index.html'), 'utf8'),
+    )![1]!;
     expect((await app.inject({ url: '/', headers: { host: '127.0.0.1' } })).statusCode).toBe(401);
-    expect((await app.inject({ url: `/assets/${asset}`, headers: { host: '127.0.0.1' } })).statusCode).toBe(401);
-    const page = await app.inject({ url: '/', headers: { host: '127.0.0.1', authorization: 'Bearer a-token-of-enough-length' } });
+    expect((await app.inject({ url: `/assets/${asset}`, headers: { host: '127.0.0.1' } })).statusCode).toBe(
+      401,
+    );
+    const page = await app.inject({
+      url: '/',
+      headers: { host: '127.0.0.1', authorization: 'Bearer a-token-of-enough-length' },
+    });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain(`./assets/${asset}`);
-    const js = await app.inject({ url: `/assets/${asset}`, headers: { host: '127.0.0.1', cookie: 'edgehook_session=a-token-of-enough-length' } });
+    const js = await app.inject({
+      url: `/assets/${asset}`,
+      headers: { host: '127.0.0.1', cookie: 'edgehook_session=a-token-of-enough-length' },
+    });
     expect(js.statusCode).toBe(200);
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
     await app.close();
@@ -136,7 +155,10 @@ describe('renderer/ talks to the agent only over HTTP', () => {
       const text = readFileSync(f, 'utf8');
       for (const m of text.matchAll(/^import\s+(type\s+)?[^'"]*from\s+'([^']+)'/gm)) {
         const [, isType, spec] = m;
-        expect(spec!.startsWith('node:') || ['fs', 'path', 'os', 'crypto', 'electron'].includes(spec!), `${f}: ${spec}`).toBe(false);
+        expect(
+          spec!.startsWith('node:') || ['fs', 'path', 'os', 'crypto', 'electron'].includes(spec!),
+          `${f}: ${spec}`,
+        ).toBe(false);
         if (spec!.includes('/src/')) expect(isType, `${f} imports runtime code from ${spec}`).toBeTruthy();
       }
       expect(text, f).not.toMatch(/\bprocess\.|\bBuffer\.|\brequire\(/);

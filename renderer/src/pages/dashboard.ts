@@ -19,7 +19,15 @@ export const dashboardPage: Page = (main) => {
   const rejected = h('div', {});
   const rejectedNotice = notice();
   const chart = new RatesChart(stream.rates);
-  const rejectedCard = card('Rejected events', h('p', { class: 'muted' }, 'Payloads that did not parse as their subscription declares. They were acked, kept, and can be sent on.'), rejected);
+  const rejectedCard = card(
+    'Rejected events',
+    h(
+      'p',
+      { class: 'muted' },
+      'Payloads that did not parse as their subscription declares. They were acked, kept, and can be sent on.',
+    ),
+    rejected,
+  );
   rejectedCard.hidden = true;
 
   main.append(
@@ -97,7 +105,9 @@ export const dashboardPage: Page = (main) => {
       .status()
       .then(draw)
       .catch((err) => {
-        stats.replaceChildren(h('p', { class: 'form-error' }, `Could not read the agent's status: ${describeError(err)}`));
+        stats.replaceChildren(
+          h('p', { class: 'form-error' }, `Could not read the agent's status: ${describeError(err)}`),
+        );
       });
   };
   refresh();
@@ -114,23 +124,54 @@ export const dashboardPage: Page = (main) => {
   };
 };
 
-function tile(label: string, value: string | number, detail?: Node | string | null, tone?: 'ok' | 'warn' | 'bad'): HTMLElement {
-  return h('div', { class: `stat${tone ? ` stat-${tone}` : ''}` }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), detail ? h('div', { class: 'stat-detail' }, detail) : null);
+function tile(
+  label: string,
+  value: string | number,
+  detail?: Node | string | null,
+  tone?: 'ok' | 'warn' | 'bad',
+): HTMLElement {
+  return h(
+    'div',
+    { class: `stat${tone ? ` stat-${tone}` : ''}` },
+    h('div', { class: 'stat-label' }, label),
+    h('div', { class: 'stat-value' }, value),
+    detail ? h('div', { class: 'stat-detail' }, detail) : null,
+  );
 }
 
 function statTiles(s: AgentStatus): HTMLElement[] {
   const o = s.outbox;
   const used = o.maxBytes > 0 ? Math.min(100, (o.bytes / o.maxBytes) * 100) : 0;
-  const meter = h('div', { class: 'meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(used), 'aria-label': 'Storage used' }, h('div', { class: 'meter-fill' }));
+  const meter = h(
+    'div',
+    {
+      class: 'meter',
+      role: 'meter',
+      'aria-valuemin': 0,
+      'aria-valuemax': 100,
+      'aria-valuenow': Math.round(used),
+      'aria-label': 'Storage used',
+    },
+    h('div', { class: 'meter-fill' }),
+  );
   (meter.firstChild as HTMLElement).style.width = `${used}%`;
   return [
     tile(
       'Broker',
       s.mqtt.connected ? 'Connected' : 'Disconnected',
-      h('span', { class: 'mono' }, `${s.mqtt.embedded ? 'embedded · ' : ''}${s.mqtt.url}${s.mqtt.holding ? ' · holding (storage full)' : ''}`),
+      h(
+        'span',
+        { class: 'mono' },
+        `${s.mqtt.embedded ? 'embedded · ' : ''}${s.mqtt.url}${s.mqtt.holding ? ' · holding (storage full)' : ''}`,
+      ),
       s.mqtt.connected ? 'ok' : 'bad',
     ),
-    tile('Pending', o.pending, `waiting for ${s.endpoints.filter((e) => e.pending > 0).length} of ${s.endpoints.length} endpoints`, o.pending > 0 ? 'warn' : undefined),
+    tile(
+      'Pending',
+      o.pending,
+      `waiting for ${s.endpoints.filter((e) => e.pending > 0).length} of ${s.endpoints.length} endpoints`,
+      o.pending > 0 ? 'warn' : undefined,
+    ),
     tile(
       'Oldest undelivered',
       o.oldestPendingAgeSeconds === null ? 'none' : formatAge(o.oldestPendingAgeSeconds),
@@ -138,9 +179,19 @@ function statTiles(s: AgentStatus): HTMLElement[] {
       o.oldestPendingAgeSeconds !== null && o.oldestPendingAgeSeconds > 300 ? 'warn' : undefined,
     ),
     tile('Received', o.received, `${o.delivered} delivered`),
-    tile('Failed', o.failed, h('a', { href: href('deliveries', [], { status: 'failed' }) }, 'see failed deliveries'), o.failed > 0 ? 'bad' : undefined),
+    tile(
+      'Failed',
+      o.failed,
+      h('a', { href: href('deliveries', [], { status: 'failed' }) }, 'see failed deliveries'),
+      o.failed > 0 ? 'bad' : undefined,
+    ),
     tile('Rejected', o.rejected, 'payloads that did not parse', o.rejected > 0 ? 'warn' : undefined),
-    tile('Dropped', o.dropped, `${o.expired} expired · ${o.deleted} deleted`, o.dropped > 0 ? 'warn' : undefined),
+    tile(
+      'Dropped',
+      o.dropped,
+      `${o.expired} expired · ${o.deleted} deleted`,
+      o.dropped > 0 ? 'warn' : undefined,
+    ),
     tile('Storage', formatBytes(o.bytes), h('span', {}, meter, `of ${formatBytes(o.maxBytes)}`)),
   ];
 }
@@ -159,10 +210,25 @@ function endpointTable(s: AgentStatus): HTMLElement {
         'td',
         { class: 'wrap wide' },
         e.lastError ?? '',
-        e.backoffUntil && e.state === 'backing-off' ? h('div', { class: 'muted' }, `next probe ${formatRelative(e.backoffUntil)}`) : null,
-        e.blockedBy ? h('div', { class: 'muted' }, `waiting on event ${e.blockedBy.seq}, next try ${formatRelative(e.blockedBy.nextAttemptAt)}`) : null,
+        e.backoffUntil && e.state === 'backing-off'
+          ? h('div', { class: 'muted' }, `next probe ${formatRelative(e.backoffUntil)}`)
+          : null,
+        e.blockedBy
+          ? h(
+              'div',
+              { class: 'muted' },
+              `waiting on event ${e.blockedBy.seq}, next try ${formatRelative(e.blockedBy.nextAttemptAt)}`,
+            )
+          : null,
       ),
     ),
   );
-  return tableWrap(table(['Endpoint', 'Health', 'Queue#', 'In flight#', 'Last status#', 'Last error'], rows, 'No endpoints yet: add one on the Endpoints page.'), 'Endpoint health');
+  return tableWrap(
+    table(
+      ['Endpoint', 'Health', 'Queue#', 'In flight#', 'Last status#', 'Last error'],
+      rows,
+      'No endpoints yet: add one on the Endpoints page.',
+    ),
+    'Endpoint health',
+  );
 }

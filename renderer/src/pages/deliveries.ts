@@ -1,7 +1,19 @@
-import type { DeliveryDetail, DeliveryStatus, DeliveryView, EndpointView } from '../../../src/admin/api-types.js';
+import type {
+  DeliveryDetail,
+  DeliveryStatus,
+  DeliveryView,
+  EndpointView,
+} from '../../../src/admin/api-types.js';
 import { api, describeError, type DeliveryQuery } from '../api.js';
 import { badge, button, h, notice, table, tableWrap, uid } from '../dom.js';
-import { formatDuration, formatRelative, formatShortTime, formatTime, fromLocalInput, toLocalInput } from '../format.js';
+import {
+  formatDuration,
+  formatRelative,
+  formatShortTime,
+  formatTime,
+  fromLocalInput,
+  toLocalInput,
+} from '../format.js';
 import { card, pageHeader, type Page } from '../page.js';
 import { href, replaceQuiet } from '../router.js';
 import { stream } from '../stream.js';
@@ -13,7 +25,12 @@ import { stream } from '../stream.js';
  */
 
 const PAGE_SIZE = 50;
-const STATUS_TONE: Record<DeliveryStatus, 'ok' | 'warn' | 'bad' | 'muted'> = { delivered: 'ok', pending: 'warn', failed: 'bad', expired: 'muted' };
+const STATUS_TONE: Record<DeliveryStatus, 'ok' | 'warn' | 'bad' | 'muted'> = {
+  delivered: 'ok',
+  pending: 'warn',
+  failed: 'bad',
+  expired: 'muted',
+};
 const STATUSES: DeliveryStatus[] = ['pending', 'delivered', 'failed', 'expired'];
 
 interface Filters {
@@ -33,8 +50,24 @@ export const deliveriesPage: Page = (main, route) => {
   // Filter controls: plain labelled inputs; each change reloads the first page.
   const ctl = {
     endpoint: labelled('Endpoint', h('select', {}, h('option', { value: '' }, 'All endpoints'))),
-    status: labelled('Status', h('select', {}, h('option', { value: '' }, 'Any status'), ...STATUSES.map((s) => h('option', { value: s }, s)))),
-    type: labelled('Event type', h('input', { type: 'text', placeholder: 'sensor.kitchen.temperature', spellcheck: 'false', autocomplete: 'off' })),
+    status: labelled(
+      'Status',
+      h(
+        'select',
+        {},
+        h('option', { value: '' }, 'Any status'),
+        ...STATUSES.map((s) => h('option', { value: s }, s)),
+      ),
+    ),
+    type: labelled(
+      'Event type',
+      h('input', {
+        type: 'text',
+        placeholder: 'sensor.kitchen.temperature',
+        spellcheck: 'false',
+        autocomplete: 'off',
+      }),
+    ),
     from: labelled('From', h('input', { type: 'datetime-local', step: 1 })),
     to: labelled('To', h('input', { type: 'datetime-local', step: 1 })),
   };
@@ -46,7 +79,8 @@ export const deliveriesPage: Page = (main, route) => {
     to: q.get('to') ? toLocalInput(Number(q.get('to'))) : '',
   };
   for (const k of Object.keys(ctl) as (keyof Filters)[]) ctl[k].control.value = initial[k];
-  if (initial.endpoint) ctl.endpoint.control.append(h('option', { value: initial.endpoint, selected: true }, initial.endpoint));
+  if (initial.endpoint)
+    ctl.endpoint.control.append(h('option', { value: initial.endpoint, selected: true }, initial.endpoint));
 
   const clearBtn = button('Clear filters', () => {
     for (const c of Object.values(ctl)) c.control.value = '';
@@ -55,9 +89,15 @@ export const deliveriesPage: Page = (main, route) => {
 
   // Replay a time range to one endpoint.
   const replayEndpoint = labelled('Target endpoint', h('select', {}));
-  const replayFrom = labelled('Range start', h('input', { type: 'datetime-local', step: 1, value: toLocalInput(Date.now() - 3600_000) }));
+  const replayFrom = labelled(
+    'Range start',
+    h('input', { type: 'datetime-local', step: 1, value: toLocalInput(Date.now() - 3600_000) }),
+  );
   // Empty end: "now" at the moment Replay is clicked, not when the page was opened.
-  const replayTo = labelled('Range end', h('input', { type: 'datetime-local', step: 1, title: 'Empty: up to now' }));
+  const replayTo = labelled(
+    'Range end',
+    h('input', { type: 'datetime-local', step: 1, title: 'Empty: up to now' }),
+  );
   const replayResult = notice();
   const replayBtn = button(
     'Replay',
@@ -66,7 +106,8 @@ export const deliveriesPage: Page = (main, route) => {
       const from = fromLocalInput(replayFrom.control.value);
       const to = replayTo.control.value === '' ? Date.now() : fromLocalInput(replayTo.control.value);
       if (!id) return replayResult.show('Choose the endpoint to replay to.', 'bad');
-      if (from === undefined || to === undefined || from > to) return replayResult.show('Give a start and an end, the start first.', 'bad');
+      if (from === undefined || to === undefined || from > to)
+        return replayResult.show('Give a start and an end, the start first.', 'bad');
       replayBtn.disabled = true;
       try {
         const r = await api.replay(id, from, to);
@@ -83,13 +124,36 @@ export const deliveriesPage: Page = (main, route) => {
 
   main.append(
     pageHeader('Deliveries'),
-    card(null, h('div', { class: 'filters' }, ctl.endpoint.row, ctl.status.row, ctl.type.row, ctl.from.row, ctl.to.row, h('div', { class: 'filter-actions' }, clearBtn))),
+    card(
+      null,
+      h(
+        'div',
+        { class: 'filters' },
+        ctl.endpoint.row,
+        ctl.status.row,
+        ctl.type.row,
+        ctl.from.row,
+        ctl.to.row,
+        h('div', { class: 'filter-actions' }, clearBtn),
+      ),
+    ),
     result.el,
     card(null, listHost, pager),
     card(
       'Replay a time range',
-      h('p', { class: 'muted' }, 'Queues every event received in the range again for one endpoint, if still kept (storage.keepDeliveredHours). An empty end means now. Receivers drop duplicates by webhook-id.'),
-      h('div', { class: 'filters' }, replayEndpoint.row, replayFrom.row, replayTo.row, h('div', { class: 'filter-actions' }, replayBtn)),
+      h(
+        'p',
+        { class: 'muted' },
+        'Queues every event received in the range again for one endpoint, if still kept (storage.keepDeliveredHours). An empty end means now. Receivers drop duplicates by webhook-id.',
+      ),
+      h(
+        'div',
+        { class: 'filters' },
+        replayEndpoint.row,
+        replayFrom.row,
+        replayTo.row,
+        h('div', { class: 'filter-actions' }, replayBtn),
+      ),
       replayResult.el,
     ),
   );
@@ -99,8 +163,13 @@ export const deliveriesPage: Page = (main, route) => {
     .endpoints()
     .then((eps: EndpointView[]) => {
       const cur = ctl.endpoint.control.value;
-      ctl.endpoint.control.replaceChildren(h('option', { value: '' }, 'All endpoints'), ...eps.map((e) => h('option', { value: e.id, selected: e.id === cur }, e.id)));
-      replayEndpoint.control.replaceChildren(...eps.map((e) => h('option', { value: e.id, selected: e.id === cur }, e.id)));
+      ctl.endpoint.control.replaceChildren(
+        h('option', { value: '' }, 'All endpoints'),
+        ...eps.map((e) => h('option', { value: e.id, selected: e.id === cur }, e.id)),
+      );
+      replayEndpoint.control.replaceChildren(
+        ...eps.map((e) => h('option', { value: e.id, selected: e.id === cur }, e.id)),
+      );
     })
     .catch(() => undefined);
 
@@ -130,7 +199,16 @@ export const deliveriesPage: Page = (main, route) => {
 
   function syncHash(): void {
     const f = filters();
-    replaceQuiet(href('deliveries', [], { endpoint: f.endpoint, status: f.status, type: f.type, from: f.from, to: f.to, before }));
+    replaceQuiet(
+      href('deliveries', [], {
+        endpoint: f.endpoint,
+        status: f.status,
+        type: f.type,
+        from: f.from,
+        to: f.to,
+        before,
+      }),
+    );
   }
 
   async function reload(): Promise<void> {
@@ -139,23 +217,44 @@ export const deliveriesPage: Page = (main, route) => {
     try {
       page = await api.deliveries({ ...filters(), before, limit: PAGE_SIZE });
     } catch (err) {
-      if (mine === loadSeq) listHost.replaceChildren(h('p', { class: 'form-error' }, `Could not load the deliveries: ${describeError(err)}`));
+      if (mine === loadSeq)
+        listHost.replaceChildren(
+          h('p', { class: 'form-error' }, `Could not load the deliveries: ${describeError(err)}`),
+        );
       return;
     }
     if (!alive || mine !== loadSeq) return;
     listHost.replaceChildren(deliveryTable(page.items));
-    const newer = button('Newer', () => {
-      before = cursors.pop();
-      syncHash();
-      void reload();
-    }, { disabled: before === undefined });
-    const older = button('Older', () => {
-      cursors.push(before);
-      before = page.nextBefore ?? undefined;
-      syncHash();
-      void reload();
-    }, { disabled: page.nextBefore === null });
-    pager.replaceChildren(newer, h('span', { class: 'muted' }, before === undefined ? `Newest ${page.items.length}` : `${page.items.length} older than seq ${before}`), older);
+    const newer = button(
+      'Newer',
+      () => {
+        before = cursors.pop();
+        syncHash();
+        void reload();
+      },
+      { disabled: before === undefined },
+    );
+    const older = button(
+      'Older',
+      () => {
+        cursors.push(before);
+        before = page.nextBefore ?? undefined;
+        syncHash();
+        void reload();
+      },
+      { disabled: page.nextBefore === null },
+    );
+    pager.replaceChildren(
+      newer,
+      h(
+        'span',
+        { class: 'muted' },
+        before === undefined
+          ? `Newest ${page.items.length}`
+          : `${page.items.length} older than seq ${before}`,
+      ),
+      older,
+    );
   }
 
   function deliveryTable(items: DeliveryView[]): HTMLElement {
@@ -194,20 +293,44 @@ export const deliveriesPage: Page = (main, route) => {
           'tr',
           { 'data-key': key },
           h('td', { class: 'num' }, d.seq),
-          h('td', { class: 'nowrap' }, h('time', { datetime: new Date(d.receivedAt).toISOString(), title: formatTime(d.receivedAt) }, formatShortTime(d.receivedAt))),
+          h(
+            'td',
+            { class: 'nowrap' },
+            h(
+              'time',
+              { datetime: new Date(d.receivedAt).toISOString(), title: formatTime(d.receivedAt) },
+              formatShortTime(d.receivedAt),
+            ),
+          ),
           h('td', {}, d.endpointId),
           h('td', { class: 'mono' }, d.type),
           h('td', {}, badge(d.status, STATUS_TONE[d.status] ?? 'muted')),
           h('td', { class: 'num' }, d.attempts),
-          h('td', { class: 'wrap' }, d.lastStatus !== null ? `HTTP ${d.lastStatus}` : '', d.lastError ? h('div', { class: 'muted' }, d.lastError) : null),
-          h('td', { class: 'nowrap' }, d.status === 'pending' && d.nextAttemptAt ? formatRelative(d.nextAttemptAt) : '—'),
+          h(
+            'td',
+            { class: 'wrap' },
+            d.lastStatus !== null ? `HTTP ${d.lastStatus}` : '',
+            d.lastError ? h('div', { class: 'muted' }, d.lastError) : null,
+          ),
+          h(
+            'td',
+            { class: 'nowrap' },
+            d.status === 'pending' && d.nextAttemptAt ? formatRelative(d.nextAttemptAt) : '—',
+          ),
           h('td', { class: 'row-actions' }, retryBtn, detailsBtn),
         ),
         detailRow,
       );
       if (open.has(key)) toggle(true);
     }
-    return tableWrap(table(['Seq#', 'Received', 'Endpoint', 'Type', 'Status', 'Attempts#', 'Last result', 'Next try', ''], body, 'No deliveries match.'), 'Delivery log');
+    return tableWrap(
+      table(
+        ['Seq#', 'Received', 'Endpoint', 'Type', 'Status', 'Attempts#', 'Last result', 'Next try', ''],
+        body,
+        'No deliveries match.',
+      ),
+      'Delivery log',
+    );
   }
 
   async function loadDetail(d: DeliveryView, cell: HTMLElement): Promise<void> {
@@ -216,7 +339,9 @@ export const deliveriesPage: Page = (main, route) => {
     try {
       detail = await api.delivery(d.endpointId, d.seq);
     } catch (err) {
-      cell.replaceChildren(h('p', { class: 'form-error' }, `Could not load the attempts: ${describeError(err)}`));
+      cell.replaceChildren(
+        h('p', { class: 'form-error' }, `Could not load the attempts: ${describeError(err)}`),
+      );
       return;
     }
     const attempts = detail.attempts.map((a) =>
@@ -258,14 +383,27 @@ export const deliveriesPage: Page = (main, route) => {
         { class: 'delivery-detail' },
         h('p', { class: 'mono small' }, `${detail.delivery.eventId} · topic ${detail.delivery.topic}`),
         h('h3', {}, `Attempts (${detail.attempts.length})`),
-        tableWrap(table(['At', 'Outcome', 'Status#', 'Duration#', 'Error', 'Response'], attempts, 'Not attempted yet.'), `Attempts of event ${d.seq}`),
-        h('details', {}, h('summary', { id: bodyId }, 'Webhook body'), h('pre', { class: 'body', 'aria-labelledby': bodyId }, prettyJson(detail.body))),
+        tableWrap(
+          table(
+            ['At', 'Outcome', 'Status#', 'Duration#', 'Error', 'Response'],
+            attempts,
+            'Not attempted yet.',
+          ),
+          `Attempts of event ${d.seq}`,
+        ),
+        h(
+          'details',
+          {},
+          h('summary', { id: bodyId }, 'Webhook body'),
+          h('pre', { class: 'body', 'aria-labelledby': bodyId }, prettyJson(detail.body)),
+        ),
         del ? h('div', { class: 'form-actions' }, del) : null,
       ),
     );
   }
 
-  for (const c of [ctl.endpoint, ctl.status, ctl.from, ctl.to]) c.control.addEventListener('change', applyFilters);
+  for (const c of [ctl.endpoint, ctl.status, ctl.from, ctl.to])
+    c.control.addEventListener('change', applyFilters);
   let typeTimer = 0;
   ctl.type.control.addEventListener('input', () => {
     window.clearTimeout(typeTimer);
@@ -289,7 +427,10 @@ export const deliveriesPage: Page = (main, route) => {
   };
 };
 
-function labelled<T extends HTMLInputElement | HTMLSelectElement>(label: string, control: T): { row: HTMLElement; control: T } {
+function labelled<T extends HTMLInputElement | HTMLSelectElement>(
+  label: string,
+  control: T,
+): { row: HTMLElement; control: T } {
   const id = uid('flt');
   control.id = id;
   return { row: h('div', { class: 'field' }, h('label', { for: id }, label), control), control };

@@ -6,7 +6,17 @@ import { formatTime } from '../format.js';
 import { card, loading, pageHeader, type Page } from '../page.js';
 import { href, navigate } from '../router.js';
 import { stream } from '../stream.js';
-import { httpUrlCheck, idCheck, intCheck, parseHeaders, positiveCheck, scheduleCheck, secretCheck, splitList, typesCheck } from '../validate.js';
+import {
+  httpUrlCheck,
+  idCheck,
+  intCheck,
+  parseHeaders,
+  positiveCheck,
+  scheduleCheck,
+  secretCheck,
+  splitList,
+  typesCheck,
+} from '../validate.js';
 import { STATE_TONE } from './health-tone.js';
 
 /**
@@ -22,7 +32,14 @@ export const endpointsPage: Page = (main, route) => {
   const selected = route.rest[0];
   const listHost = h('div', {}, loading());
   const detailHost = h('div', {});
-  main.append(pageHeader('Endpoints', button('Add endpoint', () => navigate(href('endpoints', ['new'])), { class: 'primary' })), detailHost, card('All endpoints', listHost));
+  main.append(
+    pageHeader(
+      'Endpoints',
+      button('Add endpoint', () => navigate(href('endpoints', ['new'])), { class: 'primary' }),
+    ),
+    detailHost,
+    card('All endpoints', listHost),
+  );
 
   const stateCells = new Map<string, { state: HTMLElement; pending: HTMLElement }>();
   let alive = true;
@@ -32,7 +49,9 @@ export const endpointsPage: Page = (main, route) => {
     try {
       endpoints = await api.endpoints();
     } catch (err) {
-      listHost.replaceChildren(h('p', { class: 'form-error' }, `Could not load the endpoints: ${describeError(err)}`));
+      listHost.replaceChildren(
+        h('p', { class: 'form-error' }, `Could not load the endpoints: ${describeError(err)}`),
+      );
       return;
     }
     if (!alive) return;
@@ -41,7 +60,11 @@ export const endpointsPage: Page = (main, route) => {
       detailHost.replaceChildren(endpointForm(undefined));
     } else if (selected) {
       const ep = endpoints.find((e) => e.id === selected);
-      detailHost.replaceChildren(ep ? endpointPanel(ep, load) : card(null, h('p', { class: 'form-error' }, `No endpoint "${selected}".`)));
+      detailHost.replaceChildren(
+        ep
+          ? endpointPanel(ep, load)
+          : card(null, h('p', { class: 'form-error' }, `No endpoint "${selected}".`)),
+      );
     } else {
       detailHost.replaceChildren();
     }
@@ -62,7 +85,11 @@ export const endpointsPage: Page = (main, route) => {
   };
 };
 
-function listTable(endpoints: EndpointView[], selected: string | undefined, stateCells: Map<string, { state: HTMLElement; pending: HTMLElement }>): HTMLElement {
+function listTable(
+  endpoints: EndpointView[],
+  selected: string | undefined,
+  stateCells: Map<string, { state: HTMLElement; pending: HTMLElement }>,
+): HTMLElement {
   stateCells.clear();
   const rows = endpoints.map((e) => {
     const state = h('td', {}, badge(e.state, STATE_TONE[e.state] ?? 'muted'));
@@ -71,16 +98,31 @@ function listTable(endpoints: EndpointView[], selected: string | undefined, stat
     return h(
       'tr',
       { class: e.id === selected ? 'selected' : '' },
-      h('th', { scope: 'row' }, h('a', { href: href('endpoints', [e.id]), 'aria-current': e.id === selected ? 'true' : null }, e.id)),
+      h(
+        'th',
+        { scope: 'row' },
+        h('a', { href: href('endpoints', [e.id]), 'aria-current': e.id === selected ? 'true' : null }, e.id),
+      ),
       h('td', { class: 'mono wrap' }, e.url),
       h('td', {}, e.types.join(', ')),
       state,
       pending,
-      h('td', { class: 'mono nowrap' }, e.secrets.length === 0 ? 'unsigned' : e.secrets.map((s) => s.masked).join(' + ')),
+      h(
+        'td',
+        { class: 'mono nowrap' },
+        e.secrets.length === 0 ? 'unsigned' : e.secrets.map((s) => s.masked).join(' + '),
+      ),
       h('td', {}, e.enabled ? 'yes' : badge('disabled', 'muted')),
     );
   });
-  return tableWrap(table(['Endpoint', 'URL', 'Event types', 'Health', 'Queue#', 'Signing', 'Enabled'], rows, 'No endpoints yet. Add one to start sending webhooks.'), 'Endpoint list');
+  return tableWrap(
+    table(
+      ['Endpoint', 'URL', 'Event types', 'Health', 'Queue#', 'Signing', 'Enabled'],
+      rows,
+      'No endpoints yet. Add one to start sending webhooks.',
+    ),
+    'Endpoint list',
+  );
 }
 
 /** The add/edit form. `existing` undefined: a new endpoint. */
@@ -94,23 +136,56 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
     } else {
       const created = await api.createEndpoint(input);
       flash = created.secret
-        ? { id: created.endpoint.id, message: `Added ${created.endpoint.id}. Its signing secret was generated; copy it now, it is shown this once:`, secret: created.secret }
+        ? {
+            id: created.endpoint.id,
+            message: `Added ${created.endpoint.id}. Its signing secret was generated; copy it now, it is shown this once:`,
+            secret: created.secret,
+          }
         : { id: created.endpoint.id, message: `Added ${created.endpoint.id}.` };
       navigate(href('endpoints', [created.endpoint.id]));
     }
   });
 
-  const id = form.add({ name: 'id', label: 'ID', value: existing?.id ?? '', required: true, check: idCheck, placeholder: 'cloud', readonly: existing !== undefined, hint: existing ? 'The ID names the endpoint in the log; it cannot change.' : 'A short name: letters, digits, ".", "_" or "-".' });
-  const url = form.add({ name: 'url', label: 'URL', kind: 'url', value: existing?.url ?? '', required: true, check: httpUrlCheck, placeholder: 'https://ingest.example.com/hooks' });
+  const id = form.add({
+    name: 'id',
+    label: 'ID',
+    value: existing?.id ?? '',
+    required: true,
+    check: idCheck,
+    placeholder: 'cloud',
+    readonly: existing !== undefined,
+    hint: existing
+      ? 'The ID names the endpoint in the log; it cannot change.'
+      : 'A short name: letters, digits, ".", "_" or "-".',
+  });
+  const url = form.add({
+    name: 'url',
+    label: 'URL',
+    kind: 'url',
+    value: existing?.url ?? '',
+    required: true,
+    check: httpUrlCheck,
+    placeholder: 'https://ingest.example.com/hooks',
+  });
   const secret = form.add({
     name: 'secret',
     label: 'Secret',
     value: '',
     check: secretCheck,
-    placeholder: existing ? (existing.secrets[0]?.masked ?? 'none: requests are unsigned') : 'whsec_… (empty: one is generated)',
-    hint: existing ? 'Empty keeps the current secret. To change it without breaking receivers, use Rotate secret.' : 'Empty: a new whsec_ secret is generated and shown once.',
+    placeholder: existing
+      ? (existing.secrets[0]?.masked ?? 'none: requests are unsigned')
+      : 'whsec_… (empty: one is generated)',
+    hint: existing
+      ? 'Empty keeps the current secret. To change it without breaking receivers, use Rotate secret.'
+      : 'Empty: a new whsec_ secret is generated and shown once.',
   });
-  const types = form.add({ name: 'types', label: 'Event types', value: (existing?.types ?? ['*']).join(', '), check: typesCheck, hint: 'Comma-separated; "*" for all, "sensor.*" for a prefix.' });
+  const types = form.add({
+    name: 'types',
+    label: 'Event types',
+    value: (existing?.types ?? ['*']).join(', '),
+    check: typesCheck,
+    hint: 'Comma-separated; "*" for all, "sensor.*" for a prefix.',
+  });
   const headers = form.add({
     name: 'headers',
     label: 'Custom headers',
@@ -122,7 +197,13 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
     hint: 'One "Name: value" per line.',
     check: (v) => parseHeaders(v).problem,
   });
-  const timeout = form.add({ name: 'timeoutMs', label: 'Timeout (ms)', kind: 'number', value: String(existing?.timeoutMs ?? 15000), check: intCheck('The timeout', 100, 600000) });
+  const timeout = form.add({
+    name: 'timeoutMs',
+    label: 'Timeout (ms)',
+    kind: 'number',
+    value: String(existing?.timeoutMs ?? 15000),
+    check: intCheck('The timeout', 100, 600000),
+  });
   const ordering = form.add({
     name: 'ordering',
     label: 'Ordering',
@@ -133,11 +214,40 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
       ['parallel', 'parallel: several at once'],
     ],
   });
-  const maxInFlight = form.add({ name: 'maxInFlight', label: 'Max in flight', kind: 'number', value: String(existing?.maxInFlight ?? 8), check: intCheck('Max in flight', 1, 1024) });
-  const schedule = form.add({ name: 'retry.schedule', label: 'Retry schedule (seconds)', value: (existing?.retry.schedule ?? [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]).join(', '), check: scheduleCheck, hint: 'Wait after each rejected attempt; then the delivery fails.' });
-  const maxAge = form.add({ name: 'retry.maxAgeHours', label: 'Max age (hours)', kind: 'number', value: String(existing?.retry.maxAgeHours ?? 72), check: positiveCheck('Max age') });
-  const backoffMax = form.add({ name: 'retry.backoffMaxSeconds', label: 'Backoff cap (seconds)', kind: 'number', value: String(existing?.retry.backoffMaxSeconds ?? 30), check: positiveCheck('The backoff cap') });
-  const enabled = form.add({ name: 'enabled', label: 'Enabled', kind: 'checkbox', value: existing?.enabled ?? true });
+  const maxInFlight = form.add({
+    name: 'maxInFlight',
+    label: 'Max in flight',
+    kind: 'number',
+    value: String(existing?.maxInFlight ?? 8),
+    check: intCheck('Max in flight', 1, 1024),
+  });
+  const schedule = form.add({
+    name: 'retry.schedule',
+    label: 'Retry schedule (seconds)',
+    value: (existing?.retry.schedule ?? [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]).join(', '),
+    check: scheduleCheck,
+    hint: 'Wait after each rejected attempt; then the delivery fails.',
+  });
+  const maxAge = form.add({
+    name: 'retry.maxAgeHours',
+    label: 'Max age (hours)',
+    kind: 'number',
+    value: String(existing?.retry.maxAgeHours ?? 72),
+    check: positiveCheck('Max age'),
+  });
+  const backoffMax = form.add({
+    name: 'retry.backoffMaxSeconds',
+    label: 'Backoff cap (seconds)',
+    kind: 'number',
+    value: String(existing?.retry.backoffMaxSeconds ?? 30),
+    check: positiveCheck('The backoff cap'),
+  });
+  const enabled = form.add({
+    name: 'enabled',
+    label: 'Enabled',
+    kind: 'checkbox',
+    value: existing?.enabled ?? true,
+  });
 
   function readInput(): EndpointInput {
     const input: EndpointInput = {
@@ -175,7 +285,12 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
     h('div', { class: 'grid-2' }, id.row, url.row, secret.row, types.row),
     enabled.row,
     more,
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), h('a', { class: 'button', href: href('endpoints', existing ? [existing.id] : []) }, 'Cancel')),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary' }, 'Save'),
+      h('a', { class: 'button', href: href('endpoints', existing ? [existing.id] : []) }, 'Cancel'),
+    ),
   );
   return card(existing ? `Edit ${existing.id}` : 'New endpoint', form.el);
 }
@@ -194,7 +309,13 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
       try {
         const r = await api.sendTest(ep.id);
         result.show(
-          h('span', {}, `Test event queued: ${r.eventId} (seq ${r.seq}). `, h('a', { href: href('deliveries', [], { endpoint: ep.id }) }, `See it in Deliveries`), '.'),
+          h(
+            'span',
+            {},
+            `Test event queued: ${r.eventId} (seq ${r.seq}). `,
+            h('a', { href: href('deliveries', [], { endpoint: ep.id }) }, `See it in Deliveries`),
+            '.',
+          ),
         );
       } catch (err) {
         result.show(`Could not send a test event: ${describeError(err)}`, 'bad');
@@ -202,7 +323,17 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
     });
   });
 
-  const overlap = h('select', { id: 'rotate-window', class: 'inline-select' }, ...[1, 24, 72, 168].map((n) => h('option', { value: n, selected: n === 24 }, n === 1 ? '1 hour' : n < 48 ? `${n} hours` : `${n / 24} days`)));
+  const overlap = h(
+    'select',
+    { id: 'rotate-window', class: 'inline-select' },
+    ...[1, 24, 72, 168].map((n) =>
+      h(
+        'option',
+        { value: n, selected: n === 24 },
+        n === 1 ? '1 hour' : n < 48 ? `${n} hours` : `${n / 24} days`,
+      ),
+    ),
+  );
   const rotate = button('Rotate secret', async () => {
     await busy(rotate, async () => {
       try {
@@ -230,7 +361,11 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
     await busy(reveal, async () => {
       try {
         const r = await api.revealSecrets(ep.id);
-        secretsBox.replaceChildren(r.secrets.length === 0 ? h('p', {}, 'This endpoint has no secret: its requests are unsigned.') : secretList(r.secrets));
+        secretsBox.replaceChildren(
+          r.secrets.length === 0
+            ? h('p', {}, 'This endpoint has no secret: its requests are unsigned.')
+            : secretList(r.secrets),
+        );
         secretsBox.hidden = false;
         reveal.textContent = 'Hide secret';
       } catch (err) {
@@ -243,7 +378,12 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
     await busy(toggle, async () => {
       try {
         await api.updateEndpoint(ep.id, { ...inputOf(ep), enabled: !ep.enabled });
-        flash = { id: ep.id, message: ep.enabled ? `${ep.id} is disabled: its events wait until it is enabled again.` : `${ep.id} is enabled.` };
+        flash = {
+          id: ep.id,
+          message: ep.enabled
+            ? `${ep.id} is disabled: its events wait until it is enabled again.`
+            : `${ep.id} is enabled.`,
+        };
         await reload();
       } catch (err) {
         result.show(`Could not ${ep.enabled ? 'disable' : 'enable'} ${ep.id}: ${describeError(err)}`, 'bad');
@@ -277,13 +417,27 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
       h('dt', {}, 'Health'),
       h('dd', {}, badge(ep.state, STATE_TONE[ep.state] ?? 'muted'), ` · ${ep.pending} in the queue`),
       h('dt', {}, 'Signing'),
-      h('dd', { class: 'mono' }, ep.secrets.length === 0 ? 'unsigned' : ep.secrets.map((s) => `${s.masked}${s.expiresAt ? ` (until ${formatTime(s.expiresAt)})` : ''}`).join(', ')),
+      h(
+        'dd',
+        { class: 'mono' },
+        ep.secrets.length === 0
+          ? 'unsigned'
+          : ep.secrets
+              .map((s) => `${s.masked}${s.expiresAt ? ` (until ${formatTime(s.expiresAt)})` : ''}`)
+              .join(', '),
+      ),
     ),
     h(
       'div',
       { class: 'toolbar' },
       test,
-      h('span', { class: 'toolbar-group' }, rotate, h('label', { for: 'rotate-window', class: 'inline-label' }, 'old one signs for'), overlap),
+      h(
+        'span',
+        { class: 'toolbar-group' },
+        rotate,
+        h('label', { for: 'rotate-window', class: 'inline-label' }, 'old one signs for'),
+        overlap,
+      ),
       reveal,
       toggle,
       del,
@@ -295,7 +449,17 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
 }
 
 function inputOf(ep: EndpointView): EndpointInput {
-  return { id: ep.id, url: ep.url, types: ep.types, headers: ep.headers, timeoutMs: ep.timeoutMs, ordering: ep.ordering, maxInFlight: ep.maxInFlight, enabled: ep.enabled, retry: ep.retry };
+  return {
+    id: ep.id,
+    url: ep.url,
+    types: ep.types,
+    headers: ep.headers,
+    timeoutMs: ep.timeoutMs,
+    ordering: ep.ordering,
+    maxInFlight: ep.maxInFlight,
+    enabled: ep.enabled,
+    retry: ep.retry,
+  };
 }
 
 function secretList(secrets: string[]): HTMLElement {

@@ -31,14 +31,30 @@ export class RatesChart {
         height: 220,
         legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
+        scales: {
+          x: { time: true },
+          y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] },
+        },
         axes: [
           { stroke: '#4b5563', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#e5e7eb' } },
-          { stroke: '#4b5563', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#e5e7eb' }, size: 48, label: 'events/s', labelSize: 18 },
+          {
+            stroke: '#4b5563',
+            grid: { stroke: '#e5e7eb' },
+            ticks: { stroke: '#e5e7eb' },
+            size: 48,
+            label: 'events/s',
+            labelSize: 18,
+          },
         ],
         series: [
           {},
-          { label: 'In (received)', stroke: '#2563eb', width: 2, fill: 'rgba(37,99,235,0.10)', points: { show: false } },
+          {
+            label: 'In (received)',
+            stroke: '#2563eb',
+            width: 2,
+            fill: 'rgba(37,99,235,0.10)',
+            points: { show: false },
+          },
           { label: 'Out (delivered)', stroke: '#059669', width: 2, points: { show: false } },
         ],
       },

@@ -24,7 +24,9 @@ export const settingsPage: Page = (main) => {
     try {
       s = await api.settings();
     } catch (err) {
-      host.replaceChildren(h('p', { class: 'form-error' }, `Could not load the settings: ${describeError(err)}`));
+      host.replaceChildren(
+        h('p', { class: 'form-error' }, `Could not load the settings: ${describeError(err)}`),
+      );
       return;
     }
     if (alive) host.replaceChildren(settingsForm(s, result, load), ...(desktop ? [desktop] : []));
@@ -70,7 +72,12 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
     } else result.show('Saved. The changes are in effect.');
   });
 
-  const add = (path: string, opts: Omit<Parameters<Form['add']>[0], 'name'>, read: (f: Field) => unknown, initial: unknown) => {
+  const add = (
+    path: string,
+    opts: Omit<Parameters<Form['add']>[0], 'name'>,
+    read: (f: Field) => unknown,
+    initial: unknown,
+  ) => {
     const field = form.add({ name: path, ...opts });
     readers.push({ field, path: path.split('.'), read, initial });
     return field;
@@ -79,27 +86,89 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
   const optText = (f: Field) => f.value.trim() || undefined;
   const num = (f: Field) => (f.value.trim() === '' ? undefined : Number(f.value));
 
-  const agentId = add('agentId', { label: 'Agent ID', value: s.agentId, check: required('The agent ID'), hint: 'Names this agent in every webhook.' }, text, s.agentId);
+  const agentId = add(
+    'agentId',
+    {
+      label: 'Agent ID',
+      value: s.agentId,
+      check: required('The agent ID'),
+      hint: 'Names this agent in every webhook.',
+    },
+    text,
+    s.agentId,
+  );
   const logLevel = add(
     'logLevel',
-    { label: 'Log level', kind: 'select', value: s.logLevel, options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => [l, l] as const) },
+    {
+      label: 'Log level',
+      kind: 'select',
+      value: s.logLevel,
+      options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => [l, l] as const),
+    },
     text,
     s.logLevel,
   );
 
-  const mqttUrl = add('mqtt.url', {
-    label: 'Broker',
-    value: s.mqtt.url,
-    check: (v) => (v.trim() === 'embedded' || /^(mqtts?|wss?|tcp|ssl):\/\/./.test(v.trim()) ? undefined : 'use "embedded" or an mqtt://, mqtts://, ws:// or wss:// URL'),
-    hint: '"embedded" runs a broker inside the agent; otherwise mqtt://host:1883.',
-  }, text, s.mqtt.url);
-  const embHost = add('mqtt.embedded.host', { label: 'Embedded broker host', value: s.mqtt.embedded.host, hint: '0.0.0.0 lets devices on the network publish to it.' }, text, s.mqtt.embedded.host);
-  const embPort = add('mqtt.embedded.port', { label: 'Embedded broker port', kind: 'number', value: String(s.mqtt.embedded.port), check: intCheck('The port', 0, 65535) }, num, s.mqtt.embedded.port);
-  const clientId = add('mqtt.clientId', { label: 'Client ID', value: s.mqtt.clientId, hint: 'Fixed, so the broker keeps the session while the agent is away.' }, text, s.mqtt.clientId);
-  const username = add('mqtt.username', { label: 'Username', value: s.mqtt.username ?? '', autocomplete: 'off' }, optText, s.mqtt.username);
+  const mqttUrl = add(
+    'mqtt.url',
+    {
+      label: 'Broker',
+      value: s.mqtt.url,
+      check: (v) =>
+        v.trim() === 'embedded' || /^(mqtts?|wss?|tcp|ssl):\/\/./.test(v.trim())
+          ? undefined
+          : 'use "embedded" or an mqtt://, mqtts://, ws:// or wss:// URL',
+      hint: '"embedded" runs a broker inside the agent; otherwise mqtt://host:1883.',
+    },
+    text,
+    s.mqtt.url,
+  );
+  const embHost = add(
+    'mqtt.embedded.host',
+    {
+      label: 'Embedded broker host',
+      value: s.mqtt.embedded.host,
+      hint: '0.0.0.0 lets devices on the network publish to it.',
+    },
+    text,
+    s.mqtt.embedded.host,
+  );
+  const embPort = add(
+    'mqtt.embedded.port',
+    {
+      label: 'Embedded broker port',
+      kind: 'number',
+      value: String(s.mqtt.embedded.port),
+      check: intCheck('The port', 0, 65535),
+    },
+    num,
+    s.mqtt.embedded.port,
+  );
+  const clientId = add(
+    'mqtt.clientId',
+    {
+      label: 'Client ID',
+      value: s.mqtt.clientId,
+      hint: 'Fixed, so the broker keeps the session while the agent is away.',
+    },
+    text,
+    s.mqtt.clientId,
+  );
+  const username = add(
+    'mqtt.username',
+    { label: 'Username', value: s.mqtt.username ?? '', autocomplete: 'off' },
+    optText,
+    s.mqtt.username,
+  );
   const password = add(
     'mqtt.password',
-    { label: 'Password', kind: 'password', value: '', placeholder: s.mqtt.hasPassword ? 'set: leave empty to keep it' : 'none', autocomplete: 'new-password' },
+    {
+      label: 'Password',
+      kind: 'password',
+      value: '',
+      placeholder: s.mqtt.hasPassword ? 'set: leave empty to keep it' : 'none',
+      autocomplete: 'new-password',
+    },
     optText,
     undefined,
   );
@@ -118,7 +187,17 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
     s.mqtt.protocolVersion,
   );
 
-  const maxBytes = add('storage.maxBytes', { label: 'Max outbox size', value: sizeForInput(s.storage.maxBytes), check: sizeCheck, hint: 'e.g. 512MiB, 2GB; the outbox never grows past it.' }, (f) => parseSize(f.value), s.storage.maxBytes);
+  const maxBytes = add(
+    'storage.maxBytes',
+    {
+      label: 'Max outbox size',
+      value: sizeForInput(s.storage.maxBytes),
+      check: sizeCheck,
+      hint: 'e.g. 512MiB, 2GB; the outbox never grows past it.',
+    },
+    (f) => parseSize(f.value),
+    s.storage.maxBytes,
+  );
   const whenFull = add(
     'storage.whenFull',
     {
@@ -133,22 +212,79 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
     text,
     s.storage.whenFull,
   );
-  const keep = add('storage.keepDeliveredHours', { label: 'Keep delivered (hours)', kind: 'number', value: String(s.storage.keepDeliveredHours), check: (v) => (v.trim() === '' || Number(v) >= 0 ? undefined : 'hours, 0 or more'), hint: 'How long delivered events stay for the log and replay.' }, num, s.storage.keepDeliveredHours);
+  const keep = add(
+    'storage.keepDeliveredHours',
+    {
+      label: 'Keep delivered (hours)',
+      kind: 'number',
+      value: String(s.storage.keepDeliveredHours),
+      check: (v) => (v.trim() === '' || Number(v) >= 0 ? undefined : 'hours, 0 or more'),
+      hint: 'How long delivered events stay for the log and replay.',
+    },
+    num,
+    s.storage.keepDeliveredHours,
+  );
 
-  const adminHost = add('admin.host', { label: 'Admin host', value: s.admin.host, check: required('The admin host'), hint: 'Anything but 127.0.0.1 still needs the token.' }, text, s.admin.host);
-  const adminPort = add('admin.port', { label: 'Admin port', kind: 'number', value: String(s.admin.port), check: intCheck('The port', 0, 65535) }, num, s.admin.port);
-  const allowed = add('admin.allowedHosts', { label: 'Allowed host names', value: s.admin.allowedHosts.join(', '), hint: 'Extra names this UI may be reached by (comma-separated).' }, (f) => splitList(f.value), s.admin.allowedHosts);
+  const adminHost = add(
+    'admin.host',
+    {
+      label: 'Admin host',
+      value: s.admin.host,
+      check: required('The admin host'),
+      hint: 'Anything but 127.0.0.1 still needs the token.',
+    },
+    text,
+    s.admin.host,
+  );
+  const adminPort = add(
+    'admin.port',
+    {
+      label: 'Admin port',
+      kind: 'number',
+      value: String(s.admin.port),
+      check: intCheck('The port', 0, 65535),
+    },
+    num,
+    s.admin.port,
+  );
+  const allowed = add(
+    'admin.allowedHosts',
+    {
+      label: 'Allowed host names',
+      value: s.admin.allowedHosts.join(', '),
+      hint: 'Extra names this UI may be reached by (comma-separated).',
+    },
+    (f) => splitList(f.value),
+    s.admin.allowedHosts,
+  );
 
   form.el.append(
     h(
       'div',
       { class: 'settings-grid' },
       card(null, fieldset('Agent', agentId.row, logLevel.row)),
-      card(null, fieldset('MQTT broker', mqttUrl.row, embHost.row, embPort.row, clientId.row, username.row, password.row, protocol.row)),
+      card(
+        null,
+        fieldset(
+          'MQTT broker',
+          mqttUrl.row,
+          embHost.row,
+          embPort.row,
+          clientId.row,
+          username.row,
+          password.row,
+          protocol.row,
+        ),
+      ),
       card(null, fieldset('Storage', maxBytes.row, whenFull.row, keep.row)),
       card(null, fieldset('Admin server', adminHost.row, adminPort.row, allowed.row)),
     ),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), h('span', { class: 'muted' }, 'Broker and admin address changes need a restart; the page says which.')),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary' }, 'Save'),
+      h('span', { class: 'muted' }, 'Broker and admin address changes need a restart; the page says which.'),
+    ),
   );
   return form.el;
 }
@@ -184,18 +320,33 @@ function desktopCard(): HTMLElement | undefined {
       startAtLogin.checked = info.startAtLogin;
     })
     .catch(() => undefined);
-  const run = (fn: () => Promise<void>) => () => void fn().catch((err: Error) => msg.show(err.message, 'bad'));
+  const run = (fn: () => Promise<void>) => () =>
+    void fn().catch((err: Error) => msg.show(err.message, 'bad'));
   return card(
     'Desktop',
     facts,
     h(
       'div',
       { class: 'toolbar' },
-      button('Open data folder', run(() => desk.openDataFolder())),
-      button('Open config file', run(() => desk.openConfigFile())),
-      button('Open log file', run(() => desk.openLogFile())),
+      button(
+        'Open data folder',
+        run(() => desk.openDataFolder()),
+      ),
+      button(
+        'Open config file',
+        run(() => desk.openConfigFile()),
+      ),
+      button(
+        'Open log file',
+        run(() => desk.openLogFile()),
+      ),
     ),
-    h('div', { class: 'field field-check' }, startAtLogin, h('label', { for: 'start-at-login' }, 'Start at login')),
+    h(
+      'div',
+      { class: 'field field-check' },
+      startAtLogin,
+      h('label', { for: 'start-at-login' }, 'Start at login'),
+    ),
     msg.el,
   );
 }

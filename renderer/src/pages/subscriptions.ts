@@ -20,7 +20,15 @@ export const subscriptionsPage: Page = (main, route) => {
   const result = notice();
   if (flash) result.show(flash);
   flash = undefined;
-  main.append(pageHeader('Subscriptions', button('Add subscription', () => navigate(href('subscriptions', ['new'])), { class: 'primary' })), result.el, formHost, card('All subscriptions', listHost));
+  main.append(
+    pageHeader(
+      'Subscriptions',
+      button('Add subscription', () => navigate(href('subscriptions', ['new'])), { class: 'primary' }),
+    ),
+    result.el,
+    formHost,
+    card('All subscriptions', listHost),
+  );
 
   let alive = true;
   const load = async () => {
@@ -28,7 +36,9 @@ export const subscriptionsPage: Page = (main, route) => {
     try {
       subs = await api.subscriptions();
     } catch (err) {
-      listHost.replaceChildren(h('p', { class: 'form-error' }, `Could not load the subscriptions: ${describeError(err)}`));
+      listHost.replaceChildren(
+        h('p', { class: 'form-error' }, `Could not load the subscriptions: ${describeError(err)}`),
+      );
       return;
     }
     if (!alive) return;
@@ -36,7 +46,11 @@ export const subscriptionsPage: Page = (main, route) => {
     if (selected === 'new') formHost.replaceChildren(subscriptionForm(undefined));
     else if (selected !== undefined) {
       const sub = subs.find((s) => String(s.index) === selected);
-      formHost.replaceChildren(sub ? subscriptionForm(sub) : card(null, h('p', { class: 'form-error' }, `No subscription #${selected}.`)));
+      formHost.replaceChildren(
+        sub
+          ? subscriptionForm(sub)
+          : card(null, h('p', { class: 'form-error' }, `No subscription #${selected}.`)),
+      );
     } else formHost.replaceChildren();
   };
   void load();
@@ -45,7 +59,11 @@ export const subscriptionsPage: Page = (main, route) => {
   };
 };
 
-function listTable(subs: SubscriptionView[], selected: string | undefined, result: ReturnType<typeof notice>): HTMLElement {
+function listTable(
+  subs: SubscriptionView[],
+  selected: string | undefined,
+  result: ReturnType<typeof notice>,
+): HTMLElement {
   const rows = subs.map((s) => {
     let armed = false;
     const del = button('Delete', async () => {
@@ -71,24 +89,41 @@ function listTable(subs: SubscriptionView[], selected: string | undefined, resul
       h('td', { class: 'mono' }, s.type ?? h('span', { class: 'muted' }, s.topic.replace(/\//g, '.'))),
       h('td', { class: 'num' }, s.qos),
       h('td', {}, s.payload),
-      h('td', { class: 'row-actions' }, h('a', { class: 'button', href: href('subscriptions', [s.index]) }, 'Edit'), del),
+      h(
+        'td',
+        { class: 'row-actions' },
+        h('a', { class: 'button', href: href('subscriptions', [s.index]) }, 'Edit'),
+        del,
+      ),
     );
   });
-  return tableWrap(table(['##', 'Topic', 'Type', 'QoS level#', 'Payload', ''], rows, 'No subscriptions: the agent takes in nothing. Add one.'), 'Subscription list');
+  return tableWrap(
+    table(
+      ['##', 'Topic', 'Type', 'QoS level#', 'Payload', ''],
+      rows,
+      'No subscriptions: the agent takes in nothing. Add one.',
+    ),
+    'Subscription list',
+  );
 }
 
 function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
-  const form = new Form(existing ? `Edit subscription ${existing.index + 1}` : 'New subscription', async () => {
-    const input: SubscriptionInput = {
-      topic: topic.value.trim(),
-      qos: Number(qos.value) as 0 | 1 | 2,
-      payload: payload.value as 'json' | 'text' | 'binary',
-    };
-    if (type.value.trim()) input.type = type.value.trim();
-    const saved = existing ? await api.updateSubscription(existing.index, input) : await api.createSubscription(input);
-    flash = `Saved the subscription to ${saved.topic}. It takes effect now, and the config file keeps your comments.`;
-    navigate(href('subscriptions'));
-  });
+  const form = new Form(
+    existing ? `Edit subscription ${existing.index + 1}` : 'New subscription',
+    async () => {
+      const input: SubscriptionInput = {
+        topic: topic.value.trim(),
+        qos: Number(qos.value) as 0 | 1 | 2,
+        payload: payload.value as 'json' | 'text' | 'binary',
+      };
+      if (type.value.trim()) input.type = type.value.trim();
+      const saved = existing
+        ? await api.updateSubscription(existing.index, input)
+        : await api.createSubscription(input);
+      flash = `Saved the subscription to ${saved.topic}. It takes effect now, and the config file keeps your comments.`;
+      navigate(href('subscriptions'));
+    },
+  );
   const topic = form.add({
     name: 'topic',
     label: 'Topic filter',
@@ -131,7 +166,12 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
   topic.control.addEventListener('input', () => type.recheck());
   form.el.append(
     h('div', { class: 'grid-2' }, topic.row, type.row, qos.row, payload.row),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), h('a', { class: 'button', href: href('subscriptions') }, 'Cancel')),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary' }, 'Save'),
+      h('a', { class: 'button', href: href('subscriptions') }, 'Cancel'),
+    ),
   );
   return card(existing ? `Edit subscription ${existing.index + 1}` : 'New subscription', form.el);
 }

@@ -58,31 +58,46 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: AdminApiDeps)
     return { items: page.items.map(view), nextBefore: page.nextBefore };
   });
 
-  app.get<{ Params: { endpoint: string; seq: string } }>('/deliveries/:endpoint/:seq', async (req): Promise<DeliveryDetail> => {
-    const found = deps.outbox.deliveryDetail(req.params.endpoint, seqParam(req.params.seq));
-    if (!found) throw notFound(`delivery ${req.params.endpoint}/${req.params.seq}`);
-    return { delivery: view(found.delivery), body: found.body, attempts: found.attempts };
-  });
+  app.get<{ Params: { endpoint: string; seq: string } }>(
+    '/deliveries/:endpoint/:seq',
+    async (req): Promise<DeliveryDetail> => {
+      const found = deps.outbox.deliveryDetail(req.params.endpoint, seqParam(req.params.seq));
+      if (!found) throw notFound(`delivery ${req.params.endpoint}/${req.params.seq}`);
+      return { delivery: view(found.delivery), body: found.body, attempts: found.attempts };
+    },
+  );
 
-  app.post<{ Params: { endpoint: string; seq: string } }>('/deliveries/:endpoint/:seq/retry', async (req, reply): Promise<DeliveryView> => {
-    const { endpoint } = req.params;
-    const seq = seqParam(req.params.seq);
-    if (!deps.running().endpoints.some((e) => e.id === endpoint)) throw notFound(`endpoint "${endpoint}"`);
-    if (deps.outbox.retryDelivery(endpoint, seq) === 'not-found') throw notFound(`delivery ${endpoint}/${seq}`);
-    deps.reloadQueue(endpoint);
-    deps.logger.info({ endpoint, seq }, 'delivery retried by an operator');
-    reply.code(202);
-    return view(deps.outbox.deliveryDetail(endpoint, seq)!.delivery);
-  });
+  app.post<{ Params: { endpoint: string; seq: string } }>(
+    '/deliveries/:endpoint/:seq/retry',
+    async (req, reply): Promise<DeliveryView> => {
+      const { endpoint } = req.params;
+      const seq = seqParam(req.params.seq);
+      if (!deps.running().endpoints.some((e) => e.id === endpoint)) throw notFound(`endpoint "${endpoint}"`);
+      if (deps.outbox.retryDelivery(endpoint, seq) === 'not-found')
+        throw notFound(`delivery ${endpoint}/${seq}`);
+      deps.reloadQueue(endpoint);
+      deps.logger.info({ endpoint, seq }, 'delivery retried by an operator');
+      reply.code(202);
+      return view(deps.outbox.deliveryDetail(endpoint, seq)!.delivery);
+    },
+  );
 
-  app.delete<{ Params: { endpoint: string; seq: string } }>('/deliveries/:endpoint/:seq', async (req, reply) => {
-    const { endpoint } = req.params;
-    const seq = seqParam(req.params.seq);
-    const result = deps.outbox.deleteDelivery(endpoint, seq);
-    if (result === 'not-found') throw notFound(`delivery ${endpoint}/${seq}`);
-    if (result === 'settled') throw new ApiHttpError(409, ApiCodes.CONFLICT, `delivery ${endpoint}/${seq} is already delivered or expired: only pending or failed deliveries can be deleted`);
-    deps.reloadQueue(endpoint);
-    deps.logger.info({ endpoint, seq }, 'delivery deleted by an operator');
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { endpoint: string; seq: string } }>(
+    '/deliveries/:endpoint/:seq',
+    async (req, reply) => {
+      const { endpoint } = req.params;
+      const seq = seqParam(req.params.seq);
+      const result = deps.outbox.deleteDelivery(endpoint, seq);
+      if (result === 'not-found') throw notFound(`delivery ${endpoint}/${seq}`);
+      if (result === 'settled')
+        throw new ApiHttpError(
+          409,
+          ApiCodes.CONFLICT,
+          `delivery ${endpoint}/${seq} is already delivered or expired: only pending or failed deliveries can be deleted`,
+        );
+      deps.reloadQueue(endpoint);
+      deps.logger.info({ endpoint, seq }, 'delivery deleted by an operator');
+      return reply.code(204).send();
+    },
+  );
 }

@@ -47,11 +47,18 @@ function secretView(secret: string, expiresAt: number | undefined): SecretView {
   } catch {
     /* validated before it was saved; shown masked whatever it is */
   }
-  return { masked: maskSecret(secret), kind, ...(publicKey ? { publicKey } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) };
+  return {
+    masked: maskSecret(secret),
+    kind,
+    ...(publicKey ? { publicKey } : {}),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+  };
 }
 
 function maskHeaders(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, SENSITIVE_HEADER.test(k) ? MASKED_HEADER : v]));
+  return Object.fromEntries(
+    Object.entries(headers).map(([k, v]) => [k, SENSITIVE_HEADER.test(k) ? MASKED_HEADER : v]),
+  );
 }
 
 export function endpointView(ep: EndpointConfig, deps: AdminApiDeps): EndpointView {
@@ -93,9 +100,15 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
     return ep;
   };
 
-  app.get('/endpoints', async (): Promise<EndpointView[]> => deps.config.saved.endpoints.map((ep) => endpointView(ep, deps)));
+  app.get(
+    '/endpoints',
+    async (): Promise<EndpointView[]> => deps.config.saved.endpoints.map((ep) => endpointView(ep, deps)),
+  );
 
-  app.get<{ Params: { id: string } }>('/endpoints/:id', async (req): Promise<EndpointView> => endpointView(find(req.params.id), deps));
+  app.get<{ Params: { id: string } }>(
+    '/endpoints/:id',
+    async (req): Promise<EndpointView> => endpointView(find(req.params.id), deps),
+  );
 
   app.post('/endpoints', async (req, reply): Promise<CreatedEndpoint> => {
     const given = bodyObject(req.body);
@@ -111,12 +124,16 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
         deps.config.edit(({ doc, config: cfg, problems }) => {
           index = cfg.endpoints.length;
           // The schema names an endpoint without an id by position; one made here is named by the user.
-          if (typeof given.id !== 'string' || given.id === '') problems.push({ path: `endpoints[${index}].id`, message: 'is required' });
+          if (typeof given.id !== 'string' || given.id === '')
+            problems.push({ path: `endpoints[${index}].id`, message: 'is required' });
           appendToList(doc, 'endpoints', cfg.endpoints.map(endpointFileForm), given);
         }),
     );
     const ep = config.endpoints[index]!;
-    deps.logger.info({ endpoint: ep.id, url: ep.url, generatedSecret: generated !== undefined }, 'endpoint created');
+    deps.logger.info(
+      { endpoint: ep.id, url: ep.url, generatedSecret: generated !== undefined },
+      'endpoint created',
+    );
     reply.code(201);
     return { endpoint: endpointView(ep, deps), ...(generated ? { secret: generated } : {}) };
   });
@@ -134,11 +151,16 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
           const current = endpointFileForm(cfg.endpoints[index]!);
           if (body.id !== undefined && body.id !== id) {
             // Deliveries are kept by endpoint id: a rename would orphan them.
-            problems.push({ path: `endpoints[${index}].id`, message: 'cannot be changed; create a new endpoint instead' });
+            problems.push({
+              path: `endpoints[${index}].id`,
+              message: 'cannot be changed; create a new endpoint instead',
+            });
           }
           const given: Record<string, unknown> = { ...body, id };
-          for (const k of KEPT_WHEN_ABSENT) if (given[k] === undefined && current[k] !== undefined) given[k] = current[k];
-          if (isPlainObject(given.headers)) given.headers = unmaskHeaders(given.headers, cfg.endpoints[index]!.headers);
+          for (const k of KEPT_WHEN_ABSENT)
+            if (given[k] === undefined && current[k] !== undefined) given[k] = current[k];
+          if (isPlainObject(given.headers))
+            given.headers = unmaskHeaders(given.headers, cfg.endpoints[index]!.headers);
           const next = endpointSchema.safeParse(given);
           // Invalid: written whole so the validation names every problem by path (nothing is saved).
           if (!next.success) doc.setIn(['endpoints', index], literal(given));
@@ -147,7 +169,8 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
     );
     const ep = config.endpoints.find((e) => e.id === id)!;
     // A save is also how an operator brings back an endpoint that answered 410 Gone.
-    if (ep.enabled && deps.status().endpoints.find((e) => e.id === id)?.state === 'disabled') deps.resumeEndpoint(id);
+    if (ep.enabled && deps.status().endpoints.find((e) => e.id === id)?.state === 'disabled')
+      deps.resumeEndpoint(id);
     deps.logger.info({ endpoint: id }, 'endpoint saved');
     return endpointView(ep, deps);
   });
@@ -169,16 +192,24 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string } }>('/endpoints/:id/secrets/reveal', async (req): Promise<RevealedSecrets> => {
-    const ep = find(req.params.id);
-    deps.logger.info({ endpoint: ep.id }, 'signing secrets revealed through the admin API');
-    return { secrets: [...ep.secrets] };
-  });
+  app.post<{ Params: { id: string } }>(
+    '/endpoints/:id/secrets/reveal',
+    async (req): Promise<RevealedSecrets> => {
+      const ep = find(req.params.id);
+      deps.logger.info({ endpoint: ep.id }, 'signing secrets revealed through the admin API');
+      return { secrets: [...ep.secrets] };
+    },
+  );
 
   app.post<{ Params: { id: string } }>('/endpoints/:id/rotate', async (req): Promise<RotateResult> => {
     const body = req.body === undefined || req.body === null ? {} : bodyObject(req.body);
     const hours = body.windowHours ?? DEFAULT_ROTATE_WINDOW_HOURS;
-    if (typeof hours !== 'number' || !Number.isFinite(hours) || hours < 0 || hours > MAX_ROTATE_WINDOW_HOURS) {
+    if (
+      typeof hours !== 'number' ||
+      !Number.isFinite(hours) ||
+      hours < 0 ||
+      hours > MAX_ROTATE_WINDOW_HOURS
+    ) {
       throw invalid({ windowHours: `expected a number of hours from 0 to ${MAX_ROTATE_WINDOW_HOURS}` });
     }
     find(req.params.id);
@@ -186,28 +217,43 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
     return { secret, previousExpiresAt };
   });
 
-  app.post<{ Params: { id: string } }>('/endpoints/:id/test', async (req, reply): Promise<TestEventResult> => {
-    const ep = running(req.params.id);
-    if (!ep.enabled) throw new ApiHttpError(409, ApiCodes.CONFLICT, `endpoint "${ep.id}" is disabled: enable it to send a test event`);
-    const result = deps.outbox.enqueueTest(ep.id, {
-      message: 'Test event sent from the Edgehook admin API',
-      endpoint: ep.id,
-      sentAt: new Date(deps.clock.now()).toISOString(),
-    });
-    if (result === 'full') throw new ApiHttpError(507, ApiCodes.OUTBOX_FULL, 'the outbox is full (storage.whenFull: stop-ingest): no room for a test event');
-    deps.logger.info({ endpoint: ep.id, seq: result.seq, type: TEST_EVENT_TYPE }, 'test event queued');
-    reply.code(202);
-    return result;
-  });
+  app.post<{ Params: { id: string } }>(
+    '/endpoints/:id/test',
+    async (req, reply): Promise<TestEventResult> => {
+      const ep = running(req.params.id);
+      if (!ep.enabled)
+        throw new ApiHttpError(
+          409,
+          ApiCodes.CONFLICT,
+          `endpoint "${ep.id}" is disabled: enable it to send a test event`,
+        );
+      const result = deps.outbox.enqueueTest(ep.id, {
+        message: 'Test event sent from the Edgehook admin API',
+        endpoint: ep.id,
+        sentAt: new Date(deps.clock.now()).toISOString(),
+      });
+      if (result === 'full')
+        throw new ApiHttpError(
+          507,
+          ApiCodes.OUTBOX_FULL,
+          'the outbox is full (storage.whenFull: stop-ingest): no room for a test event',
+        );
+      deps.logger.info({ endpoint: ep.id, seq: result.seq, type: TEST_EVENT_TYPE }, 'test event queued');
+      reply.code(202);
+      return result;
+    },
+  );
 
   app.post<{ Params: { id: string } }>('/endpoints/:id/replay', async (req): Promise<ReplayResult> => {
     const ep = running(req.params.id);
     const body = bodyObject(req.body);
     const fields: Record<string, string> = {};
     for (const k of ['from', 'to'] as const) {
-      if (typeof body[k] !== 'number' || !Number.isSafeInteger(body[k]) || (body[k] as number) < 0) fields[k] = 'expected a time in epoch milliseconds';
+      if (typeof body[k] !== 'number' || !Number.isSafeInteger(body[k]) || (body[k] as number) < 0)
+        fields[k] = 'expected a time in epoch milliseconds';
     }
-    if (Object.keys(fields).length === 0 && (body.from as number) > (body.to as number)) fields.to = 'must not be before "from"';
+    if (Object.keys(fields).length === 0 && (body.from as number) > (body.to as number))
+      fields.to = 'must not be before "from"';
     if (Object.keys(fields).length > 0) throw invalid(fields);
     const outcome = deps.outbox.replay(ep.id, {
       from: body.from as number,
@@ -222,6 +268,14 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
 }
 
 /** A masked header sent back means "keep the value". */
-function unmaskHeaders(given: Record<string, unknown>, current: Record<string, string>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(given).map(([k, v]) => [k, v === MASKED_HEADER && current[k] !== undefined ? current[k] : v]));
+function unmaskHeaders(
+  given: Record<string, unknown>,
+  current: Record<string, string>,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(given).map(([k, v]) => [
+      k,
+      v === MASKED_HEADER && current[k] !== undefined ? current[k] : v,
+    ]),
+  );
 }

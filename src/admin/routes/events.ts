@@ -29,28 +29,43 @@ export function previewOf(bytes: Buffer): string {
 }
 
 function view(r: RejectedEventRow): RejectedEventView {
-  return { seq: r.seq, eventId: r.eventId, topic: r.topic, type: r.type, receivedAt: r.receivedAt, reason: r.reason, preview: previewOf(r.preview) };
+  return {
+    seq: r.seq,
+    eventId: r.eventId,
+    topic: r.topic,
+    type: r.type,
+    receivedAt: r.receivedAt,
+    reason: r.reason,
+    preview: previewOf(r.preview),
+  };
 }
 
 export function registerEventRoutes(app: FastifyInstance, deps: AdminApiDeps): void {
-  app.get<{ Querystring: { state?: string; limit?: string; before?: string } }>('/events', async (req): Promise<RejectedEventPage> => {
-    const fields: Record<string, string> = {};
-    if (req.query.state !== undefined && req.query.state !== 'rejected') fields.state = 'only "rejected" is listed here; see /api/deliveries for the others';
-    const before = intParam(req.query.before, 'before', fields);
-    const limit = intParam(req.query.limit, 'limit', fields) ?? DEFAULT_LIMIT;
-    if (limit < 1 || limit > MAX_LIMIT) fields.limit = `from 1 to ${MAX_LIMIT}`;
-    if (Object.keys(fields).length > 0) throw invalid(fields);
-    const rows = deps.outbox.rejectedEvents({ before, limit: limit + 1 });
-    const items = rows.slice(0, limit).map(view);
-    return { items, nextBefore: rows.length > limit ? items[items.length - 1]!.seq : null };
-  });
+  app.get<{ Querystring: { state?: string; limit?: string; before?: string } }>(
+    '/events',
+    async (req): Promise<RejectedEventPage> => {
+      const fields: Record<string, string> = {};
+      if (req.query.state !== undefined && req.query.state !== 'rejected')
+        fields.state = 'only "rejected" is listed here; see /api/deliveries for the others';
+      const before = intParam(req.query.before, 'before', fields);
+      const limit = intParam(req.query.limit, 'limit', fields) ?? DEFAULT_LIMIT;
+      if (limit < 1 || limit > MAX_LIMIT) fields.limit = `from 1 to ${MAX_LIMIT}`;
+      if (Object.keys(fields).length > 0) throw invalid(fields);
+      const rows = deps.outbox.rejectedEvents({ before, limit: limit + 1 });
+      const items = rows.slice(0, limit).map(view);
+      return { items, nextBefore: rows.length > limit ? items[items.length - 1]!.seq : null };
+    },
+  );
 
-  app.post<{ Params: { seq: string } }>('/events/:seq/redeliver', async (req, reply): Promise<RedeliverResult> => {
-    const seq = Number(req.params.seq);
-    const result = Number.isSafeInteger(seq) && seq > 0 ? deps.outbox.redeliverRejected(seq) : undefined;
-    if (!result) throw notFound(`rejected event ${JSON.stringify(req.params.seq)}`);
-    deps.logger.info({ seq, endpoints: result.endpoints }, 'rejected event redelivered by an operator');
-    reply.code(202);
-    return result;
-  });
+  app.post<{ Params: { seq: string } }>(
+    '/events/:seq/redeliver',
+    async (req, reply): Promise<RedeliverResult> => {
+      const seq = Number(req.params.seq);
+      const result = Number.isSafeInteger(seq) && seq > 0 ? deps.outbox.redeliverRejected(seq) : undefined;
+      if (!result) throw notFound(`rejected event ${JSON.stringify(req.params.seq)}`);
+      deps.logger.info({ seq, endpoints: result.endpoints }, 'rejected event redelivered by an operator');
+      reply.code(202);
+      return result;
+    },
+  );
 }

@@ -22,7 +22,10 @@ export async function registerApi(app: FastifyInstance, deps: AdminApiDeps): Pro
     async (api) => {
       installErrorHandler(api, deps.logger);
       api.setNotFoundHandler((req, reply) => {
-        const body: ApiError = { error: `no such API route: ${req.method} ${req.url.split('?')[0]}`, code: ApiCodes.NOT_FOUND };
+        const body: ApiError = {
+          error: `no such API route: ${req.method} ${req.url.split('?')[0]}`,
+          code: ApiCodes.NOT_FOUND,
+        };
         return reply.code(404).send(body);
       });
       registerEndpointRoutes(api, deps);

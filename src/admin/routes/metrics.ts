@@ -34,9 +34,21 @@ export function createMetrics(deps: AdminApiDeps): AgentMetrics {
         this.inc(read());
       },
     });
-  mirrored('edgehook_events_received_total', 'Events received from MQTT and committed to the outbox.', () => outbox.counts().received);
-  mirrored('edgehook_events_rejected_total', 'Events whose payload did not parse as their subscription declares (kept as rejected).', () => outbox.rejectedEver());
-  mirrored('edgehook_events_dropped_total', 'Undelivered events dropped because the outbox was full (storage.whenFull: drop-oldest).', () => outbox.counts().dropped);
+  mirrored(
+    'edgehook_events_received_total',
+    'Events received from MQTT and committed to the outbox.',
+    () => outbox.counts().received,
+  );
+  mirrored(
+    'edgehook_events_rejected_total',
+    'Events whose payload did not parse as their subscription declares (kept as rejected).',
+    () => outbox.rejectedEver(),
+  );
+  mirrored(
+    'edgehook_events_dropped_total',
+    'Undelivered events dropped because the outbox was full (storage.whenFull: drop-oldest).',
+    () => outbox.counts().dropped,
+  );
 
   const deliveries = new Counter({
     name: 'edgehook_deliveries_total',
@@ -60,7 +72,8 @@ export function createMetrics(deps: AdminApiDeps): AgentMetrics {
       this.reset();
       const pending = outbox.pendingByEndpoint();
       for (const ep of deps.running().endpoints) this.set({ endpoint: ep.id }, pending.get(ep.id) ?? 0);
-      for (const [id, n] of pending) if (!deps.running().endpoints.some((e) => e.id === id)) this.set({ endpoint: id }, n);
+      for (const [id, n] of pending)
+        if (!deps.running().endpoints.some((e) => e.id === id)) this.set({ endpoint: id }, n);
     },
   });
   new Gauge({

@@ -30,7 +30,11 @@ export function settingsView(cfg: Config): SettingsView {
       hasPassword: mqtt.password !== undefined,
       protocolVersion: mqtt.protocolVersion,
     },
-    storage: { maxBytes: storage.maxBytes, whenFull: storage.whenFull, keepDeliveredHours: storage.keepDeliveredHours },
+    storage: {
+      maxBytes: storage.maxBytes,
+      whenFull: storage.whenFull,
+      keepDeliveredHours: storage.keepDeliveredHours,
+    },
     admin: { host: admin.host, port: admin.port, allowedHosts: [...admin.allowedHosts] },
   };
 }
@@ -59,14 +63,17 @@ export function registerSettingsRoutes(app: FastifyInstance, deps: AdminApiDeps)
     const body = req.body;
     const fields: Record<string, string> = {};
     for (const k of Object.keys(body)) {
-      if (!SECTIONS.has(k)) fields[k] = k === 'endpoints' || k === 'subscriptions' ? `not a setting: use /api/${k}` : 'unknown key';
+      if (!SECTIONS.has(k))
+        fields[k] =
+          k === 'endpoints' || k === 'subscriptions' ? `not a setting: use /api/${k}` : 'unknown key';
     }
     if (Object.keys(fields).length > 0) throw invalid(fields);
     const { restartRequired } = await withFieldsUnder(
       () => '',
       () =>
         deps.config.edit(({ doc, config }) => {
-          for (const [k, v] of Object.entries(body)) applyPartial(doc, [k], (config as unknown as Record<string, unknown>)[k], v);
+          for (const [k, v] of Object.entries(body))
+            applyPartial(doc, [k], (config as unknown as Record<string, unknown>)[k], v);
         }),
     );
     return { restartRequired };

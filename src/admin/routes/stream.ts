@@ -108,7 +108,13 @@ export class StreamHub {
     for (const r of records) {
       if (!r.attempted && r.outcome !== 'expired') continue;
       if (r.outcome === 'delivered') this.deliveredSinceTick++;
-      const ev: DeliveryEvent = { endpointId: r.endpointId, seq: r.seq, outcome: r.outcome, status: r.status ?? null, at: r.at };
+      const ev: DeliveryEvent = {
+        endpointId: r.endpointId,
+        seq: r.seq,
+        outcome: r.outcome,
+        status: r.status ?? null,
+        at: r.at,
+      };
       out += frame('delivery', ev);
     }
     this.broadcast(out);

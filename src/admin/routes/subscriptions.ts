@@ -12,12 +12,23 @@ import { isPlainObject, withFieldsUnder, type AdminApiDeps } from './api-deps.js
  */
 
 function view(s: SubscriptionConfig, index: number): SubscriptionView {
-  return { index, topic: s.topic, qos: s.qos, ...(s.type !== undefined ? { type: s.type } : {}), payload: s.payload };
+  return {
+    index,
+    topic: s.topic,
+    qos: s.qos,
+    ...(s.type !== undefined ? { type: s.type } : {}),
+    payload: s.payload,
+  };
 }
 
 /** As a person would write it: defaults left out. */
 function fileForm(s: SubscriptionConfig): Record<string, unknown> {
-  return { topic: s.topic, ...(s.qos !== 1 ? { qos: s.qos } : {}), ...(s.type !== undefined ? { type: s.type } : {}), ...(s.payload !== 'json' ? { payload: s.payload } : {}) };
+  return {
+    topic: s.topic,
+    ...(s.qos !== 1 ? { qos: s.qos } : {}),
+    ...(s.type !== undefined ? { type: s.type } : {}),
+    ...(s.payload !== 'json' ? { payload: s.payload } : {}),
+  };
 }
 
 function bodyObject(body: unknown): Record<string, unknown> {
@@ -34,7 +45,10 @@ function indexParam(raw: string): number {
 }
 
 export function registerSubscriptionRoutes(app: FastifyInstance, deps: AdminApiDeps): void {
-  app.get('/subscriptions', async (): Promise<SubscriptionView[]> => deps.config.saved.subscriptions.map(view));
+  app.get(
+    '/subscriptions',
+    async (): Promise<SubscriptionView[]> => deps.config.saved.subscriptions.map(view),
+  );
 
   app.post('/subscriptions', async (req, reply): Promise<SubscriptionView> => {
     const given = bodyObject(req.body);
@@ -64,7 +78,14 @@ export function registerSubscriptionRoutes(app: FastifyInstance, deps: AdminApiD
           materializeList(doc, 'subscriptions', cfg.subscriptions.map(fileForm));
           const next = subscriptionSchema.safeParse(given);
           if (!next.success) doc.setIn(['subscriptions', index], literal(given));
-          else mergeInto(doc, ['subscriptions', index], subscriptionSchema.parse(fileForm(current)), next.data, given);
+          else
+            mergeInto(
+              doc,
+              ['subscriptions', index],
+              subscriptionSchema.parse(fileForm(current)),
+              next.data,
+              given,
+            );
         }),
     );
     deps.logger.info({ index, topic: config.subscriptions[index]!.topic }, 'subscription saved');

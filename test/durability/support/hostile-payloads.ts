@@ -66,17 +66,27 @@ export const TEN_MB = 10 * 1024 * 1024;
 
 /** The k-th of the hostile payloads (k from 0); two of every 1,000 are 10 MB. */
 export function badPayload(k: number): BadPayload {
-  if (k === 500) return { kind: '10 MB', payload: Buffer.from(`{"big":"${'x'.repeat(TEN_MB)}`), reason: NOT_JSON };
+  if (k === 500)
+    return { kind: '10 MB', payload: Buffer.from(`{"big":"${'x'.repeat(TEN_MB)}`), reason: NOT_JSON };
   if (k === 501) return { kind: '10 MB', payload: garbage(k, TEN_MB), reason: NOT_UTF8 };
   switch (k % 5) {
     case 0:
-      return { kind: 'invalid JSON', payload: Buffer.from(INVALID_JSON[(k / 5) % INVALID_JSON.length]!), reason: NOT_JSON };
+      return {
+        kind: 'invalid JSON',
+        payload: Buffer.from(INVALID_JSON[(k / 5) % INVALID_JSON.length]!),
+        reason: NOT_JSON,
+      };
     case 1:
-      return { kind: 'invalid UTF-8', payload: Buffer.from(INVALID_UTF8[((k - 1) / 5) % INVALID_UTF8.length]!), reason: NOT_UTF8 };
+      return {
+        kind: 'invalid UTF-8',
+        payload: Buffer.from(INVALID_UTF8[((k - 1) / 5) % INVALID_UTF8.length]!),
+        reason: NOT_UTF8,
+      };
     case 2: {
       // From just past the limit to far past it (V8 itself would parse 100,000 levels).
       const depth = k % 3 === 0 ? 129 : k % 3 === 1 ? 1_000 + k : k % 45 === 2 ? 100_000 : 5_000;
-      const text = k % 2 === 0 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+      const text =
+        k % 2 === 0 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
       return { kind: 'deep nesting', payload: Buffer.from(text), reason: TOO_DEEP };
     }
     case 3:

@@ -29,7 +29,13 @@ export class Cleanup {
       try {
         await Promise.race([
           Promise.resolve().then(step),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`took over 10 s: ${String(step).slice(0, 80)}`)), 10_000))),
+          new Promise(
+            (_, reject) =>
+              (timer = setTimeout(
+                () => reject(new Error(`took over 10 s: ${String(step).slice(0, 80)}`)),
+                10_000,
+              )),
+          ),
         ]);
       } catch (err) {
         console.error('cleanup step failed:', (err as Error).message);
@@ -50,7 +56,11 @@ export function tempDirIn(cleanup: Cleanup, prefix: string): string {
  * A seeded generator (mulberry32), so a failing random schedule can be replayed:
  * EDGEHOOK_DURABILITY_SEED=<the seed printed by the test>.
  */
-export function seededRandom(label: string): { seed: number; next: () => number; between: (lo: number, hi: number) => number } {
+export function seededRandom(label: string): {
+  seed: number;
+  next: () => number;
+  between: (lo: number, hi: number) => number;
+} {
   const fromEnv = Number(process.env.EDGEHOOK_DURABILITY_SEED);
   const seed = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : (Date.now() ^ (process.pid << 8)) >>> 0;
   console.log(`[${label}] random seed ${seed} (replay with EDGEHOOK_DURABILITY_SEED=${seed})`);
@@ -118,14 +128,19 @@ export async function publishPaced(
 /** received = delivered + pending + failed + rejected + dropped + expired + deleted + unrouted (README, Admin API). */
 export function expectCountsAddUp(outbox: AgentStatus['outbox']): void {
   const { received, delivered, pending, failed, rejected, dropped, expired, deleted, unrouted } = outbox;
-  expect({ received, sum: delivered + pending + failed + rejected + dropped + expired + deleted + unrouted }).toEqual({ received, sum: received });
+  expect({
+    received,
+    sum: delivered + pending + failed + rejected + dropped + expired + deleted + unrouted,
+  }).toEqual({ received, sum: received });
 }
 
 /** `PRAGMA integrity_check` of a database file, opened read-only (the agent must be stopped). */
 export function integrityCheck(dbFile: string): string {
   const db = new Database(dbFile, { readonly: true, fileMustExist: true });
   try {
-    return (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
+    return (db.pragma('integrity_check') as { integrity_check: string }[])
+      .map((r) => r.integrity_check)
+      .join('; ');
   } finally {
     db.close();
   }
@@ -165,11 +180,16 @@ const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
 export function cli(args: string[], cwd: string, timeoutMs = 30_000): Promise<CliRun> {
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: CLEAN_ENV, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
-      const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
-      resolve({ code, signal: e?.signal ?? null, stdout, stderr, ms: Date.now() - started });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env: CLEAN_ENV, timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+        const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
+        resolve({ code, signal: e?.signal ?? null, stdout, stderr, ms: Date.now() - started });
+      },
+    );
   });
 }
 
@@ -177,11 +197,19 @@ export function cli(args: string[], cwd: string, timeoutMs = 30_000): Promise<Cl
 export const STACK_FRAME = /^\s+at .+:\d+:\d+\)?$/m;
 
 /** A request to a running agent's admin API with its token, as `curl -H "Authorization: Bearer …"` would. */
-export async function adminApi<T = unknown>(agent: AgentProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+export async function adminApi<T = unknown>(
+  agent: AgentProcess,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: T }> {
   const token = readFileSync(join(agent.dataDir, 'admin-token'), 'utf8').trim();
   const res = await fetch(`${agent.adminUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -196,7 +224,12 @@ export async function waitWithProgress(
   done: () => boolean | Promise<boolean>,
   progress: () => number | Promise<number>,
   what: string,
-  options: { stallMs?: number; timeoutMs?: number; intervalMs?: number; describe?: () => string | Promise<string> } = {},
+  options: {
+    stallMs?: number;
+    timeoutMs?: number;
+    intervalMs?: number;
+    describe?: () => string | Promise<string>;
+  } = {},
 ): Promise<void> {
   const { stallMs = 15_000, timeoutMs = 120_000, intervalMs = 100 } = options;
   const started = Date.now();
@@ -210,8 +243,12 @@ export async function waitWithProgress(
       movedAt = Date.now();
     }
     const detail = async () => (options.describe ? ` (${await options.describe()})` : '');
-    if (Date.now() - movedAt > stallMs) throw new Error(`stalled waiting for ${what}: no progress for ${stallMs} ms, stuck at ${last}${await detail()}`);
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}, at ${last}${await detail()}`);
+    if (Date.now() - movedAt > stallMs)
+      throw new Error(
+        `stalled waiting for ${what}: no progress for ${stallMs} ms, stuck at ${last}${await detail()}`,
+      );
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}, at ${last}${await detail()}`);
     await sleep(intervalMs);
   }
 }
