@@ -78,7 +78,7 @@ function record(body, headers, at) {
   let counted = false;
   for (const ev of events) {
     const d = ev?.data;
-    if (!d || d.k !== 'd') {
+    if (d?.k !== 'd') {
       stats.warm++;
       continue;
     }

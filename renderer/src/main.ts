@@ -65,13 +65,13 @@ stream.on('status', (s) => {
   agentName.textContent = s.agent.id;
 });
 
-let cleanup: (() => void) | void;
+let cleanup: (() => void) | undefined;
 
 function show(): void {
   const route = currentRoute();
   const entry = PAGES.find((p) => p.key === route.page) ?? PAGES[0]!;
   for (const a of links) {
-    if (a.dataset['page'] === entry.key) a.setAttribute('aria-current', 'page');
+    if (a.dataset.page === entry.key) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   try {

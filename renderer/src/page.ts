@@ -2,7 +2,7 @@ import { h } from './dom.js';
 import type { Route } from './router.js';
 
 /** A page draws into `main` and returns what to undo when another page is shown. */
-export type Page = (main: HTMLElement, route: Route) => (() => void) | void;
+export type Page = (main: HTMLElement, route: Route) => (() => void) | undefined;
 
 export function pageHeader(title: string, ...actions: (HTMLElement | null)[]): HTMLElement {
   return h(

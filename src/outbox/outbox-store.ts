@@ -1101,7 +1101,7 @@ export class OutboxStore {
     const now = this.clock.now();
     const result = this.tx(() => {
       const ev = this.adminStmt.event.get(seq) as { type: string; state: string } | undefined;
-      if (!ev || ev.state !== 'rejected') return undefined;
+      if (ev?.state !== 'rejected') return undefined;
       const targets = this.routes.filter((r) => r.match(ev.type));
       for (const t of targets) this.stmt.insertDelivery.run(t.id, seq, now);
       const bytes = targets.length * DELIVERY_OVERHEAD;

@@ -15,7 +15,7 @@ import { makePki } from '../helpers/tls.js';
 /** Delivery features real deployments need (issue 7), each against real servers. */
 
 let agents: Agent[] = [];
-let closers: (() => Promise<unknown> | void)[] = [];
+let closers: (() => Promise<unknown> | undefined)[] = [];
 afterEach(async () => {
   for (const a of agents) await a.stop();
   for (const c of closers.reverse()) await c();

@@ -165,7 +165,7 @@ describe('parsePayload', () => {
   it.each([
     ['100k unclosed "["', '['.repeat(100_000)],
     ['100k balanced "[…]"', '['.repeat(100_000) + ']'.repeat(100_000)],
-    ['100k nested objects', '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000)],
+    ['100k nested objects', `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`],
     [`${MAX_JSON_DEPTH + 1} levels`, '['.repeat(MAX_JSON_DEPTH + 1) + ']'.repeat(MAX_JSON_DEPTH + 1)],
   ])('rejects deep nesting (%s) without crashing', (_name, text) => {
     const r = parsePayload('json', Buffer.from(text));
@@ -176,7 +176,7 @@ describe('parsePayload', () => {
   it('accepts nesting up to the limit, and brackets inside strings do not count', () => {
     const atLimit = '['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH);
     expect(parsePayload('json', Buffer.from(atLimit)).rejected).toBeUndefined();
-    const inString = JSON.stringify({ s: '['.repeat(10_000) + '\\"{{{' });
+    const inString = JSON.stringify({ s: `${'['.repeat(10_000)}\\"{{{` });
     expect(parsePayload('json', Buffer.from(inString))).toEqual({ data: { kind: 'json', json: inString } });
   });
 });

@@ -76,6 +76,6 @@ export class FakeNotifySocket {
  * it is missing.
  */
 export function haveSystemdNotify(): boolean {
-  if (process.env['CI'] === 'true') return true;
+  if (process.env.CI === 'true') return true;
   return ['/usr/bin/systemd-notify', '/bin/systemd-notify'].some((p) => existsSync(p));
 }

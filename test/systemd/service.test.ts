@@ -43,7 +43,7 @@ const directive = (unit: string, key: string) =>
     .filter((l) => l.startsWith(`${key}=`))
     .map((l) => l.slice(key.length + 1));
 // Skipped only outside CI on a machine without systemd; under CI=true it must run.
-const haveAnalyze = process.env['CI'] === 'true' || existsSync('/usr/bin/systemd-analyze');
+const haveAnalyze = process.env.CI === 'true' || existsSync('/usr/bin/systemd-analyze');
 
 describe('the systemd unit', () => {
   const shipped = readFileSync(join(ROOT, 'packaging/edgehook.service'), 'utf8');

@@ -7,7 +7,7 @@ import type { Agent } from '../../src/agent/create-agent.js';
  * Without Chromium the browser tests skip on a developer's machine, but fail under CI=true,
  * where .ci/run installs it.
  */
-export const CHROMIUM = process.env['EDGEHOOK_CHROMIUM'] ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.EDGEHOOK_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -24,7 +24,7 @@ export const CHROMIUM_FLAGS = [
  * CI=true. Under CI (.ci/run installs chromium) the browser tests always run, and fail if it is
  * missing: launchChromium throws.
  */
-export const skipBrowser = !existsSync(CHROMIUM) && process.env['CI'] !== 'true';
+export const skipBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true';
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM))

@@ -13,7 +13,7 @@ import { startUiFixture, type UiFixture } from './ui-fixture.js';
  * rejects, rejected payloads. The screenshots go to a temp folder; with
  * EDGEHOOK_SCREENSHOT_DIR=docs/screenshots they refresh the README's pictures.
  */
-const OUT = process.env['EDGEHOOK_SCREENSHOT_DIR'] ?? tempDir('edgehook-shots-');
+const OUT = process.env.EDGEHOOK_SCREENSHOT_DIR ?? tempDir('edgehook-shots-');
 
 // Skipped only without /usr/bin/chromium outside CI (see skipBrowser); under CI=true it runs.
 describe.skipIf(skipBrowser)('screenshots of every page, with real data', () => {

@@ -86,7 +86,7 @@ export function badPayload(k: number): BadPayload {
       // From just past the limit to far past it (V8 itself would parse 100,000 levels).
       const depth = k % 3 === 0 ? 129 : k % 3 === 1 ? 1_000 + k : k % 45 === 2 ? 100_000 : 5_000;
       const text =
-        k % 2 === 0 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+        k % 2 === 0 ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
       return { kind: 'deep nesting', payload: Buffer.from(text), reason: TOO_DEEP };
     }
     case 3:
