@@ -4,7 +4,7 @@ import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { NewEvent, OutboxStore } from '../outbox/outbox-store.js';
-import { Router } from './route.js';
+import { type Routed, Router } from './route.js';
 
 /**
  * The MQTT side of the data path. The promise (DESIGN.md §1.1): a QoS 1/2 message is acked to
@@ -239,7 +239,10 @@ export class MqttSource {
   private enqueue(packet: IPublishPacket): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const topic = packet.topic;
-    const routed = this.router.route(topic, payload) ?? {
+    const routed: Omit<Routed, 'subscription'> & { subscription?: number } = this.router.route(
+      topic,
+      payload,
+    ) ?? {
       type: topic.split('/').filter(Boolean).join('.'),
       data: { kind: 'binary' as const },
     };
@@ -250,6 +253,7 @@ export class MqttSource {
       type: routed.type,
       data: routed.data,
     };
+    if (routed.subscription !== undefined) event.subscription = routed.subscription;
     if (routed.rejected !== undefined) {
       event.rejected = routed.rejected;
       this.deps.logger.warn(

@@ -8,6 +8,8 @@ import type { EventData } from '../outbox/outbox-store.js';
 
 export interface Routed {
   type: string;
+  /** Index of the subscription (in config order) whose filter matched. */
+  subscription: number;
   data: EventData;
   /** Set when the payload does not parse as its subscription declares. */
   rejected?: string;
@@ -58,10 +60,14 @@ export class Router {
 
   /** The first subscription whose filter matches decides; undefined when none does. */
   route(topic: string, payload: Buffer): Routed | undefined {
-    for (const r of this.routes) {
+    for (const [subscription, r] of this.routes.entries()) {
       const captured = matchTopic(r.levels, topic);
       if (captured)
-        return { type: renderType(r.template, topic, captured), ...parsePayload(r.payload, payload) };
+        return {
+          type: renderType(r.template, topic, captured),
+          subscription,
+          ...parsePayload(r.payload, payload),
+        };
     }
     return undefined;
   }

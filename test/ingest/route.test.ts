@@ -90,18 +90,22 @@ describe('Router', () => {
   it('routes by the first matching subscription, with its $share prefix stripped', () => {
     expect(router.route('sensors/kitchen/temperature', Buffer.from('{"c":21}'))).toEqual({
       type: 'sensor.kitchen.temperature',
+      subscription: 0,
       data: { kind: 'json', json: '{"c":21}' },
     });
     expect(router.route('sensors/kitchen/humidity', Buffer.from('55'))).toEqual({
       type: 'sensors.kitchen.humidity',
+      subscription: 3,
       data: { kind: 'json', json: '55' },
     });
     expect(router.route('logs/boot/stage', Buffer.from('hello ✓'))).toEqual({
       type: 'log.boot.stage',
+      subscription: 1,
       data: { kind: 'text', text: 'hello ✓' },
     });
     expect(router.route('raw/blob', Buffer.from([0, 255]))).toEqual({
       type: 'raw',
+      subscription: 2,
       data: { kind: 'binary' },
     });
     expect(router.route('misc', Buffer.from('true'))).toMatchObject({ type: 'other' });

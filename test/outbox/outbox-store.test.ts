@@ -85,7 +85,7 @@ describe('OutboxStore.append', () => {
 
     // seq only grows: not reused after its events are gone, nor after a restart.
     for (const r of stored) settle(o.store, 'cloud', r.seq, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
     clock.t += 25 * HOUR;
     expect(o.store.prune()).toBe(3);
     const o2 = reopen(o);
@@ -161,7 +161,7 @@ describe('OutboxStore results', () => {
     o.store.append([json('e', 1), json('e', 2), json('e', 3)]);
 
     settle(o.store, 'a', 1, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
     expect(rows(o.db)[0]!.state).toBe('pending');
     expect(o.store.counts()).toMatchObject({ pending: 3, delivered: 0 });
 
@@ -181,7 +181,7 @@ describe('OutboxStore results', () => {
     });
     settle(o.store, 'b', 2, 'delivered');
     settle(o.store, 'a', 3, 'failed');
-    o.store.flush();
+    o.store.commitResults();
     expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'pending', 'pending']);
     expect(o.store.counts()).toMatchObject({ pending: 2, delivered: 1, failed: 0 });
     expect(o.store.pendingByEndpoint()).toEqual(
@@ -193,7 +193,7 @@ describe('OutboxStore results', () => {
 
     settle(o.store, 'b', 3, 'delivered');
     settle(o.store, 'a', 2, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
     expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'delivered', 'failed']);
     const c = o.store.counts();
     expect(c).toMatchObject({ received: 3, pending: 0, delivered: 2, failed: 1 });
@@ -221,7 +221,7 @@ describe('OutboxStore storage.maxBytes', () => {
       expectBalanced(c);
       if (i % 7 === 0) {
         settle(o.store, 'cloud', rows(o.db).find((r) => r.state === 'pending')!.seq, 'delivered');
-        o.store.flush();
+        o.store.commitResults();
       }
     }
     const left = rows(o.db);
@@ -244,7 +244,7 @@ describe('OutboxStore storage.maxBytes', () => {
       const o = open({ maxBytes, whenFull });
       o.store.append([json('e', 1)]);
       settle(o.store, 'cloud', 1, 'delivered');
-      o.store.flush();
+      o.store.commitResults();
       // Nothing in the outbox can make room for it: "full" would hold it (and the session) forever.
       expect(o.store.append([json('e', { big: 'y'.repeat(10_000) })]).full).toBe(false);
       const c = o.store.counts();
@@ -274,7 +274,7 @@ describe('OutboxStore storage.maxBytes', () => {
         response: 'e'.repeat(512),
       });
     }
-    o.store.flush();
+    o.store.commitResults();
     expect(o.store.counts().bytes).toBeLessThanOrEqual(maxBytes);
   });
 
@@ -310,7 +310,7 @@ describe('OutboxStore storage.maxBytes', () => {
 
     // Delivering frees room: delivered events kept for the log give way to new ones.
     for (const r of rows(o.db).slice(0, 3)) settle(o.store, 'cloud', r.seq, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
     expect(o.store.append([json('e', 'next')])).toMatchObject({ full: false, stored: 1 });
     expect(rows(o.db).at(-1)!.seq).toBe(accepted + 1);
     const after = o.store.counts();
@@ -325,7 +325,7 @@ describe('OutboxStore storage.maxBytes', () => {
       /* fill */
     }
     for (const r of rows(o.db)) settle(o.store, 'cloud', r.seq, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
     const full = o.store.counts().bytes;
     clock.t += 2 * HOUR;
     expect(o.store.prune()).toBeGreaterThan(0);
@@ -340,10 +340,10 @@ describe('OutboxStore.prune', () => {
     o.store.append([json('e', 1), json('e', 2), json('e', 3), json('e', 4)]);
     settle(o.store, 'cloud', 1, 'delivered');
     settle(o.store, 'cloud', 3, 'failed');
-    o.store.flush();
+    o.store.commitResults();
     clock.t += 10 * HOUR;
     settle(o.store, 'cloud', 4, 'delivered');
-    o.store.flush();
+    o.store.commitResults();
 
     clock.t += 14 * HOUR - 1; // event 1 delivered 24 h - 1 ms ago
     expect(o.store.prune()).toBe(0);
