@@ -25,3 +25,20 @@ export interface StageContext {
   /** Runs `fn` once the transaction has committed; never when it rolls back. */
   afterCommit(fn: () => void): void;
 }
+
+/**
+ * Stages one after another: each event one stage returns goes through the next, in order
+ * (Sparkplug decoding, then the subscription's steps). Undefined entries are left out.
+ */
+export function chainStages(stages: readonly (IngestStage | undefined)[]): IngestStage | undefined {
+  const list = stages.filter((s): s is IngestStage => s !== undefined);
+  if (list.length === 0) return undefined;
+  if (list.length === 1) return list[0];
+  return {
+    process(message, ctx) {
+      let events: readonly NewEvent[] = [message];
+      for (const stage of list) events = events.flatMap((ev) => stage.process(ev, ctx));
+      return events;
+    },
+  };
+}
