@@ -11,7 +11,7 @@ import {
 import type { Config } from '../config/schema.js';
 import { generateSecret, parseSecret } from '../delivery/sign.js';
 import type { Logger } from '../log.js';
-import type { OutboxStore } from '../outbox/outbox-store.js';
+import type { AdminOutbox, SecretExpiryRow } from '../outbox/outbox-store.js';
 
 /**
  * Configuration edits from the admin API: one at a time, each made on the YAML document,
@@ -23,7 +23,7 @@ import type { OutboxStore } from '../outbox/outbox-store.js';
 
 export interface ConfigServiceDeps {
   file: ConfigFile;
-  outbox: OutboxStore;
+  outbox: AdminOutbox;
   clock: Clock;
   logger: Logger;
   /** The config the agent runs with now. */
@@ -38,6 +38,16 @@ export interface EditContext {
   config: Config;
   /** Problems the edit itself found (e.g. a required id); reported with the schema's, nothing written. */
   problems: ConfigProblem[];
+}
+
+/**
+ * The database side of a config edit that changes both (removing an endpoint deletes what it was
+ * still owed; rotating a secret records when the old one expires). `before` runs once the edit
+ * has validated, before the file is written; `undo`, when the file could not be written.
+ */
+export interface DatabaseStep {
+  before: () => void;
+  undo?: () => void;
 }
 
 export interface EditResult<T> {
@@ -90,7 +100,7 @@ export class ConfigService {
    * writes it and applies it. Edits are serialized: each starts from the file the previous one
    * wrote. Throws ConfigValidationError (nothing written) or what `mutate` throws.
    */
-  edit<T>(mutate: (ctx: EditContext) => T): Promise<EditResult<T>> {
+  edit<T>(mutate: (ctx: EditContext) => T, db?: DatabaseStep): Promise<EditResult<T>> {
     const run = async (): Promise<EditResult<T>> => {
       const doc = this.deps.file.load(this.savedConfig);
       // The file as it is now (someone may have edited it by hand): edits index into it.
@@ -107,7 +117,25 @@ export class ConfigService {
       }
       problems.push(...secretProblems(next));
       if (problems.length > 0) throw new ConfigValidationError(problems);
-      const written = this.deps.file.save(doc);
+      // The database first: when it fails nothing is written; when the file then fails, the
+      // step is undone (or was harmless to keep), so neither is left half-done.
+      db?.before();
+      let written: Config;
+      try {
+        written = this.deps.file.save(doc);
+      } catch (err) {
+        if (db?.undo) {
+          try {
+            db.undo();
+          } catch (undoErr) {
+            this.deps.logger.error(
+              { err: (undoErr as Error).message },
+              'could not undo the database step of a config edit whose file could not be written',
+            );
+          }
+        }
+        throw err;
+      }
       this.savedConfig = written;
       const restartRequired = await this.deps.apply(written);
       this.deps.logger.info({ file: this.deps.file.file, restartRequired }, 'configuration saved');
@@ -140,25 +168,26 @@ export class ConfigService {
     const now = this.deps.clock.now();
     let previousExpiresAt = now;
     const kept: { hash: string; expiresAt: number }[] = [];
-    const result = await this.edit(({ doc, config }) => {
-      const index = config.endpoints.findIndex((e) => e.id === endpointId);
-      if (index < 0) throw new NotFound(endpointId);
-      const current = config.endpoints[index]!.secrets;
-      const kind =
-        current[0] !== undefined && parseSecret(current[0]).kind === 'ed25519' ? 'ed25519' : 'hmac';
-      const fresh = generateSecret(kind);
-      const expiries = this.expiries(endpointId, current);
-      const windowEnd = now + Math.round(windowHours * 3_600_000);
-      for (const s of current)
-        kept.push({ hash: secretHash(s), expiresAt: Math.min(expiries.get(s) ?? windowEnd, windowEnd) });
-      if (kept.length > 0) previousExpiresAt = Math.max(...kept.map((k) => k.expiresAt));
-      const at = ['endpoints', index, 'secret'];
-      // The old entries keep their nodes: a "${CLOUD_SECRET}" stays a reference.
-      setSecretNodes(doc, at, [doc.createNode(fresh.secret), ...secretNodes(doc, at)]);
-      return fresh;
-    });
-    const untilSeq = this.deps.outbox.latestSeq();
-    for (const k of kept) this.deps.outbox.setSecretExpiry(endpointId, k.hash, k.expiresAt, untilSeq);
+    const result = await this.edit(
+      ({ doc, config }) => {
+        const index = config.endpoints.findIndex((e) => e.id === endpointId);
+        if (index < 0) throw new NotFound(endpointId);
+        const current = config.endpoints[index]!.secrets;
+        const kind =
+          current[0] !== undefined && parseSecret(current[0]).kind === 'ed25519' ? 'ed25519' : 'hmac';
+        const fresh = generateSecret(kind);
+        const expiries = this.expiries(endpointId, current);
+        const windowEnd = now + Math.round(windowHours * 3_600_000);
+        for (const s of current)
+          kept.push({ hash: secretHash(s), expiresAt: Math.min(expiries.get(s) ?? windowEnd, windowEnd) });
+        if (kept.length > 0) previousExpiresAt = Math.max(...kept.map((k) => k.expiresAt));
+        const at = ['endpoints', index, 'secret'];
+        // The old entries keep their nodes: a "${CLOUD_SECRET}" stays a reference.
+        setSecretNodes(doc, at, [doc.createNode(fresh.secret), ...secretNodes(doc, at)]);
+        return fresh;
+      },
+      this.expiryStep(endpointId, kept),
+    );
     this.deps.logger.info(
       { endpoint: endpointId, previousExpiresAt },
       'signing secret rotated; the previous one keeps signing until its expiry',
@@ -167,6 +196,28 @@ export class ConfigService {
       secret: result.value.secret,
       previousExpiresAt,
       ...(result.value.publicKey ? { publicKey: result.value.publicKey } : {}),
+    };
+  }
+
+  /**
+   * Records when each rotated-out secret stops signing, before the file names the new secret.
+   * Undone when the file cannot be written: a leftover expiry would end a secret still in use.
+   */
+  private expiryStep(endpointId: string, kept: readonly { hash: string; expiresAt: number }[]): DatabaseStep {
+    const outbox = this.deps.outbox;
+    let previous: SecretExpiryRow[] = [];
+    return {
+      before: () => {
+        previous = outbox.secretExpiries().filter((r) => r.endpointId === endpointId);
+        outbox.setSecretExpiries(
+          kept.map((k) => ({ endpointId, secretHash: k.hash, expiresAt: k.expiresAt, untilSeq: 0 })),
+          { untilLatest: true },
+        );
+      },
+      undo: () => {
+        for (const k of kept) outbox.deleteSecretExpiry(endpointId, k.hash);
+        outbox.setSecretExpiries(previous);
+      },
     };
   }
 

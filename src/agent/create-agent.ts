@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
@@ -8,6 +9,7 @@ import { createLogger, type Logger } from '../log.js';
 import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
+import { DiskGuard, diskErrorKind, RESERVE_FILE_NAME } from '../outbox/disk-guard.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
 import { Dispatcher } from '../delivery/dispatcher.js';
@@ -54,6 +56,7 @@ export class Agent {
   readonly clock: Clock;
   db: Db | undefined;
   outbox: OutboxStore | undefined;
+  disk: DiskGuard | undefined;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttSource | undefined;
   dispatcher: Dispatcher | undefined;
@@ -106,10 +109,19 @@ export class Agent {
     const { config, logger, clock } = this;
     this.startedAt = clock.now();
     try {
-      const db = openDb(config.dataDir);
+      const db = openDbOnFullDisk(config.dataDir);
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
 
+      const disk = new DiskGuard({
+        dataDir: config.dataDir,
+        reserveBytes: config.storage.reserveBytes,
+        minFreeBytes: config.storage.minFreeBytes,
+        logger: logger.child({ module: 'disk' }),
+        clock,
+        relieve: () => this.outbox?.relieveDiskPressure(),
+      });
+      this.disk = disk;
       const outbox = openOutbox(
         () =>
           new OutboxStore({
@@ -119,11 +131,14 @@ export class Agent {
             agentId: config.agentId,
             storage: config.storage,
             endpoints: enabledRoutes(config.endpoints),
+            disk,
           }),
         config.dataDir,
       );
       this.outbox = outbox;
       this.parts.push({ name: 'outbox', stop: () => outbox.close() });
+      disk.start();
+      this.parts.push({ name: 'disk guard', stop: () => disk.stop() });
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
@@ -246,7 +261,9 @@ export class Agent {
       const pruned = this.outbox?.prune() ?? 0;
       if (pruned > 0) this.logger.debug({ pruned }, 'pruned delivered events past keepDeliveredHours');
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'housekeeping failed');
+      // A full disk is announced by the guard; pruning runs again in a minute.
+      if (!this.disk?.noteWriteError(err))
+        this.logger.error({ err: (err as Error).message }, 'housekeeping failed');
     }
   }
 
@@ -278,6 +295,7 @@ export class Agent {
       },
       outbox: {
         ...counts,
+        disk: this.disk!.status(),
         oldestPendingAgeSeconds:
           counts.oldestPendingAt === null
             ? null
@@ -394,6 +412,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * A database whose pages are damaged opens, then fails on the first read: the same clear
  * DB_CORRUPT error as a file that is not a database at all, and the file left untouched.
  */
+/**
+ * Opens the database; on a disk too full even for that (a WAL to create, a migration to run),
+ * gives up the reserve file left by the last run and tries once more.
+ */
+function openDbOnFullDisk(dataDir: string): Db {
+  try {
+    return openDb(dataDir);
+  } catch (err) {
+    if (diskErrorKind(err) === undefined && diskErrorKind((err as Error).cause) === undefined) throw err;
+    rmSync(join(dataDir, RESERVE_FILE_NAME), { force: true });
+    return openDb(dataDir);
+  }
+}
+
 function openOutbox(create: () => OutboxStore, dataDir: string): OutboxStore {
   try {
     return create();

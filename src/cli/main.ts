@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
@@ -159,6 +160,7 @@ async function run(paths: ResolvedPaths): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  exitOnUncaught(logger);
   starting = agent.start();
   await starting;
   if (agent.loginUrl) {
@@ -192,6 +194,26 @@ async function run(paths: ResolvedPaths): Promise<number> {
   await notifier.flush();
   logger.info('stopped cleanly');
   return 0;
+}
+
+/**
+ * The last resort. Every timer, callback and event handler of the agent handles its own
+ * failures (a full disk is a state, a failed read is tried again), so reaching this is a bug:
+ * say what happened, with its stack, and exit non-zero so the service manager restarts the
+ * agent. Nothing acked is lost by that; the broker re-sends what was not.
+ */
+function exitOnUncaught(logger: Logger): void {
+  const die = (kind: string) => (err: unknown) => {
+    logger.fatal(
+      { err, kind },
+      `${kind}: a bug in edgehook; exiting so that the service manager restarts it`,
+    );
+    process.exitCode = 70;
+    // pino writes synchronously to stderr/stdout here; nothing else may run after a broken state.
+    process.exit(70);
+  };
+  process.on('uncaughtException', die('uncaught exception'));
+  process.on('unhandledRejection', die('unhandled promise rejection'));
 }
 
 // `edgehook status --json | head`: a reader that leaves early is not an error.

@@ -236,6 +236,12 @@ const storageSchema = z
       .min(0)
       .default(24)
       .describe('delivered events stay this long for the log and replay'),
+    reserveBytes: byteSize
+      .default(8 * 1024 ** 2)
+      .describe('a reserve file in dataDir, given up when the disk is full so deletes can still run'),
+    minFreeBytes: byteSize
+      .default(4 * 1024 ** 2)
+      .describe('ingest holds (stops acking) while the disk has less than this free'),
   })
   .prefault({});
 

@@ -64,6 +64,8 @@ const LOW_WATER = 128;
 const PAGE = 512;
 const RETRY_SWEEP_MS = 1000;
 const CLOCK_RECHECK_MS = 1000;
+/** A failed read of the outbox (an I/O error) is tried again after this long. */
+const OUTBOX_RETRY_MS = 1000;
 
 export class EndpointQueue {
   private readonly ep: EndpointConfig;
@@ -186,7 +188,27 @@ export class EndpointQueue {
     this.wake();
   }
 
+  /**
+   * Looks for work. Runs from timers, setImmediate and request callbacks, so it never throws:
+   * a failed read of the outbox (an I/O error) is logged and tried again a moment later.
+   */
   private pump(): void {
+    try {
+      this.pumpNow();
+    } catch (err) {
+      this.outboxUnreadable(err);
+      this.armTimer(OUTBOX_RETRY_MS);
+    }
+  }
+
+  private outboxUnreadable(err: unknown): void {
+    this.log.warn(
+      { endpoint: this.ep.id, err: (err as Error).message },
+      `could not read the outbox; trying again in ${OUTBOX_RETRY_MS} ms`,
+    );
+  }
+
+  private pumpNow(): void {
     if (!this.running || this.state === 'disabled' || this.state === 'paused') return;
     this.refill();
     const now = this.deps.clock.now();
@@ -330,9 +352,16 @@ export class EndpointQueue {
 
   private sweepRetries(): void {
     if (!this.running || this.parked === 0 || this.state === 'paused' || this.state === 'disabled') return;
-    const due = this.deps.outbox
-      .loadDue(this.ep.id, this.cursor, this.deps.clock.now(), PAGE)
-      .filter((r) => !this.known.has(r.seq));
+    let due: PendingDelivery[];
+    try {
+      due = this.deps.outbox
+        .loadDue(this.ep.id, this.cursor, this.deps.clock.now(), PAGE)
+        .filter((r) => !this.known.has(r.seq));
+    } catch (err) {
+      // The sweep runs again on its own timer.
+      this.outboxUnreadable(err);
+      return;
+    }
     if (due.length === 0) return;
     this.parked = Math.max(0, this.parked - due.length);
     for (const r of due) this.known.add(r.seq);

@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { NewEvent, OutboxStore } from '../outbox/outbox-store.js';
 import { type Routed, Router } from './route.js';
+import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
 
 /**
  * The MQTT side of the data path. The promise (DESIGN.md §1.1): a QoS 1/2 message is acked to
@@ -174,7 +175,15 @@ export class MqttSource {
       this.generation++;
       this.reconnectDelayMs = 1000;
       client.options.reconnectPeriod = this.reconnectDelayMs;
-      if (!connack.sessionPresent) this.deps.outbox.clearInflight();
+      if (!connack.sessionPresent) {
+        // The guards only matter for DUP re-sends, which a broker without our session never
+        // sends: when the disk refuses the delete, the stale guards are harmless until then.
+        try {
+          this.deps.outbox.clearInflight();
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, 'could not clear the redelivery guards');
+        }
+      }
       this.setConnected(true);
       logger.info(
         { url: redactUrl(this.deps.url), sessionPresent: connack.sessionPresent },
@@ -308,7 +317,14 @@ export class MqttSource {
     this.batch = [];
     let accepted = 0;
     try {
-      accepted = this.deps.outbox.append(items.map((i) => i.event)).accepted;
+      const result = this.deps.outbox.append(items.map((i) => i.event));
+      // The disk is full or failing: nothing was stored; the outbox's disk guard has said so
+      // once. Hold every ack and try again.
+      if (result.disk !== undefined) {
+        this.holdBack(items, DISK_RETRY_MS);
+        return;
+      }
+      accepted = result.accepted;
     } catch (err) {
       this.deps.logger.error(
         { err: (err as Error).message },

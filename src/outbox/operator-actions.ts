@@ -6,6 +6,7 @@ import { typeMatcher } from './type-match.js';
 import {
   REDELIVERED_COUNTER,
   type ReplayOutcome,
+  type SecretExpiryRow,
   TEST_EVENT_TOPIC,
   TEST_EVENT_TYPE,
 } from './delivery-log.js';
@@ -318,8 +319,21 @@ export class OperatorActions {
     });
   }
 
-  setSecretExpiry(endpointId: string, secretHash: string, expiresAt: number, untilSeq = 0): void {
-    this.stmt.putSecretExpiry.run(endpointId, secretHash, expiresAt, untilSeq);
+  /**
+   * Records when rotated-out secrets stop signing, in one transaction. `untilLatest`: each also
+   * signs until every event received so far has been delivered to its endpoint.
+   */
+  setSecretExpiries(rows: readonly SecretExpiryRow[], opts: { untilLatest?: boolean } = {}): void {
+    this.core.tx(() => {
+      const latest = (this.stmt.nextSeq.get() as number | undefined) ?? 0;
+      for (const r of rows)
+        this.stmt.putSecretExpiry.run(
+          r.endpointId,
+          r.secretHash,
+          r.expiresAt,
+          opts.untilLatest ? latest : r.untilSeq,
+        );
+    });
   }
 
   deleteSecretExpiry(endpointId: string, secretHash: string): void {

@@ -5,10 +5,11 @@ import { typeMatcher } from './type-match.js';
 import { EventIdSource } from './event-id.js';
 import { WalSync } from './wal-sync.js';
 import { ATTEMPT_OVERHEAD, DELIVERY_OVERHEAD, EVENT_OVERHEAD } from './row-costs.js';
+import type { DiskGuard, DiskState } from './disk-guard.js';
 import { Ledger, type CounterName } from './ledger.js';
 import { RedeliveryGuard } from './redelivery-guard.js';
 import type { IngestStage } from './ingest-stage.js';
-import { DeliveryLog, type DeliveryQuery } from './delivery-log.js';
+import { DeliveryLog, type DeliveryQuery, type SecretExpiryRow } from './delivery-log.js';
 import { OperatorActions } from './operator-actions.js';
 
 /**
@@ -45,6 +46,8 @@ export interface AppendResult {
   duplicates: number;
   /** How many events, from the start of the list, were stored or recognised as duplicates. */
   accepted: number;
+  /** Set when nothing was stored because the disk is full or failing: hold, try again later. */
+  disk?: DiskState;
 }
 
 export interface PendingDelivery {
@@ -113,6 +116,8 @@ export interface OutboxStoreDeps {
   agentId: string;
   storage: { maxBytes: number; whenFull: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours: number };
   endpoints: readonly RouteTarget[];
+  /** Told of every failed write; holds ingest while the disk is full (absent: failures only throw). */
+  disk?: DiskGuard;
 }
 
 const MAX_ATTEMPTS_KEPT = 20;
@@ -150,7 +155,7 @@ export class OutboxStore {
   /** What an operator may do to deliveries and events (retry, replay, delete, test-send). */
   readonly actions: OperatorActions;
 
-  constructor(deps: OutboxStoreDeps) {
+  constructor(private readonly deps: OutboxStoreDeps) {
     this.db = deps.db;
     this.log = deps.logger;
     this.clock = deps.clock;
@@ -233,6 +238,12 @@ export class OutboxStore {
             OR (state = 'rejected' AND received_at < @settledBefore)
          ORDER BY seq LIMIT 500`,
       ),
+      // Under disk pressure: every settled event kept only for the log, whatever its age.
+      // Rejected events stay: they are kept to be looked at and redelivered.
+      prunableNow: db.prepare(
+        `SELECT seq, state, bytes FROM events
+         WHERE state IN ('delivered', 'expired', 'unrouted', 'deleted') ORDER BY seq LIMIT 500`,
+      ),
       deleteEvent: db.prepare(`DELETE FROM events WHERE seq = ?`),
       deleteDeliveries: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
       deleteAttempts: db.prepare(`DELETE FROM attempts WHERE event_seq = ?`),
@@ -287,6 +298,27 @@ export class OutboxStore {
    * it was stored, and nothing in memory changed.
    */
   append(messages: readonly NewEvent[]): AppendResult {
+    const disk = this.deps.disk;
+    const holding = (): AppendResult => ({
+      full: true,
+      stored: 0,
+      duplicates: 0,
+      accepted: 0,
+      disk: disk!.state,
+    });
+    if (disk && !disk.mayIngest()) return holding();
+    let result: AppendResult;
+    try {
+      result = this.appendNow(messages);
+    } catch (err) {
+      if (disk?.noteWriteError(err)) return holding();
+      throw err;
+    }
+    disk?.noteWriteOk();
+    return result;
+  }
+
+  private appendNow(messages: readonly NewEvent[]): AppendResult {
     const now = this.clock.now();
     // Delivery results waiting for their own commit ride along: one fsync for both. If the
     // commit with them fails, the messages are tried alone, so that a bad result never keeps
@@ -587,18 +619,18 @@ export class OutboxStore {
   }
 
   /**
-   * Removes events delivered longer ago than keepDeliveredHours (all settled events kept only
-   * for the log, when `underPressure`: the disk is full). Returns how many; throws when a
-   * write fails (what was committed before stays committed).
+   * Removes events delivered (and rejected events received) longer ago than keepDeliveredHours;
+   * `underPressure` (the disk is full): every settled event kept only for the log, counted in
+   * prunedForDisk. Returns how many; throws when a write fails (what was committed before stays).
    */
   prune(underPressure = false): number {
-    const settledBefore = underPressure
-      ? Number.MAX_SAFE_INTEGER
-      : this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
+    const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
     let total = 0;
     for (;;) {
       const n = this.tx(() => {
-        const rows = this.stmt.prunable.all({ settledBefore }) as {
+        const rows = (
+          underPressure ? this.stmt.prunableNow.all() : this.stmt.prunable.all({ settledBefore })
+        ) as {
           seq: number;
           state: string;
           bytes: number;
@@ -610,6 +642,16 @@ export class OutboxStore {
       total += n;
       if (n < 500) return total;
     }
+  }
+
+  /**
+   * Frees room while the disk is full: settled events kept only for the log go (counted), and
+   * the WAL is checkpointed so its frames can be reused. Throws when a write fails.
+   */
+  relieveDiskPressure(): void {
+    const pruned = this.prune(true);
+    if (pruned > 0) this.log.warn({ pruned }, 'disk full: removed delivered events kept for the log');
+    this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   /** Up to `limit` pending deliveries of an endpoint after `afterSeq`, in order. */
@@ -653,7 +695,9 @@ export class OutboxStore {
       this.commitResults();
       return true;
     } catch (err) {
-      this.log.warn(
+      // A full disk is announced once by the guard; anything else is worth a line each time.
+      const disk = this.deps.disk?.noteWriteError(err) ?? false;
+      this.log[disk ? 'debug' : 'warn'](
         { err: (err as Error).message, queued: this.queuedResults.length },
         'could not commit delivery results; keeping them queued, retrying in 1 s',
       );
@@ -849,8 +893,8 @@ export class OutboxStore {
   redeliverRejected(seq: number) {
     return this.actions.redeliverRejected(seq);
   }
-  setSecretExpiry(endpointId: string, secretHash: string, expiresAt: number, untilSeq = 0): void {
-    this.actions.setSecretExpiry(endpointId, secretHash, expiresAt, untilSeq);
+  setSecretExpiries(rows: readonly SecretExpiryRow[], opts: { untilLatest?: boolean } = {}): void {
+    this.actions.setSecretExpiries(rows, opts);
   }
   deleteSecretExpiry(endpointId: string, secretHash: string): void {
     this.actions.deleteSecretExpiry(endpointId, secretHash);
@@ -878,7 +922,7 @@ export type AdminOutbox = Pick<
   | 'deleteDeliveriesOf'
   | 'enqueueTest'
   | 'redeliverRejected'
-  | 'setSecretExpiry'
+  | 'setSecretExpiries'
   | 'deleteSecretExpiry'
   | 'onResults'
   | 'onAppend'

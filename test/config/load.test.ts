@@ -48,6 +48,8 @@ describe('loadConfigFile: valid configs', () => {
       maxBytes: 512 * 1024 ** 2,
       whenFull: 'drop-oldest',
       keepDeliveredHours: 24,
+      reserveBytes: 8 * 1024 ** 2,
+      minFreeBytes: 4 * 1024 ** 2,
     });
     expect(cfg.admin.port).toBe(8787);
     expect(cfg.admin.token).toBeUndefined();

@@ -139,6 +139,19 @@ function tile(
   );
 }
 
+type Disk = AgentStatus['outbox']['disk'];
+
+function diskHolding(d: Disk | undefined): d is Disk {
+  return d !== undefined && d.state !== 'ok';
+}
+
+function diskHoldingReason(d: Disk): string {
+  const free = d.freeBytes === null ? '' : `, ${formatBytes(d.freeBytes)} free`;
+  if (d.state === 'io-error') return `the disk reports I/O errors${free}`;
+  if (d.state === 'low') return `less than storage.minFreeBytes free${free}`;
+  return `the disk is full${free}`;
+}
+
 function statTiles(s: AgentStatus): HTMLElement[] {
   const o = s.outbox;
   const used = o.maxBytes > 0 ? Math.min(100, (o.bytes / o.maxBytes) * 100) : 0;
@@ -192,7 +205,14 @@ function statTiles(s: AgentStatus): HTMLElement[] {
       `${o.expired} expired · ${o.deleted} deleted`,
       o.dropped > 0 ? 'warn' : undefined,
     ),
-    tile('Storage', formatBytes(o.bytes), h('span', {}, meter, `of ${formatBytes(o.maxBytes)}`)),
+    diskHolding(o.disk)
+      ? tile(
+          'Storage',
+          'Disk full: holding',
+          `${diskHoldingReason(o.disk)} · new messages wait at the broker; delivery goes on`,
+          'bad',
+        )
+      : tile('Storage', formatBytes(o.bytes), h('span', {}, meter, `of ${formatBytes(o.maxBytes)}`)),
   ];
 }
 

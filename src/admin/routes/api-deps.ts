@@ -2,7 +2,7 @@ import type { AgentStatus } from '../../agent/agent-status.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
-import type { OutboxStore } from '../../outbox/outbox-store.js';
+import type { AdminOutbox } from '../../outbox/outbox-store.js';
 import { ConfigValidationError } from '../../config/config-file.js';
 import { fieldsFrom, invalid } from '../api-errors.js';
 import type { ConfigService } from '../config-service.js';
@@ -13,7 +13,7 @@ import type { ConfigService } from '../config-service.js';
  * parts' internals.
  */
 export interface AdminApiDeps {
-  outbox: OutboxStore;
+  outbox: AdminOutbox;
   config: ConfigService;
   /** The config running now (restart-only keys as they were at start). */
   running(): Config;

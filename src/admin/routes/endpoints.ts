@@ -177,17 +177,26 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
 
   app.delete<{ Params: { id: string } }>('/endpoints/:id', async (req, reply) => {
     const id = req.params.id;
-    await deps.config.edit(({ doc, config: cfg }) => {
-      const index = cfg.endpoints.findIndex((e) => e.id === id);
-      if (index < 0) throw new NotFound(`endpoint "${id}"`);
-      // Endpoints without an id in the file are named by position: pin the later ones' names.
-      for (let j = index + 1; j < cfg.endpoints.length; j++) {
-        if (!doc.hasIn(['endpoints', j, 'id'])) doc.setIn(['endpoints', j, 'id'], cfg.endpoints[j]!.id);
-      }
-      doc.deleteIn(['endpoints', index]);
-    });
-    // What was still owed to it will never be sent: an operator's delete, counted (DESIGN.md §1.1).
-    const discarded = deps.outbox.deleteDeliveriesOf(id);
+    let discarded = 0;
+    await deps.config.edit(
+      ({ doc, config: cfg }) => {
+        const index = cfg.endpoints.findIndex((e) => e.id === id);
+        if (index < 0) throw new NotFound(`endpoint "${id}"`);
+        // Endpoints without an id in the file are named by position: pin the later ones' names.
+        for (let j = index + 1; j < cfg.endpoints.length; j++) {
+          if (!doc.hasIn(['endpoints', j, 'id'])) doc.setIn(['endpoints', j, 'id'], cfg.endpoints[j]!.id);
+        }
+        doc.deleteIn(['endpoints', index]);
+      },
+      {
+        // What was still owed to it will never be sent: an operator's delete, counted (README,
+        // "Guarantees"). Done before the file is written, so a failed write cannot leave
+        // deliveries owed to an endpoint that no longer exists; a failed delete writes nothing.
+        before: () => {
+          discarded = deps.outbox.deleteDeliveriesOf(id);
+        },
+      },
+    );
     deps.logger.info({ endpoint: id, discardedDeliveries: discarded }, 'endpoint deleted');
     return reply.code(204).send();
   });

@@ -84,6 +84,19 @@ export function createMetrics(deps: AdminApiDeps): AgentMetrics {
       this.set(outbox.counts().bytes);
     },
   });
+  mirrored(
+    'edgehook_events_pruned_for_disk_total',
+    'Delivered events kept for the log that were removed early because the disk was full.',
+    () => outbox.counts().prunedForDisk,
+  );
+  new Gauge({
+    name: 'edgehook_disk_full',
+    help: '1 while ingest holds because the disk is full, short of storage.minFreeBytes or failing.',
+    registers: [registry],
+    collect() {
+      this.set(deps.status().outbox.disk.state === 'ok' ? 0 : 1);
+    },
+  });
   new Gauge({
     name: 'edgehook_mqtt_connected',
     help: '1 while connected to the MQTT broker.',

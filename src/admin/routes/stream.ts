@@ -62,8 +62,18 @@ export class StreamHub {
     this.lastTick = { at: now, received: this.deps.status().outbox.received };
     this.deliveredSinceTick = 0;
     this.unsubscribe = this.deps.outbox.onResults((records) => this.onResults(records));
+    // Each tick reads the outbox; a failed read (an I/O error) skips that frame, never the process.
     const every = (ms: number, fn: () => void) => {
-      const t = setInterval(fn, ms);
+      const t = setInterval(() => {
+        try {
+          fn();
+        } catch (err) {
+          this.deps.logger.warn(
+            { err: (err as Error).message },
+            'live update skipped: could not read status',
+          );
+        }
+      }, ms);
       t.unref();
       this.timers.push(t);
     };

@@ -1,0 +1,267 @@
+import { closeSync, fsyncSync, openSync, statSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+/**
+ * A full disk is a state, not a crash (README, "Guarantees"). The partition can fill before
+ * storage.maxBytes does (an SD card shared with logs), and any write can fail with an I/O
+ * error. The outbox reports each failed write here; the guard
+ *
+ * - says "disk full: holding" (or "disk error: holding") once per change of state, and ingest
+ *   stops acking while it holds: the broker keeps the messages;
+ * - gives up a reserve file in the data directory (storage.reserveBytes), so that the deletes
+ *   and checkpoints that free room can still run, and asks the outbox to free room (settled
+ *   events kept only for the log go first, counted);
+ * - lets ingest try again a second later (pruning frees pages inside the database, which new
+ *   events reuse even while the file system stays full), and says "resumed" at the first
+ *   commit that succeeds; the reserve is taken back once the file system has room for it;
+ * - holds ingest while the file system has less than storage.minFreeBytes free, before SQLite
+ *   ever meets a full disk.
+ */
+
+export type DiskState = 'ok' | 'full' | 'io-error' | 'low';
+
+export interface DiskStatus {
+  state: DiskState;
+  /** Free bytes of the data directory's file system, as last read. */
+  freeBytes: number | null;
+  /** Bytes the reserve file holds now (0 while given up). */
+  reserveBytes: number;
+  /** When the state last changed (epoch ms). */
+  since: number;
+}
+
+export interface DiskGuardDeps {
+  dataDir: string;
+  reserveBytes: number;
+  minFreeBytes: number;
+  logger: Logger;
+  clock: Clock;
+  /** Frees room under disk pressure (prune what is kept only for the log, checkpoint the WAL). */
+  relieve: () => void;
+  /** Tests: the free bytes of the file system holding `dir`. */
+  freeBytes?: (dir: string) => number;
+}
+
+export const RESERVE_FILE_NAME = 'reserve.bin';
+/** A failed write is tried again after this long. */
+export const DISK_RETRY_MS = 1000;
+/** How long a free-space reading is trusted (a statfs per group commit would be wasted work). */
+const FREE_CACHE_MS = 250;
+/** Free space beyond minFreeBytes needed to resume after `low`, so a disk at the edge does not flap. */
+const LOW_HYSTERESIS = 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+/** SQLITE_FULL and every SQLITE_IOERR_* (better-sqlite3 puts the extended code in `code`). */
+export function diskErrorKind(err: unknown): 'full' | 'io-error' | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return 'full';
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO') return 'io-error';
+  return undefined;
+}
+
+export class DiskGuard {
+  private readonly deps: DiskGuardDeps;
+  private readonly reservePath: string;
+  private current: DiskState = 'ok';
+  private since: number;
+  private lastFailureAt = 0;
+  private reserveHeld = 0;
+  private free: { at: number; bytes: number | null } = { at: Number.NEGATIVE_INFINITY, bytes: null };
+  private reserveTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: DiskGuardDeps) {
+    this.deps = deps;
+    this.reservePath = join(deps.dataDir, RESERVE_FILE_NAME);
+    this.since = deps.clock.now();
+  }
+
+  /** Takes the reserve (a full disk at start is a state too: the agent starts, holding). */
+  start(): void {
+    if (!this.takeReserve()) this.enter('full', new Error('no room for the reserve file'));
+  }
+
+  stop(): void {
+    if (this.reserveTimer) clearTimeout(this.reserveTimer);
+    this.reserveTimer = undefined;
+  }
+
+  get state(): DiskState {
+    return this.current;
+  }
+
+  status(): DiskStatus {
+    return {
+      state: this.current,
+      freeBytes: this.readFree(),
+      reserveBytes: this.reserveHeld,
+      since: this.since,
+    };
+  }
+
+  /**
+   * Whether ingest may try a commit now: not while less than minFreeBytes is free, and after a
+   * failed write only once DISK_RETRY_MS has passed.
+   */
+  mayIngest(): boolean {
+    const min = this.deps.minFreeBytes;
+    if (min > 0) {
+      const free = this.readFree();
+      const need = this.current === 'low' ? min + LOW_HYSTERESIS : min;
+      if (free !== null && free < need) {
+        this.enter('low', undefined);
+        return false;
+      }
+      if (this.current === 'low') this.recovered();
+    }
+    if (this.current === 'ok') return true;
+    return this.deps.clock.now() - this.lastFailureAt >= DISK_RETRY_MS;
+  }
+
+  /**
+   * A write failed. Returns true when it was the disk (full or I/O error): the state changes
+   * and room is made; other errors are the caller's.
+   */
+  noteWriteError(err: unknown): boolean {
+    const kind = diskErrorKind(err);
+    if (!kind) return false;
+    this.lastFailureAt = this.deps.clock.now();
+    this.enter(kind, err);
+    return true;
+  }
+
+  /** An ingest commit succeeded: whatever held it is over. */
+  noteWriteOk(): void {
+    if (this.current === 'full' || this.current === 'io-error') this.recovered();
+  }
+
+  private enter(state: DiskState, err: unknown): void {
+    if (this.current !== state) this.announce(state, err);
+    if (state === 'full' || state === 'low') {
+      // Every time, not only at the change: events delivered meanwhile are settled, and the
+      // log keeps them no longer while the disk is full.
+      this.releaseReserve();
+      try {
+        this.deps.relieve();
+      } catch (relieveErr) {
+        this.deps.logger.debug({ err: (relieveErr as Error).message }, 'could not free room yet');
+      }
+    }
+  }
+
+  private announce(state: DiskState, err: unknown): void {
+    const before = this.current;
+    this.current = state;
+    this.since = this.deps.clock.now();
+    this.free.at = Number.NEGATIVE_INFINITY;
+    const info = {
+      was: before,
+      err: err === undefined ? undefined : ((err as Error).message ?? String(err)),
+      freeBytes: this.readFree(),
+      minFreeBytes: this.deps.minFreeBytes,
+    };
+    if (state === 'io-error')
+      this.deps.logger.error(info, 'disk error: holding (not acking MQTT messages; delivery goes on)');
+    else
+      this.deps.logger.warn(
+        info,
+        state === 'low'
+          ? 'disk full: holding (less than storage.minFreeBytes free; not acking MQTT messages; delivery goes on)'
+          : 'disk full: holding (not acking MQTT messages; delivery goes on)',
+      );
+  }
+
+  private recovered(): void {
+    const was = this.current;
+    this.current = 'ok';
+    this.since = this.deps.clock.now();
+    this.free.at = Number.NEGATIVE_INFINITY;
+    this.deps.logger.info({ was, freeBytes: this.readFree() }, 'disk has room again: ingest resumed');
+    this.scheduleReserve(0);
+  }
+
+  /** Takes the reserve back when the file system has room for it beyond minFreeBytes. */
+  private scheduleReserve(ms: number): void {
+    if (this.reserveHeld >= this.deps.reserveBytes || this.reserveTimer) return;
+    this.reserveTimer = setTimeout(() => {
+      this.reserveTimer = undefined;
+      if (this.current !== 'ok') return;
+      if (!this.takeReserve()) this.scheduleReserve(10_000);
+    }, ms);
+    this.reserveTimer.unref();
+  }
+
+  /** Writes the reserve file in full (zeros, synced); false when there is no room for it. */
+  private takeReserve(): boolean {
+    const size = this.deps.reserveBytes;
+    if (size <= 0 || this.reserveHeld >= size) return true;
+    // Left by an earlier run: it is ours already.
+    const existing = statSync(this.reservePath, { throwIfNoEntry: false });
+    if (existing && existing.size >= size) {
+      this.reserveHeld = size;
+      return true;
+    }
+    const free = this.readFree(true);
+    if (free !== null && free < size + this.deps.minFreeBytes) return false;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.reservePath, 'w');
+      const zeros = Buffer.alloc(Math.min(CHUNK, size));
+      for (let written = 0; written < size; ) {
+        written += writeSync(fd, zeros, 0, Math.min(zeros.length, size - written));
+      }
+      fsyncSync(fd);
+      this.reserveHeld = size;
+      return true;
+    } catch (err) {
+      this.deps.logger.debug({ err: (err as Error).message }, 'could not take the disk reserve yet');
+      if (fd !== undefined) closeQuietly(fd);
+      fd = undefined;
+      this.releaseReserve();
+      return false;
+    } finally {
+      if (fd !== undefined) closeQuietly(fd);
+      this.free.at = Number.NEGATIVE_INFINITY;
+    }
+  }
+
+  private releaseReserve(): void {
+    try {
+      unlinkSync(this.reservePath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.deps.logger.warn({ err: (err as Error).message }, 'could not give up the disk reserve');
+    }
+    this.reserveHeld = 0;
+    this.free.at = Number.NEGATIVE_INFINITY;
+  }
+
+  private readFree(fresh = false): number | null {
+    const now = this.deps.clock.now();
+    if (!fresh && now - this.free.at < FREE_CACHE_MS) return this.free.bytes;
+    let bytes: number | null;
+    try {
+      bytes = this.deps.freeBytes ? this.deps.freeBytes(this.deps.dataDir) : freeBytesOf(this.deps.dataDir);
+    } catch {
+      bytes = null;
+    }
+    this.free = { at: now, bytes };
+    return bytes;
+  }
+}
+
+/** Bytes an unprivileged process may still write on the file system holding `dir`. */
+export function freeBytesOf(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
