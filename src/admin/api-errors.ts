@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ConfigValidationError, type ConfigProblem } from '../config/config-file.js';
 import { isEdgehookError } from '../errors.js';
+import { diskErrorKind } from '../outbox/disk-guard.js';
 import type { Logger } from '../log.js';
 import type { ApiError } from './api-types.js';
 import { NotFound } from './config-service.js';
@@ -13,6 +14,8 @@ export const ApiCodes = {
   OUTBOX_FULL: 'EDGEHOOK_ERR_OUTBOX_FULL',
   BAD_REQUEST: 'EDGEHOOK_ERR_BAD_REQUEST',
   INTERNAL: 'EDGEHOOK_ERR_INTERNAL',
+  /** The disk is full or failing (507): retry once there is room. */
+  DISK: 'EDGEHOOK_ERR_DISK',
 } as const;
 
 export class ApiHttpError extends Error {
@@ -75,6 +78,18 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
     }
     if (err instanceof NotFound)
       return send(404, { error: `${err.what} not found`, code: ApiCodes.NOT_FOUND });
+    // A full or failing disk is a state the operator can act on, not an internal error: say so.
+    const disk = diskErrorKind(err) ?? diskErrorKind((err as Error).cause);
+    if (disk !== undefined) {
+      logger.warn({ err: err.message }, 'admin request failed: the disk refused a write');
+      return send(507, {
+        error:
+          disk === 'full'
+            ? `the disk is full: the change did not complete (free some room and try again): ${err.message}`
+            : `the disk reported an I/O error: the change did not complete (see the agent log): ${err.message}`,
+        code: ApiCodes.DISK,
+      });
+    }
     if (isEdgehookError(err)) {
       logger.error({ code: err.code, err: err.message }, 'admin request failed');
       return send(500, { error: err.message, code: err.code });
