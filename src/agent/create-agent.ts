@@ -120,6 +120,7 @@ export class Agent {
         logger: logger.child({ module: 'disk' }),
         clock,
         relieve: () => this.outbox?.relieveDiskPressure(),
+        roomInside: () => this.outbox?.freeBytesInside() ?? 0,
       });
       this.disk = disk;
       const outbox = openOutbox(

@@ -13,9 +13,10 @@ import type { Logger } from '../log.js';
  * - gives up a reserve file in the data directory (storage.reserveBytes), so that the deletes
  *   and checkpoints that free room can still run, and asks the outbox to free room (settled
  *   events kept only for the log go first, counted);
- * - lets ingest try again a second later (pruning frees pages inside the database, which new
- *   events reuse even while the file system stays full), and says "resumed" at the first
- *   commit that succeeds; the reserve is taken back once the file system has room for it;
+ * - lets ingest try again once there is room: the file system has room for the reserve again
+ *   (taken back first), or pruning freed pages inside the database, which new events reuse
+ *   even while the file system stays full; it says "resumed" at the first commit that
+ *   succeeds, and takes the reserve back as soon as the file system has room for it;
  * - holds ingest while the file system has less than storage.minFreeBytes free, before SQLite
  *   ever meets a full disk.
  */
@@ -40,6 +41,8 @@ export interface DiskGuardDeps {
   clock: Clock;
   /** Frees room under disk pressure (prune what is kept only for the log, checkpoint the WAL). */
   relieve: () => void;
+  /** Bytes free inside the database (pages pruning released), which new rows reuse. */
+  roomInside?: () => number;
   /** Tests: the free bytes of the file system holding `dir`. */
   freeBytes?: (dir: string) => number;
 }
@@ -49,6 +52,10 @@ export const RESERVE_FILE_NAME = 'reserve.bin';
 export const DISK_RETRY_MS = 1000;
 /** How long a free-space reading is trusted (a statfs per group commit would be wasted work). */
 const FREE_CACHE_MS = 250;
+/** Room needed to try ingest again after a full disk, beyond the reserve and minFreeBytes. */
+const HEADROOM = 1024 * 1024;
+/** Free pages inside the database worth a try after a full disk (a group commit's worth). */
+const ROOM_INSIDE = 64 * 1024;
 /** Free space beyond minFreeBytes needed to resume after `low`, so a disk at the edge does not flap. */
 const LOW_HYSTERESIS = 1024 * 1024;
 const CHUNK = 1024 * 1024;
@@ -117,7 +124,29 @@ export class DiskGuard {
       if (this.current === 'low') this.recovered();
     }
     if (this.current === 'ok') return true;
-    return this.deps.clock.now() - this.lastFailureAt >= DISK_RETRY_MS;
+    const now = this.deps.clock.now();
+    if (now - this.lastFailureAt < DISK_RETRY_MS) return false;
+    // An I/O error may have passed: the next commit tells.
+    if (this.current === 'io-error') return true;
+    // Full: not into the room the reserve gave up (that is for deletes and checkpoints), only
+    // into room the file system has again, reserve taken back first, or into pages that
+    // pruning freed inside the database.
+    const free = this.readFree(true);
+    const roomy = free !== null && free >= this.deps.reserveBytes + this.deps.minFreeBytes + HEADROOM;
+    if (roomy && this.takeReserve()) return true;
+    // Events delivered since the last look are kept only for the log: they go now.
+    this.relieve();
+    if (this.roomInside() >= ROOM_INSIDE) return true;
+    this.lastFailureAt = now;
+    return false;
+  }
+
+  private roomInside(): number {
+    try {
+      return this.deps.roomInside?.() ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   /**
@@ -143,11 +172,15 @@ export class DiskGuard {
       // Every time, not only at the change: events delivered meanwhile are settled, and the
       // log keeps them no longer while the disk is full.
       this.releaseReserve();
-      try {
-        this.deps.relieve();
-      } catch (relieveErr) {
-        this.deps.logger.debug({ err: (relieveErr as Error).message }, 'could not free room yet');
-      }
+      this.relieve();
+    }
+  }
+
+  private relieve(): void {
+    try {
+      this.deps.relieve();
+    } catch (err) {
+      this.deps.logger.debug({ err: (err as Error).message }, 'could not free room yet');
     }
   }
 

@@ -244,6 +244,8 @@ export class OutboxStore {
         `SELECT seq, state, bytes FROM events
          WHERE state IN ('delivered', 'expired', 'unrouted', 'deleted') ORDER BY seq LIMIT 500`,
       ),
+      freelist: db.prepare('PRAGMA freelist_count').pluck(),
+      pageSize: db.prepare('PRAGMA page_size').pluck(),
       deleteEvent: db.prepare(`DELETE FROM events WHERE seq = ?`),
       deleteDeliveries: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
       deleteAttempts: db.prepare(`DELETE FROM attempts WHERE event_seq = ?`),
@@ -652,6 +654,11 @@ export class OutboxStore {
     const pruned = this.prune(true);
     if (pruned > 0) this.log.warn({ pruned }, 'disk full: removed delivered events kept for the log');
     this.db.pragma('wal_checkpoint(PASSIVE)');
+  }
+
+  /** Bytes of the database's free pages: room new rows take without growing the file. */
+  freeBytesInside(): number {
+    return (this.stmt.freelist.get() as number) * (this.stmt.pageSize.get() as number);
   }
 
   /** Up to `limit` pending deliveries of an endpoint after `afterSeq`, in order. */
