@@ -21,7 +21,12 @@ export const EXIT_NOT_RUNNING = 3;
 const USAGE = 'usage: edgehook status [--config FILE] [--data-dir DIR] [--system] [--json]\n';
 
 export async function statusCommand(argv: string[]): Promise<number> {
-  let values;
+  let values: {
+    config?: string | undefined;
+    'data-dir'?: string | undefined;
+    system?: boolean | undefined;
+    json?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,

@@ -180,7 +180,9 @@ function substituteEnv(node: unknown, at: PathSegment[], env: NodeJS.ProcessEnv,
       substituteEnv(pair.value, [...at, key], env, problems);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => substituteEnv(item, [...at, i], env, problems));
+    node.items.forEach((item, i) => {
+      substituteEnv(item, [...at, i], env, problems);
+    });
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const source = node.value;
     let failed = false;

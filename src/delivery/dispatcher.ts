@@ -33,7 +33,11 @@ export class Dispatcher {
     this.running = true;
     for (const ep of this.deps.endpoints) this.add(ep);
     this.unsubscribe.push(this.deps.outbox.onAppend(() => this.wakeAll()));
-    this.unsubscribe.push(this.deps.outbox.onRemoved((seqs) => this.queues.forEach((q) => q.forget(seqs))));
+    this.unsubscribe.push(
+      this.deps.outbox.onRemoved((seqs) => {
+        for (const q of this.queues.values()) q.forget(seqs);
+      }),
+    );
   }
 
   private add(ep: EndpointConfig): void {

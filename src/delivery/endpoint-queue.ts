@@ -194,11 +194,15 @@ export class EndpointQueue {
     // than a few minutes off, so nothing is sent until the clock has been set.
     if (!clockPlausible(now)) {
       this.heldByClock = true;
-      return this.armTimer(CLOCK_RECHECK_MS);
+      this.armTimer(CLOCK_RECHECK_MS);
+      return;
     }
     this.heldByClock = false;
     if (this.state === 'backing-off') {
-      if (now < this.backoffUntil) return this.armTimer(this.backoffUntil - now);
+      if (now < this.backoffUntil) {
+        this.armTimer(this.backoffUntil - now);
+        return;
+      }
       // One probe at a time until the endpoint answers.
       if (this.inflight.size > 0) return;
       this.sendNext(now);

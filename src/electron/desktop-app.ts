@@ -287,11 +287,14 @@ export class DesktopApp {
       const limit = this.deps.stopTimeoutMs ?? STOP_TIMEOUT_MS;
       const stopped = this.agent.stop().then(
         () => true,
-        (err: unknown) => (
-          this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent'), true
-        ),
+        (err: unknown) => {
+          this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent');
+          return true;
+        },
       );
-      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limit)));
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), limit);
+      });
       // Whatever is not acked yet stays in the outbox or with the broker: leaving late loses nothing.
       if (!(await Promise.race([stopped, timedOut])))
         this.logger?.warn({ limitMs: limit }, 'the agent did not stop in time; quitting anyway');

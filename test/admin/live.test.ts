@@ -94,8 +94,7 @@ describe('admin API: metrics and the live stream', () => {
       try {
         for await (const chunk of res.body!) {
           buf += decoder.decode(chunk as Uint8Array, { stream: true });
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
+          for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
             const block = buf.slice(0, end);
             buf = buf.slice(end + 2);
             const event = /^event: (.*)$/m.exec(block)?.[1];

@@ -83,8 +83,13 @@ function start(
   procs.push(proc);
   let out = '';
   let stdout = '';
-  proc.stdout!.on('data', (c) => ((out += c), (stdout += c)));
-  proc.stderr!.on('data', (c) => (out += c));
+  proc.stdout!.on('data', (c) => {
+    out += c;
+    stdout += c;
+  });
+  proc.stderr!.on('data', (c) => {
+    out += c;
+  });
   return Object.assign(proc, { out: () => out, stdoutText: () => stdout });
 }
 

@@ -93,7 +93,7 @@ async function expectAllInOrder(receiver: Receiver, n: number): Promise<Map<numb
 /** Waits until Mosquitto has written its persistence file after `since` (autosave_interval 1). */
 async function persisted(mosq: Mosquitto, since: number): Promise<void> {
   await waitFor(
-    () => statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs! > since,
+    () => (statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs ?? 0) > since,
     'Mosquitto to save its persistence file',
     10_000,
     50,

@@ -146,7 +146,11 @@ admin: { port: 0 }
   expect([...seqById.values()].every((s) => s.size === 1)).toBe(true);
   // Strict order once duplicates are removed, and seq grows with it.
   const seen = new Set<string>();
-  const firstDeliveries = got.filter((r) => (seen.has(r.id) ? false : (seen.add(r.id), true)));
+  const firstDeliveries = got.filter((r) => {
+    if (seen.has(r.id)) return false;
+    seen.add(r.id);
+    return true;
+  });
   const order = firstDeliveries.map(indexOf);
   const outOfOrder = order.findIndex((v, k) => v !== k);
   expect(

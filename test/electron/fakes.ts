@@ -189,7 +189,9 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
     session: {
       defaultSession: {
         webRequest: {
-          onHeadersReceived: vi.fn((listener: typeof headersListener) => void (headersListener = listener)),
+          onHeadersReceived: vi.fn((listener: typeof headersListener) => {
+            headersListener = listener;
+          }),
         },
         setPermissionRequestHandler: vi.fn(),
         setPermissionCheckHandler: vi.fn(),

@@ -39,7 +39,7 @@ vi.mock('electron', () => ({
   Tray: vi.fn(),
 }));
 
-let signalListeners: Map<string, Function[]>;
+let signalListeners: Map<string, NodeJS.SignalsListener[]>;
 
 beforeEach(() => {
   vi.resetModules();
