@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
 import { COOKIE_NAME, bearerToken, cookieValue, hostAllowed, originAllowed, tokenMatches } from './auth.js';
-import type { AgentStatus } from '../agent/agent-status.js';
+import type { AgentStatus } from './api-types.js';
 import { defaultUiDir, registerUi } from './ui-static.js';
 import { registerApi, type AdminApiDeps } from './routes/index.js';
 

@@ -1,10 +1,10 @@
-import type { AgentStatus } from '../../agent/agent-status.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { OutboxStore } from '../../outbox/outbox-store.js';
 import { ConfigValidationError } from '../../config/config-file.js';
 import { fieldsFrom, invalid } from '../api-errors.js';
+import type { AgentStatus } from '../api-types.js';
 import type { ConfigService } from '../config-service.js';
 
 /**
