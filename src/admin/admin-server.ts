@@ -13,8 +13,6 @@ export interface AdminServerDeps {
   status: () => AgentStatus;
   /** The admin API (routes/): endpoints, subscriptions, settings, deliveries, events, stream, metrics. */
   api?: AdminApiDeps;
-  /** Lets other modules (routes of later features) add their routes. */
-  register?: (app: FastifyInstance) => void | Promise<void>;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -68,8 +66,6 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   app.get('/api/status', async () => deps.status());
   if (deps.api) await registerApi(app, deps.api);
   registerUi(app, defaultUiDir());
-
-  if (deps.register) await deps.register(app);
   return app;
 }
 

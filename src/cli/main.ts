@@ -146,6 +146,11 @@ async function run(paths: ResolvedPaths): Promise<number> {
   const agent = createAgent({ config, logger, ...(configFile !== undefined ? { configFile } : {}) });
   let stopping: Promise<void> | undefined;
   let starting: Promise<void> = Promise.resolve();
+  // Settles with the stop the first signal starts (resolving with a promise adopts it).
+  let stopRequested: (stop: Promise<void>) => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stopRequested = resolve;
+  });
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
@@ -156,6 +161,7 @@ async function run(paths: ResolvedPaths): Promise<number> {
     // A signal during start waits for it: stopping now would close the database under the
     // parts still being started, and leave those running.
     stopping = starting.catch(() => undefined).then(() => agent.stop());
+    stopRequested(stopping);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -179,17 +185,17 @@ async function run(paths: ResolvedPaths): Promise<number> {
     await notifier.ready(`running; admin UI ${agent.adminUrl ?? 'disabled'}`);
     notifier.startWatchdog();
   }
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (stopping) {
-        clearInterval(check);
-        void stopping.then(resolve);
-      }
-    }, 100);
-  });
+  // Runs until a signal. Nothing else need hold the event loop open meanwhile (no admin server,
+  // a broker between reconnects): without this handle Node would exit with the await unsettled.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
+  try {
+    await stopped;
+  } finally {
+    clearInterval(keepAlive);
+  }
   removeRuntimeInfo(config.dataDir);
   notifier.stopWatchdog();
-  await notifier.flush();
+  await notifier.whenSent();
   logger.info('stopped cleanly');
   return 0;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Document, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { EdgehookError, ErrorCodes, isEdgehookError } from '../errors.js';
+import { isPlainObject } from '../plain-object.js';
 import { parseConfigText } from './load.js';
 import {
   configSchema,
@@ -260,10 +261,6 @@ export function setSecretNodes(doc: Document, at: readonly PathSegment[], nodes:
     return;
   }
   doc.setIn(at, nodes.length === 1 ? nodes[0] : doc.createNode(nodes));
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 // ---- a running config as a file ------------------------------------------------------------

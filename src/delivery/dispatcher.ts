@@ -16,7 +16,6 @@ export interface DispatcherDeps {
   random?: () => number;
   /** Tests may replace the HTTP sender; production uses undici. */
   createSender?: (endpoint: EndpointConfig, logger: Logger) => Sender;
-  onEndpointState?: (status: EndpointStatus) => void;
 }
 
 /** Owns one EndpointQueue per configured endpoint and wakes them when events are committed. */
@@ -52,7 +51,6 @@ export class Dispatcher {
       logger,
       agentId: this.deps.agentId,
       ...(this.deps.random ? { random: this.deps.random } : {}),
-      ...(this.deps.onEndpointState ? { onStateChange: this.deps.onEndpointState } : {}),
     });
     this.queues.set(ep.id, queue);
     if (this.running) queue.start();

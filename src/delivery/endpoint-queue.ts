@@ -56,7 +56,6 @@ export interface EndpointQueueDeps {
   /** Names the agent in batch bodies. */
   agentId: string;
   random?: () => number;
-  onStateChange?: (status: EndpointStatus) => void;
 }
 
 /** Refill from SQLite when fewer than this many deliveries wait in memory. */
@@ -81,7 +80,8 @@ export class EndpointQueue {
    * page query (7 % of the agent under load, issue 6).
    */
   private mayHaveMore = true;
-  private parked = 0;
+  /** Parallel ordering: deliveries set aside until their retry time; the retry sweep takes them back. */
+  private awaitingRetry = 0;
   private state: EndpointState = 'healthy';
   private consecutiveFailures = 0;
   private backoffUntil = 0;
@@ -182,7 +182,7 @@ export class EndpointQueue {
     this.buffer = [];
     for (const s of [...this.known]) if (!this.inflight.has(s)) this.known.delete(s);
     this.cursor = 0;
-    this.parked = 0;
+    this.awaitingRetry = 0;
     this.wake();
   }
 
@@ -232,7 +232,7 @@ export class EndpointQueue {
         // parallel: it waits aside; the retry sweep brings it back when due.
         this.buffer.shift();
         this.known.delete(head.seq);
-        this.parked++;
+        this.awaitingRetry++;
         continue;
       }
       if (this.ep.ordering === 'strict' && this.inflight.size > 0) return false;
@@ -333,12 +333,13 @@ export class EndpointQueue {
   }
 
   private sweepRetries(): void {
-    if (!this.running || this.parked === 0 || this.state === 'paused' || this.state === 'disabled') return;
+    if (!this.running || this.awaitingRetry === 0 || this.state === 'paused' || this.state === 'disabled')
+      return;
     const due = this.deps.outbox
       .loadDue(this.ep.id, this.cursor, this.deps.clock.now(), PAGE)
       .filter((r) => !this.known.has(r.seq));
     if (due.length === 0) return;
-    this.parked = Math.max(0, this.parked - due.length);
+    this.awaitingRetry = Math.max(0, this.awaitingRetry - due.length);
     for (const r of due) this.known.add(r.seq);
     this.buffer = mergeBySeq(this.buffer, due);
     this.wake();
@@ -492,14 +493,13 @@ export class EndpointQueue {
     if (this.ep.ordering === 'strict') this.buffer = mergeBySeq(this.buffer, [next]);
     else {
       this.known.delete(d.seq);
-      this.parked++;
+      this.awaitingRetry++;
     }
   }
 
   private setState(state: EndpointState): void {
     if (this.state === state) return;
     this.state = state;
-    this.deps.onStateChange?.(this.status());
   }
 
   private armTimer(ms: number): void {

@@ -40,10 +40,6 @@ export async function withFieldsUnder<T>(prefix: () => string, run: () => Promis
   }
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 /** A non-negative integer query parameter, or a field error naming it. */
 export function intParam(value: unknown, name: string, fields: Record<string, string>): number | undefined {
   if (value === undefined || value === '') return undefined;

@@ -14,7 +14,8 @@ import type {
   TestEventResult,
 } from '../api-types.js';
 import { NotFound } from '../config-service.js';
-import { isPlainObject, withFieldsUnder, type AdminApiDeps } from './api-deps.js';
+import { isPlainObject } from '../../plain-object.js';
+import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
 
 /**
  * /api/endpoints: list, create, replace, delete; reveal and rotate secrets; send a test event;
