@@ -19,7 +19,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Builds the admin server without listening (the Fastify testing habit): tests call `inject`
- * or listen on port 0. Every request but GET /healthz needs the token (DESIGN.md §6).
+ * or listen on port 0. Every request but GET /healthz needs the token (README "Admin API").
  */
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
   // forceCloseConnections: stopping the agent must not wait on a browser's connections (an

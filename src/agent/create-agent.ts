@@ -22,10 +22,10 @@ import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
 
 /**
- * The composition root (STYLE.md): the one place where config, outbox, ingest, delivery and
- * admin are wired together. The CLI and the Electron shell are thin layers around it.
- * Constructing does no I/O; start() starts the parts in order, stop() stops them in reverse and
- * one failing stop() does not keep the others from stopping.
+ * The composition root (docs/architecture.md "The data path", "Layers"): the one place where
+ * config, outbox, ingest, delivery and admin are wired together. The CLI and the Electron shell are
+ * thin layers around it. Constructing does no I/O; start() starts the parts in order, stop() stops
+ * them in reverse and one failing stop() does not keep the others from stopping.
  */
 
 export interface AgentOptions {

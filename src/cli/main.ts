@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 
 /**
- * `edgehook run | check | init` (DESIGN.md §5), and `status | demo | service` (issue 8), which
+ * `edgehook run | check | init | keygen`, and `status | demo | service` (README "Command line"), which
  * live in their own modules. Exit codes: 0 fine, 1 failed at run time, 2 invalid
  * configuration or usage; `status` adds 3, no agent answers. Where the config and data
  * directory are found: src/cli/paths.ts.

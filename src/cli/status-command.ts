@@ -10,7 +10,7 @@ import { describeConfig, readRuntimeInfo, resolvePaths, SYSTEM_CONFIG_FILE } fro
 
 /**
  * `edgehook status [--config F] [--data-dir D] [--system] [--json]`: asks the running agent
- * (GET /api/status, DESIGN.md §6) and prints a table, or the JSON as the API answers it.
+ * (GET /api/status, README "Admin API") and prints a table, or the JSON as the API answers it.
  *
  * Exit codes: 0 answered; 1 it answered with an error (token refused…); 2 bad usage or config;
  * 3 no agent answers (like `systemctl status` and LSB's "program is not running").

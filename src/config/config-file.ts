@@ -16,8 +16,8 @@ import {
 } from './schema.js';
 
 /**
- * Writing edits back to edgehook.yaml (DESIGN.md §4: "written back to the same file
- * atomically, keeping the user's comments"). An edit is made on the parsed YAML Document
+ * Writing edits back to edgehook.yaml, atomically and keeping the user's comments
+ * (docs/architecture.md "Configuration file"). An edit is made on the parsed YAML Document
  * (setIn/deleteIn on the nodes), so every comment, key order and `${VAR}` reference the edit
  * does not touch stays as the user wrote it. The whole result is validated exactly as at start
  * (parseConfigText) before anything is written; the write is a temp file in the same directory,
@@ -72,7 +72,7 @@ export class ConfigFile {
       const doc = new Document(fileFormOf(running));
       doc.commentBefore =
         ' edgehook configuration, written by the admin UI because the agent was started without one.\n' +
-        ' Edit it freely (comments are kept); see DESIGN.md section 4 for every key.';
+        ' Edit it freely (comments are kept); see the README, "Configuration reference", for every key.';
       return doc;
     }
     let text: string;

@@ -17,8 +17,8 @@ import { batchBody } from './batch.js';
 import { clockPlausible } from '../clock.js';
 
 /**
- * One queue per endpoint (DESIGN.md §2 dispatcher). It reads the endpoint's pending deliveries
- * from the outbox in order, in pages, and sends them:
+ * One queue per endpoint (README "Delivery"; docs/architecture.md "The data path"). It reads the
+ * endpoint's pending deliveries from the outbox in order, in pages, and sends them:
  * - strict: one at a time, in seq order; the head blocks until it is delivered or settled;
  * - parallel: up to maxInFlight at once; a message in retry waits aside and later ones go on.
  * Endpoint trouble backs the whole endpoint off (full jitter, capped, Retry-After honoured) and
@@ -77,7 +77,7 @@ export class EndpointQueue {
   /**
    * False once a page came back short: the outbox holds nothing newer than `cursor` until
    * wake() says events were committed. Without it every answer and every commit re-ran the
-   * page query (7 % of the agent under load, issue 6).
+   * page query (7 % of the agent under load, BENCHMARKS.md).
    */
   private mayHaveMore = true;
   /** Parallel ordering: deliveries set aside until their retry time; the retry sweep takes them back. */

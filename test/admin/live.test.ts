@@ -33,7 +33,7 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe('admin API: metrics and the live stream', () => {
-  it('/metrics has every metric of DESIGN.md §6 with values that agree with the outbox', async () => {
+  it('/metrics has every metric README "Admin API" names, with values that agree with the outbox', async () => {
     receiver = await new Receiver([SECRET]).start();
     agent = await startAgent(yaml(receiver.url));
     const api = apiClient(agent);

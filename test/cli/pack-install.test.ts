@@ -9,7 +9,7 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { FakeNotifySocket, haveSystemdNotify } from '../systemd/notify-socket.js';
 
 /**
- * Issue 8, "done when": `npm pack` → `npm install -g <tarball>` into a temporary prefix → the
+ * docs/headless.md "Install": `npm pack` → `npm install -g <tarball>` into a temporary prefix → the
  * installed `edgehook` run from other directories: init, check, run (under a fake systemd
  * notification socket), status, demo; and no Electron anywhere in the installed tree.
  *

@@ -17,7 +17,7 @@ import {
 } from './support/rig.js';
 
 /**
- * DESIGN.md §1.1 and §2 ingest: "a broker restart loses nothing". The agent runs as a user
+ * README "Guarantees" 1: a broker restart loses nothing. The agent runs as a user
  * runs it, against a real Mosquitto with persistence (its session is persistent: fixed client
  * id, clean: false), while the broker is restarted or killed.
  */

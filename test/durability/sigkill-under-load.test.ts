@@ -16,7 +16,7 @@ import {
 } from './support/rig.js';
 
 /**
- * DESIGN.md §1.1–1.3 under the worst a gateway sees: the agent is SIGKILLed at random moments
+ * README "Guarantees" 1–3 under the worst a gateway sees: the agent is SIGKILLed at random moments
  * while 20,000 QoS 1 messages stream in through a real Mosquitto and deliveries are in flight,
  * and restarted each time as a user (or systemd) would. Every message must reach the receiver;
  * a duplicate must carry the webhook-id of its first delivery; with `ordering: strict` the

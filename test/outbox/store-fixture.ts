@@ -120,7 +120,7 @@ export function settle(
   });
 }
 
-/** DESIGN.md §1.4: every received event is accounted for, exactly once. */
+/** README "Guarantees" 4: every received event is accounted for, exactly once. */
 export function expectBalanced(c: OutboxCounts): void {
   expect(c.received).toBe(
     c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted,

@@ -20,7 +20,7 @@ import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
 /**
  * /api/endpoints: list, create, replace, delete; reveal and rotate secrets; send a test event;
  * replay a time range. Secrets are masked in every answer but reveal's and the one-time answers
- * of create and rotate (DESIGN.md §6).
+ * of create and rotate (docs/architecture.md "Secrets").
  */
 
 /** Shown instead of the value of a header that carries a credential; sent back, it keeps the value. */
@@ -187,7 +187,7 @@ export function registerEndpointRoutes(app: FastifyInstance, deps: AdminApiDeps)
       }
       doc.deleteIn(['endpoints', index]);
     });
-    // What was still owed to it will never be sent: an operator's delete, counted (DESIGN.md §1.1).
+    // What was still owed to it will never be sent: an operator's delete, counted (README "Guarantees").
     const discarded = deps.outbox.deleteDeliveriesOf(id);
     deps.logger.info({ endpoint: id, discardedDeliveries: discarded }, 'endpoint deleted');
     return reply.code(204).send();
