@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * `npm run test:durability`: the heavy scenarios of issue 5 (SIGKILL under load, broker
+ * `npm run test:durability`: the heavy scenarios of README "Guarantees" (SIGKILL under load, broker
  * restarts, receiver trouble, a long outage, storage full, torn writes, hostile input), each
  * against real processes. Kept apart from `npm test` (vitest.config.ts excludes
  * test/durability/**) so the quick suite stays quick; .ci/run runs both.

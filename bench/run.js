@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end benchmark of edgehook against baselines measured in the same run (issue 6).
+// End-to-end benchmark of edgehook against baselines measured in the same run (BENCHMARKS.md).
 //
 //   npm run bench                      # full run (about 4-5 minutes on 2 cores)
 //   npm run bench -- --quick           # smoke run with small counts
@@ -903,8 +903,8 @@ function buildRows() {
       const o = d.outage2;
       row(
         `Recovery ${label}: first delivery after a ${o.outageMs / 1000} s outage, receiver ${o.receiver}`,
-        // A receiver answering 503 is overloaded, not gone: DESIGN.md §2 backs off up to 30 s
-        // (backoffMaxSeconds) for it, so the contract is "within the cap", not the 2 s of an
+        // A receiver answering 503 is overloaded, not gone: the agent backs off up to 30 s
+        // (backoffMaxSeconds, README "Delivery") for it, so the contract is "within the cap", not the 2 s of an
         // unreachable endpoint, whose probes are capped at 2 s.
         `${fmtMs(o.firstDeliveryMs)} (${o.consecutiveFailures} failed probes; next due in ${fmtMs(o.nextProbeInMs)})`,
         '',

@@ -4,7 +4,7 @@ export type { Logger };
 
 /**
  * Paths pino replaces with "[redacted]" wherever a log call passes them. Secrets, tokens and
- * passwords never reach a log line (DESIGN.md §6).
+ * passwords never reach a log line (README "Admin UI"; docs/architecture.md "Secrets").
  */
 export const REDACT_PATHS = [
   'secret',
@@ -24,6 +24,11 @@ export const REDACT_PATHS = [
   'endpoints[*].secret',
   'endpoints[*].headers',
 ];
+
+/** A URL as logs and the status show it: "mqtts://user:pass@host" becomes "mqtts://***@host". */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
 
 export interface CreateLoggerOptions {
   level?: string;

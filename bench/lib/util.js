@@ -42,7 +42,7 @@ export function freePort() {
 export async function waitFor(what, check, { timeoutMs, intervalMs = 50 }) {
   const deadline = Date.now() + timeoutMs;
   let lastErr;
-  for (let i = 0; ; i++) {
+  for (;;) {
     if (runAbort.signal.aborted)
       throw new Error(`the run went over its time limit while waiting for ${what}`);
     try {

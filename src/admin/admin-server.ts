@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
 import { COOKIE_NAME, bearerToken, cookieValue, hostAllowed, originAllowed, tokenMatches } from './auth.js';
-import type { AgentStatus } from '../agent/agent-status.js';
+import type { AgentStatus } from './api-types.js';
 import { defaultUiDir, registerUi } from './ui-static.js';
 import { registerApi, type AdminApiDeps } from './routes/index.js';
 
@@ -13,15 +13,13 @@ export interface AdminServerDeps {
   status: () => AgentStatus;
   /** The admin API (routes/): endpoints, subscriptions, settings, deliveries, events, stream, metrics. */
   api?: AdminApiDeps;
-  /** Lets other modules (routes of later features) add their routes. */
-  register?: (app: FastifyInstance) => void | Promise<void>;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Builds the admin server without listening (the Fastify testing habit): tests call `inject`
- * or listen on port 0. Every request but GET /healthz needs the token (DESIGN.md §6).
+ * or listen on port 0. Every request but GET /healthz needs the token (README "Admin API").
  */
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
   // forceCloseConnections: stopping the agent must not wait on a browser's connections (an
@@ -68,8 +66,6 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   app.get('/api/status', async () => deps.status());
   if (deps.api) await registerApi(app, deps.api);
   registerUi(app, defaultUiDir());
-
-  if (deps.register) await deps.register(app);
   return app;
 }
 

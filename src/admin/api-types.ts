@@ -1,16 +1,77 @@
 /**
- * The admin API contract (DESIGN.md §6): request and response shapes shared by the server
- * (src/admin/routes/*) and the UI (renderer/, which imports these types only — never runtime
- * code from src/). Changing a shape here changes both sides.
+ * The admin API contract (README "Admin API"; docs/architecture.md "Contracts"): request and
+ * response shapes shared by the server (src/admin/routes/*) and the UI (renderer/, which imports
+ * these types only — never runtime code from src/). Changing a shape here changes both sides.
+ *
+ * The shapes are written out here rather than borrowed from the outbox's rows or the
+ * dispatcher's state, so a change inside the agent cannot change the API without a change to
+ * this file; the compiler checks that what the routes and the agent hand out fits them.
  *
  * Errors: every non-2xx JSON answer is ApiError. Validation errors (400) list every problem by
  * field path, in the same form as the config file's errors ("url", "retry.schedule[2]").
  */
 
-import type { AgentStatus } from '../agent/agent-status.js';
-import type { AttemptRow, DeliveryRow } from '../outbox/outbox-store.js';
+/** An endpoint's delivery state: backing-off after failures, disabled by a 410 Gone, paused by an operator. */
+export type EndpointStateName = 'healthy' | 'backing-off' | 'disabled' | 'paused';
 
-export type { AgentStatus };
+/** One endpoint as GET /api/status shows it. */
+export interface EndpointStatusView {
+  id: string;
+  url: string;
+  state: EndpointStateName;
+  inFlight: number;
+  consecutiveFailures: number;
+  backoffUntil: number | null;
+  lastError: string | null;
+  lastStatus: number | null;
+  /** strict ordering: the delivery holding the others back while it waits for its retry */
+  blockedBy: { seq: number; id: string; nextAttemptAt: number } | null;
+  /** nothing is sent while the system clock is implausible */
+  heldByClock: boolean;
+  /** deliveries waiting for this endpoint */
+  pending: number;
+}
+
+/** The outbox's counters as GET /api/status shows them. */
+export interface OutboxCountsView {
+  received: number;
+  pending: number;
+  delivered: number;
+  failed: number;
+  rejected: number;
+  dropped: number;
+  expired: number;
+  deleted: number;
+  unrouted: number;
+  /** Delivered events kept for the log that were removed early because the disk was full. */
+  prunedForDisk: number;
+  bytes: number;
+  maxBytes: number;
+  oldestPendingAt: number | null;
+  oldestPendingAgeSeconds: number | null;
+  /** "full", "low" or "io-error" while ingest holds for the disk (README, "Guarantees"). */
+  disk: DiskStatusView;
+}
+
+export interface DiskStatusView {
+  state: 'ok' | 'full' | 'io-error' | 'low';
+  /** Free bytes of the data directory's file system, as last read. */
+  freeBytes: number | null;
+  /** Bytes the reserve file holds now (0 while given up). */
+  reserveBytes: number;
+  /** When the state last changed (epoch ms). */
+  since: number;
+}
+
+/** GET /api/status, and the `status` event of GET /api/stream. */
+export interface AgentStatus {
+  agent: { id: string; version: string; startedAt: number; uptimeSeconds: number; clockPlausible: boolean };
+  /** held: messages received and not yet acked, waiting for their commit and its sync. */
+  mqtt: { connected: boolean; url: string; embedded: boolean; holding: boolean; held: number };
+  outbox: OutboxCountsView;
+  /** The dispatcher's view of each endpoint, with its URL and how many deliveries wait. */
+  endpoints: EndpointStatusView[];
+}
 
 export interface ApiError {
   error: string;
@@ -50,7 +111,7 @@ export interface EndpointView {
   compress: 'none' | 'gzip';
   rateLimitPerSec: number;
   /** live state from the dispatcher */
-  state: AgentStatus['endpoints'][number]['state'];
+  state: EndpointStateName;
   pending: number;
 }
 
@@ -153,14 +214,29 @@ export interface SaveResult {
   restartRequired: string[];
 }
 
-export type { DeliveryStatus } from '../outbox/outbox-store.js';
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'expired';
 
 /**
  * GET /api/deliveries?endpoint=&status=&type=&from=&to=&before=&limit=
  * newest first; `before` is the cursor (a seq) from the previous page's nextBefore.
  */
-/** One delivery as the outbox reports it (src/outbox/outbox-store.ts DeliveryRow). */
-export type DeliveryView = DeliveryRow;
+/** One delivery: one event on its way to one endpoint. */
+export interface DeliveryView {
+  endpointId: string;
+  seq: number;
+  /** the webhook-id: the same on every attempt and every replay */
+  eventId: string;
+  type: string;
+  topic: string;
+  receivedAt: number;
+  status: DeliveryStatus;
+  attempts: number;
+  /** when a pending delivery is tried next (0: now); null once settled */
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
 
 export interface DeliveryPage {
   items: DeliveryView[];
@@ -175,8 +251,16 @@ export interface DeliveryDetail {
   attempts: AttemptView[];
 }
 
-/** One attempt of a delivery as the outbox logs it (src/outbox/outbox-store.ts AttemptRow). */
-export type AttemptView = AttemptRow;
+/** One attempt of a delivery. */
+export interface AttemptView {
+  at: number;
+  outcome: 'delivered' | 'endpoint-trouble' | 'message-trouble' | 'gone' | 'failed';
+  status: number | null;
+  durationMs: number;
+  error: string | null;
+  /** the first bytes of the response body */
+  response: string | null;
+}
 
 /**
  * POST /api/deliveries/:endpoint/:seq/retry → 202 DeliveryView (sent again now, any status but delivered-in-flight)

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 /**
- * Admin security (DESIGN.md §6): a bearer token (or the cookie /login sets), a Host check
+ * Admin security (docs/architecture.md "Secrets"): a bearer token (or the cookie /login sets), a Host check
  * against DNS rebinding, and an Origin check against CSRF on state-changing requests.
  */
 

@@ -233,7 +233,7 @@ export class ConfigService {
       const live = ep?.secrets.some((s) => secretHash(s) === r.secretHash) ?? false;
       // Removed by hand (or with its endpoint): nothing left to expire.
       if (!live) this.deps.outbox.deleteSecretExpiry(r.endpointId, r.secretHash);
-      // Past its window, and every event received before the rotation delivered (issue 7).
+      // Past its window, and every event received before the rotation delivered (README "Admin API").
       else if (r.expiresAt <= now && !this.deps.outbox.hasPendingUpTo(r.endpointId, r.untilSeq))
         due.push({ endpointId: r.endpointId, hash: r.secretHash });
     }

@@ -1,14 +1,6 @@
-import type { EndpointStatus } from '../delivery/endpoint-queue.js';
-import type { OutboxCounts } from '../outbox/outbox-store.js';
-import type { DiskStatus } from '../outbox/disk-guard.js';
-
-/** The body of GET /api/status (DESIGN.md §6 gives its minimum shape). */
-export interface AgentStatus {
-  agent: { id: string; version: string; startedAt: number; uptimeSeconds: number; clockPlausible: boolean };
-  /** held: messages received and not yet acked, waiting for their commit and its sync. */
-  mqtt: { connected: boolean; url: string; embedded: boolean; holding: boolean; held: number };
-  /** disk: "full", "low" or "io-error" while ingest holds for the disk (README, "Guarantees"). */
-  outbox: OutboxCounts & { oldestPendingAgeSeconds: number | null; disk: DiskStatus };
-  /** The dispatcher's view of each endpoint, with its URL and how many deliveries wait. */
-  endpoints: (EndpointStatus & { url: string; pending: number })[];
-}
+/**
+ * The agent's status is the admin API's GET /api/status answer: its shape belongs to the API
+ * contract (src/admin/api-types.ts), which the admin layer owns. The agent builds it
+ * (Agent.status() in create-agent.ts); the compiler checks that what it builds fits.
+ */
+export type { AgentStatus, EndpointStatusView, OutboxCountsView } from '../admin/api-types.js';

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Config, EndpointConfig } from '../config/schema.js';
 import { clockPlausible, systemClock, type Clock } from '../clock.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, redactUrl, type Logger } from '../log.js';
 import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
@@ -19,14 +19,15 @@ import { loadOrCreateToken } from '../admin/auth.js';
 import { ConfigService } from '../admin/config-service.js';
 import { ConfigFile } from '../config/config-file.js';
 import { deepFreeze } from '../config/load.js';
+import { isPlainObject } from '../plain-object.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
 
 /**
- * The composition root (STYLE.md): the one place where config, outbox, ingest, delivery and
- * admin are wired together. The CLI and the Electron shell are thin layers around it.
- * Constructing does no I/O; start() starts the parts in order, stop() stops them in reverse and
- * one failing stop() does not keep the others from stopping.
+ * The composition root (docs/architecture.md "The data path", "Layers"): the one place where
+ * config, outbox, ingest, delivery and admin are wired together. The CLI and the Electron shell are
+ * thin layers around it. Constructing does no I/O; start() starts the parts in order, stop() stops
+ * them in reverse and one failing stop() does not keep the others from stopping.
  */
 
 export interface AgentOptions {
@@ -42,8 +43,6 @@ export interface AgentOptions {
   random?: () => number;
   /** Tests: replace the HTTP sender. */
   createSender?: (endpoint: EndpointConfig, logger: Logger) => Sender;
-  /** Extra admin routes (the admin API of later features plugs in here). */
-  registerAdmin?: (app: FastifyInstance, agent: Agent) => void | Promise<void>;
 }
 
 interface Part {
@@ -237,9 +236,6 @@ export class Agent {
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },
-      ...(this.options.registerAdmin
-        ? { register: (a: FastifyInstance) => this.options.registerAdmin!(a, this) }
-        : {}),
     });
     this.admin = app;
     // Registered before listen so a listen failure still closes the server.
@@ -247,7 +243,6 @@ export class Agent {
     try {
       await app.listen({ host: config.admin.host, port: config.admin.port });
     } catch (cause) {
-      const { EdgehookError, ErrorCodes } = await import('../errors.js');
       throw new EdgehookError(
         ErrorCodes.ADMIN_LISTEN,
         `the admin server cannot listen on ${config.admin.host}:${config.admin.port} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): set admin.port`,
@@ -289,7 +284,7 @@ export class Agent {
         url:
           this.config.mqtt.url === 'embedded'
             ? (this.broker?.url ?? 'embedded')
-            : this.config.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'),
+            : redactUrl(this.config.mqtt.url),
         embedded: this.config.mqtt.url === 'embedded',
         holding: this.mqtt?.holding ?? false,
         held: this.mqtt?.held ?? 0,
@@ -395,7 +390,7 @@ export function restartRequiredKeys(cur: Config, next: Config): string[] {
     const a: unknown = cur[section];
     const b: unknown = next[section];
     if (isDeepStrictEqual(a, b)) continue;
-    if (isRecord(a) && isRecord(b)) {
+    if (isPlainObject(a) && isPlainObject(b)) {
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
         if (!isDeepStrictEqual(a[k], b[k])) out.push(`${section}.${k}`);
     } else {
@@ -403,10 +398,6 @@ export function restartRequiredKeys(cur: Config, next: Config): string[] {
     }
   }
   return out;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /**

@@ -44,7 +44,11 @@ const SENSORS = [
 ];
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  let values;
+  let values: {
+    port?: string | undefined;
+    'admin-port'?: string | undefined;
+    'data-dir'?: string | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,

@@ -12,7 +12,7 @@ import { VERSION } from '../version.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 
 /**
- * `edgehook run | check | init` (DESIGN.md §5), and `status | demo | service` (issue 8), which
+ * `edgehook run | check | init | keygen`, and `status | demo | service` (README "Command line"), which
  * live in their own modules. Exit codes: 0 fine, 1 failed at run time, 2 invalid
  * configuration or usage; `status` adds 3, no agent answers. Where the config and data
  * directory are found: src/cli/paths.ts.
@@ -147,6 +147,11 @@ async function run(paths: ResolvedPaths): Promise<number> {
   const agent = createAgent({ config, logger, ...(configFile !== undefined ? { configFile } : {}) });
   let stopping: Promise<void> | undefined;
   let starting: Promise<void> = Promise.resolve();
+  // Settles with the stop the first signal starts (resolving with a promise adopts it).
+  let stopRequested: (stop: Promise<void>) => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stopRequested = resolve;
+  });
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
@@ -157,6 +162,7 @@ async function run(paths: ResolvedPaths): Promise<number> {
     // A signal during start waits for it: stopping now would close the database under the
     // parts still being started, and leave those running.
     stopping = starting.catch(() => undefined).then(() => agent.stop());
+    stopRequested(stopping);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -181,17 +187,17 @@ async function run(paths: ResolvedPaths): Promise<number> {
     await notifier.ready(`running; admin UI ${agent.adminUrl ?? 'disabled'}`);
     notifier.startWatchdog();
   }
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (stopping) {
-        clearInterval(check);
-        void stopping.then(resolve);
-      }
-    }, 100);
-  });
+  // Runs until a signal. Nothing else need hold the event loop open meanwhile (no admin server,
+  // a broker between reconnects): without this handle Node would exit with the await unsettled.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
+  try {
+    await stopped;
+  } finally {
+    clearInterval(keepAlive);
+  }
   removeRuntimeInfo(config.dataDir);
   notifier.stopWatchdog();
-  await notifier.flush();
+  await notifier.whenSent();
   logger.info('stopped cleanly');
   return 0;
 }

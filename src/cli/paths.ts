@@ -2,9 +2,10 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import { SYSTEM_CONFIG_FILE, SYSTEM_DATA_DIR } from '../config/system-paths.js';
 
 /**
- * Where the config file and the data directory are, for every command (issue 8). In order:
+ * Where the config file and the data directory are, for every command (README "Command line"). In order:
  *
  * config file
  *   1. --config FILE
@@ -31,8 +32,7 @@ import { parseDocument } from 'yaml';
  * Empty environment variables count as unset (a unit's `Environment=EDGEHOOK_CONFIG=`).
  */
 
-export const SYSTEM_CONFIG_FILE = '/etc/edgehook/edgehook.yaml';
-export const SYSTEM_DATA_DIR = '/var/lib/edgehook';
+export { SYSTEM_CONFIG_FILE, SYSTEM_DATA_DIR };
 const CONFIG_NAME = 'edgehook.yaml';
 
 export type PathMode = 'user' | 'system';

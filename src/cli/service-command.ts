@@ -29,9 +29,17 @@ const USAGE = `usage:
 `;
 
 export async function serviceCommand(argv: string[]): Promise<number> {
-  let parsed;
+  let values: {
+    user: string;
+    config: string;
+    'data-dir': string;
+    'unit-dir': string;
+    'no-start': boolean;
+    'dry-run': boolean;
+  };
+  let positionals: string[];
   try {
-    parsed = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: argv,
       options: {
         user: { type: 'string', default: UNIT_DEFAULTS.user },
@@ -43,12 +51,11 @@ export async function serviceCommand(argv: string[]): Promise<number> {
       },
       strict: true,
       allowPositionals: true,
-    });
+    }));
   } catch (err) {
     process.stderr.write(`edgehook service: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const { values, positionals } = parsed;
   const action = positionals[0];
   if (positionals.length !== 1 || (action !== 'install' && action !== 'print')) {
     process.stderr.write(USAGE);

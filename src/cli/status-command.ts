@@ -10,7 +10,7 @@ import { describeConfig, readRuntimeInfo, resolvePaths, SYSTEM_CONFIG_FILE } fro
 
 /**
  * `edgehook status [--config F] [--data-dir D] [--system] [--json]`: asks the running agent
- * (GET /api/status, DESIGN.md §6) and prints a table, or the JSON as the API answers it.
+ * (GET /api/status, README "Admin API") and prints a table, or the JSON as the API answers it.
  *
  * Exit codes: 0 answered; 1 it answered with an error (token refused…); 2 bad usage or config;
  * 3 no agent answers (like `systemctl status` and LSB's "program is not running").
@@ -21,7 +21,12 @@ export const EXIT_NOT_RUNNING = 3;
 const USAGE = 'usage: edgehook status [--config FILE] [--data-dir DIR] [--system] [--json]\n';
 
 export async function statusCommand(argv: string[]): Promise<number> {
-  let values;
+  let values: {
+    config?: string | undefined;
+    'data-dir'?: string | undefined;
+    system?: boolean | undefined;
+    json?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,

@@ -1,8 +1,8 @@
 import { createLogger, type Logger } from '../log.js';
 
 /**
- * The CLI's logger (issue 8): pino JSON lines when stdout is a pipe or a file (journald, log
- * shippers, `| jq`), readable colored lines when it is a terminal. EDGEHOOK_LOG_FORMAT=json or
+ * The CLI's logger (docs/headless.md "Logs"): pino JSON lines when stdout is a pipe or a file
+ * (journald, log shippers, `| jq`), readable colored lines when it is a terminal. EDGEHOOK_LOG_FORMAT=json or
  * =pretty overrides the guess. pino-pretty runs as a stream in this thread, loaded only when
  * used: a transport would start a worker thread, and RSS matters on a Pi (≤ 60 MB idle).
  * Redaction happens in pino before either format, so secrets stay out of both.

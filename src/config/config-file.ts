@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Document, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { EdgehookError, ErrorCodes, isEdgehookError } from '../errors.js';
+import { isPlainObject } from '../plain-object.js';
 import { parseConfigText } from './load.js';
 import {
   configSchema,
@@ -15,8 +16,8 @@ import {
 } from './schema.js';
 
 /**
- * Writing edits back to edgehook.yaml (DESIGN.md §4: "written back to the same file
- * atomically, keeping the user's comments"). An edit is made on the parsed YAML Document
+ * Writing edits back to edgehook.yaml, atomically and keeping the user's comments
+ * (docs/architecture.md "Configuration file"). An edit is made on the parsed YAML Document
  * (setIn/deleteIn on the nodes), so every comment, key order and `${VAR}` reference the edit
  * does not touch stays as the user wrote it. The whole result is validated exactly as at start
  * (parseConfigText) before anything is written; the write is a temp file in the same directory,
@@ -71,7 +72,7 @@ export class ConfigFile {
       const doc = new Document(fileFormOf(running));
       doc.commentBefore =
         ' edgehook configuration, written by the admin UI because the agent was started without one.\n' +
-        ' Edit it freely (comments are kept); see DESIGN.md section 4 for every key.';
+        ' Edit it freely (comments are kept); see the README, "Configuration reference", for every key.';
       return doc;
     }
     let text: string;
@@ -260,10 +261,6 @@ export function setSecretNodes(doc: Document, at: readonly PathSegment[], nodes:
     return;
   }
   doc.setIn(at, nodes.length === 1 ? nodes[0] : doc.createNode(nodes));
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 // ---- a running config as a file ------------------------------------------------------------

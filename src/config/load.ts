@@ -6,10 +6,10 @@ import { EdgehookError, ErrorCodes } from '../errors.js';
 import { configSchema, resolveConfig, type Config } from './schema.js';
 
 /**
- * Reads edgehook.yaml (DESIGN.md §4): YAML → ${VAR} substitution → one zod validation →
- * defaults resolved → paths made absolute → deep-frozen. Every problem (YAML, environment,
- * schema) is gathered and thrown once, so a user fixes the whole file in one pass rather than
- * one error per restart (the Fastify initial-config-validation habit, STYLE.md).
+ * Reads edgehook.yaml (docs/architecture.md "Configuration file"): YAML → ${VAR} substitution → one
+ * zod validation → defaults resolved → paths made absolute → deep-frozen. Every problem (YAML,
+ * environment, schema) is gathered and thrown once, so a user fixes the whole file in one pass
+ * rather than one error per restart (the Fastify initial-config-validation habit).
  */
 
 type PathSegment = string | number;
@@ -180,7 +180,9 @@ function substituteEnv(node: unknown, at: PathSegment[], env: NodeJS.ProcessEnv,
       substituteEnv(pair.value, [...at, key], env, problems);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => substituteEnv(item, [...at, i], env, problems));
+    node.items.forEach((item, i) => {
+      substituteEnv(item, [...at, i], env, problems);
+    });
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const source = node.value;
     let failed = false;

@@ -2,9 +2,9 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
- * The one schema for edgehook.yaml (DESIGN.md §4). It is the type, the default and the doc of
- * every key: `describe()` texts feed `edgehook init` and the README's reference. Objects are
- * strict, so a typo is an error rather than a silently ignored key.
+ * The one schema for edgehook.yaml (docs/architecture.md "Configuration file"). It is the type, the
+ * default and the doc of every key: `describe()` texts feed `edgehook init` and the README's
+ * reference. Objects are strict, so a typo is an error rather than a silently ignored key.
  */
 
 const SIZE_UNITS: Record<string, number> = {

@@ -4,15 +4,15 @@ import path from 'node:path';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 
 /**
- * What `edgehook init` writes (DESIGN.md §4, §5): every section shown, each key explained with
- * its default, runnable as is on the embedded broker. Keys left commented out keep their
- * default; `key:` with nothing after it also means "the default".
+ * What `edgehook init` writes (README "Command line", "Configuration reference"): every section
+ * shown, each key explained with its default, runnable as is on the embedded broker. Keys left
+ * commented out keep their default; `key:` with nothing after it also means "the default".
  */
 
 /** Placeholder in STARTER_CONFIG; writeStarterConfig swaps in a fresh random secret. */
 const EXAMPLE_SECRET = 'whsec_ZWRnZWhvb2stZXhhbXBsZS1zZWNyZXQtY2hhbmdlLW1lIQ==';
 
-export const STARTER_CONFIG = `# edgehook configuration. Reference: DESIGN.md section 4. Check it with:
+export const STARTER_CONFIG = `# edgehook configuration (README: "Configuration reference"). Check it with:
 #   edgehook check --config edgehook.yaml
 # Any value may read the environment: \${NAME}, or \${NAME:-default} when NAME is unset or empty.
 # Unknown keys are errors, so a typo is reported instead of silently ignored.

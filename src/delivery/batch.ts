@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PendingDelivery } from '../outbox/outbox-store.js';
 
 /**
- * The batch wire format (DESIGN.md §3): one signed request carrying several events,
+ * The batch wire format (docs/architecture.md "Wire format"): one signed request carrying several events,
  * `{"id":"bat_…","type":"batch","timestamp":…,"agent":…,"data":[<event>,…]}`.
  * The id is derived from the events it holds, so a retry of the same batch (even after a
  * restart) carries the same webhook-id; `timestamp` is when its first event was received.

@@ -16,7 +16,6 @@ export interface DispatcherDeps {
   random?: () => number;
   /** Tests may replace the HTTP sender; production uses undici. */
   createSender?: (endpoint: EndpointConfig, logger: Logger) => Sender;
-  onEndpointState?: (status: EndpointStatus) => void;
 }
 
 /** Owns one EndpointQueue per configured endpoint and wakes them when events are committed. */
@@ -33,7 +32,11 @@ export class Dispatcher {
     this.running = true;
     for (const ep of this.deps.endpoints) this.add(ep);
     this.unsubscribe.push(this.deps.outbox.onAppend(() => this.wakeAll()));
-    this.unsubscribe.push(this.deps.outbox.onRemoved((seqs) => this.queues.forEach((q) => q.forget(seqs))));
+    this.unsubscribe.push(
+      this.deps.outbox.onRemoved((seqs) => {
+        for (const q of this.queues.values()) q.forget(seqs);
+      }),
+    );
   }
 
   private add(ep: EndpointConfig): void {
@@ -48,7 +51,6 @@ export class Dispatcher {
       logger,
       agentId: this.deps.agentId,
       ...(this.deps.random ? { random: this.deps.random } : {}),
-      ...(this.deps.onEndpointState ? { onStateChange: this.deps.onEndpointState } : {}),
     });
     this.queues.set(ep.id, queue);
     if (this.running) queue.start();

@@ -17,8 +17,8 @@ import { batchBody } from './batch.js';
 import { clockPlausible } from '../clock.js';
 
 /**
- * One queue per endpoint (DESIGN.md §2 dispatcher). It reads the endpoint's pending deliveries
- * from the outbox in order, in pages, and sends them:
+ * One queue per endpoint (README "Delivery"; docs/architecture.md "The data path"). It reads the
+ * endpoint's pending deliveries from the outbox in order, in pages, and sends them:
  * - strict: one at a time, in seq order; the head blocks until it is delivered or settled;
  * - parallel: up to maxInFlight at once; a message in retry waits aside and later ones go on.
  * Endpoint trouble backs the whole endpoint off (full jitter, capped, Retry-After honoured) and
@@ -56,7 +56,6 @@ export interface EndpointQueueDeps {
   /** Names the agent in batch bodies. */
   agentId: string;
   random?: () => number;
-  onStateChange?: (status: EndpointStatus) => void;
 }
 
 /** Refill from SQLite when fewer than this many deliveries wait in memory. */
@@ -80,10 +79,11 @@ export class EndpointQueue {
   /**
    * False once a page came back short: the outbox holds nothing newer than `cursor` until
    * wake() says events were committed. Without it every answer and every commit re-ran the
-   * page query (7 % of the agent under load, issue 6).
+   * page query (7 % of the agent under load, BENCHMARKS.md).
    */
   private mayHaveMore = true;
-  private parked = 0;
+  /** Parallel ordering: deliveries set aside until their retry time; the retry sweep takes them back. */
+  private awaitingRetry = 0;
   private state: EndpointState = 'healthy';
   private consecutiveFailures = 0;
   private backoffUntil = 0;
@@ -184,7 +184,7 @@ export class EndpointQueue {
     this.buffer = [];
     for (const s of [...this.known]) if (!this.inflight.has(s)) this.known.delete(s);
     this.cursor = 0;
-    this.parked = 0;
+    this.awaitingRetry = 0;
     this.wake();
   }
 
@@ -216,11 +216,15 @@ export class EndpointQueue {
     // than a few minutes off, so nothing is sent until the clock has been set.
     if (!clockPlausible(now)) {
       this.heldByClock = true;
-      return this.armTimer(CLOCK_RECHECK_MS);
+      this.armTimer(CLOCK_RECHECK_MS);
+      return;
     }
     this.heldByClock = false;
     if (this.state === 'backing-off') {
-      if (now < this.backoffUntil) return this.armTimer(this.backoffUntil - now);
+      if (now < this.backoffUntil) {
+        this.armTimer(this.backoffUntil - now);
+        return;
+      }
       // One probe at a time until the endpoint answers.
       if (this.inflight.size > 0) return;
       this.sendNext(now);
@@ -250,7 +254,7 @@ export class EndpointQueue {
         // parallel: it waits aside; the retry sweep brings it back when due.
         this.buffer.shift();
         this.known.delete(head.seq);
-        this.parked++;
+        this.awaitingRetry++;
         continue;
       }
       if (this.ep.ordering === 'strict' && this.inflight.size > 0) return false;
@@ -351,7 +355,8 @@ export class EndpointQueue {
   }
 
   private sweepRetries(): void {
-    if (!this.running || this.parked === 0 || this.state === 'paused' || this.state === 'disabled') return;
+    if (!this.running || this.awaitingRetry === 0 || this.state === 'paused' || this.state === 'disabled')
+      return;
     let due: PendingDelivery[];
     try {
       due = this.deps.outbox
@@ -363,7 +368,7 @@ export class EndpointQueue {
       return;
     }
     if (due.length === 0) return;
-    this.parked = Math.max(0, this.parked - due.length);
+    this.awaitingRetry = Math.max(0, this.awaitingRetry - due.length);
     for (const r of due) this.known.add(r.seq);
     this.buffer = mergeBySeq(this.buffer, due);
     this.wake();
@@ -517,14 +522,13 @@ export class EndpointQueue {
     if (this.ep.ordering === 'strict') this.buffer = mergeBySeq(this.buffer, [next]);
     else {
       this.known.delete(d.seq);
-      this.parked++;
+      this.awaitingRetry++;
     }
   }
 
   private setState(state: EndpointState): void {
     if (this.state === state) return;
     this.state = state;
-    this.deps.onStateChange?.(this.status());
   }
 
   private armTimer(ms: number): void {

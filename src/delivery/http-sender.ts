@@ -8,7 +8,7 @@ import { USER_AGENT } from '../version.js';
 
 /**
  * One keep-alive connection pool per endpoint (undici). Sends one signed request and reports
- * what happened; it never retries and never follows redirects (DESIGN.md §2: a redirect is a
+ * what happened; it never retries and never follows redirects (README "Delivery": a redirect is a
  * failure). Proxies come from HTTP_PROXY / HTTPS_PROXY / NO_PROXY.
  */
 
@@ -83,7 +83,7 @@ export class HttpSender {
   async send(body: string, signedHeaders: Record<string, string>): Promise<SendResult> {
     const started = performance.now();
     const payload = this.endpoint.compress === 'gzip' ? gzipSync(body) : body;
-    // No AbortSignal per request (it cost ~3 % of the agent under load, issue 6): undici's
+    // No AbortSignal per request (it cost ~3 % of the agent under load, BENCHMARKS.md): undici's
     // connect and headers timeouts bound the wait for an answer, and readBody bounds the body.
     const deadline = started + this.endpoint.timeoutMs;
     let status = 0;

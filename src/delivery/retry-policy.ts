@@ -3,7 +3,7 @@
  * no timers, no Date.now(), no Math.random() — the clock and the randomness are parameters, so
  * every decision is a table-driven test and the dispatcher owns all the waiting.
  *
- * Two kinds of failure (DESIGN.md §2):
+ * Two kinds of failure (README "Delivery"):
  * - endpoint trouble: the endpoint as a whole backs off, then probes, then drains;
  * - message trouble: only that delivery follows its own schedule, then is dead-lettered.
  */
@@ -187,7 +187,7 @@ export interface EndpointBackoffInput {
  * jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015) — uniform in
  * [0, min(cap, base·2^(failures−1))). Full jitter keeps a fleet of gateways that lost the same
  * uplink from returning in lockstep; the small cap means a recovered uplink is noticed within
- * seconds and the backlog drains at full speed (DESIGN.md §2).
+ * seconds and the backlog drains at full speed (README "Delivery").
  *
  * Retry-After is a floor, and the only thing allowed past the cap (429/503, RFC 9110
  * §10.2.3), clamped to 24 h so one bad header cannot park an endpoint for years.
@@ -210,7 +210,7 @@ export function endpointBackoffMs(input: EndpointBackoffInput): number {
 /**
  * The wait after the Nth failed message-trouble attempt (1-based: the first failure waits
  * schedule[0] seconds), or undefined when the schedule is used up and the delivery becomes
- * `failed` (dead letter). The default schedule is the Standard Webhooks one (DESIGN.md §2).
+ * `failed` (dead letter). The default schedule is the Standard Webhooks one (README "Delivery").
  */
 export function messageRetryDelayMs(
   attemptsSoFar: number,

@@ -2,7 +2,7 @@
  * Standard Webhooks signing (https://www.standardwebhooks.com, spec "Signature scheme").
  *
  * Every attempt signs `"<webhook-id>.<webhook-timestamp>.<body>"` afresh, so a retry carries
- * its own timestamp and stays inside the receiver's tolerance window (DESIGN.md §2, §3).
+ * its own timestamp and stays inside the receiver's tolerance window (docs/architecture.md "Wire format").
  *
  * - `whsec_<base64>`: symmetric; the key is the base64 part *decoded* (not the text itself,
  *   which is the Stripe convention and not interchangeable). Entry: `v1,<base64 HMAC-SHA256>`.

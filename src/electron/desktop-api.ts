@@ -1,8 +1,8 @@
 /**
- * The one contract between the admin UI and the desktop shell (STYLE.md: typed IPC, never a
- * generic `send(channel, ...any)` bridge). The preload exposes exactly these functions as
- * `window.edgehookDesktop`; the main process handles exactly these channels and checks every
- * argument again, because a renderer is never trusted.
+ * The one contract between the admin UI and the desktop shell (typed IPC, never a generic
+ * `send(channel, ...any)` bridge; docs/desktop.md "How it is built"). The preload exposes exactly
+ * these functions as `window.edgehookDesktop`; the main process handles exactly these channels and
+ * checks every argument again, because a renderer is never trusted.
  *
  * The UI treats the object as optional: in a plain browser (the headless agent) it is
  * undefined, and the UI hides the desktop-only actions. A renderer may `import type` this file;

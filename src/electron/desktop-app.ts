@@ -23,9 +23,10 @@ import {
 } from './window.js';
 
 /**
- * The desktop shell around createAgent() (STYLE.md: one composition root, thin shells). It owns
- * the lifecycle: one instance per user, the agent started once Electron is ready, a tray that
- * keeps it running with no window open, and Quit that stops the agent before the process ends.
+ * The desktop shell around createAgent() (docs/architecture.md "Layers": one composition root, thin
+ * shells). It owns the lifecycle: one instance per user, the agent started once Electron is ready,
+ * a tray that keeps it running with no window open, and Quit that stops the agent before the
+ * process ends.
  */
 
 export const STOP_TIMEOUT_MS = 10_000;
@@ -113,7 +114,7 @@ export class DesktopApp {
       if (this.window === win) this.window = undefined;
     });
     // The token travels main → window in the URL; /login turns it into an HttpOnly cookie and
-    // redirects to / (DESIGN.md §6), so the user never types it.
+    // redirects to / (README "Admin API"), so the user never types it.
     // Only the code is logged: Electron's message repeats the URL, and with it the token.
     win
       .loadURL(loginUrl)
@@ -287,11 +288,14 @@ export class DesktopApp {
       const limit = this.deps.stopTimeoutMs ?? STOP_TIMEOUT_MS;
       const stopped = this.agent.stop().then(
         () => true,
-        (err: unknown) => (
-          this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent'), true
-        ),
+        (err: unknown) => {
+          this.logger?.error({ err: (err as Error).message }, 'error while stopping the agent');
+          return true;
+        },
       );
-      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limit)));
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), limit);
+      });
       // Whatever is not acked yet stays in the outbox or with the broker: leaving late loses nothing.
       if (!(await Promise.race([stopped, timedOut])))
         this.logger?.warn({ limitMs: limit }, 'the agent did not stop in time; quitting anyway');

@@ -7,7 +7,10 @@ import path from 'node:path';
  */
 export interface DesktopPaths {
   userData: string;
-  /** The same YAML the headless agent reads (DESIGN.md §4); written from the starter on first run. */
+  /**
+   * The same YAML the headless agent reads (README "Configuration reference"); written from the
+   * starter on first run.
+   */
   configFile: string;
   /** SQLite outbox and the admin token; wins over the file's own dataDir. */
   dataDir: string;

@@ -33,7 +33,10 @@ export interface TrayMenuHandlers extends TrayActions {
   setPaused(paused: boolean): void;
 }
 
-/** The menu of the issue: Open, Pause delivery, Open data folder, (Start at login), Quit. */
+/**
+ * The tray menu (docs/desktop.md "The tray"): Open, Pause delivery, Open data folder, (Start at
+ * login), Quit.
+ */
 export function buildTrayMenu(
   view: TrayView,
   state: TrayMenuState,

@@ -12,7 +12,7 @@ export type TrayState = 'starting' | 'connected' | 'disconnected' | 'backing-off
 
 export interface EndpointTrouble {
   id: string;
-  /** failing: backing off for a while; disabled: the receiver answered 410 Gone (DESIGN.md §2). */
+  /** failing: backing off for a while; disabled: the receiver answered 410 Gone (README "Delivery"). */
   reason: 'failing' | 'disabled';
   detail: string | null;
 }
@@ -37,7 +37,7 @@ export interface DeriveOptions {
   /** Endpoints with `enabled: false` in the config: their 'disabled' state is intended. */
   disabledByConfig: ReadonlySet<string>;
   /**
-   * Backoff starts at 1 s and doubles (DESIGN.md §2): 5 failures in a row is roughly half a
+   * Backoff starts at 1 s and doubles (README "Delivery"): 5 failures in a row is roughly half a
    * minute of the endpoint not answering, past a blip and worth a notification.
    */
   failAfter?: number;

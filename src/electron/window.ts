@@ -8,8 +8,8 @@ import type {
 import { UI_CSP } from '../admin/ui-static.js';
 
 /**
- * The admin UI window and its hardening (STYLE.md "Hardened Electron"; Electron's security
- * checklist). The window shows a page served over plain HTTP by the agent on 127.0.0.1, so the
+ * The admin UI window and its hardening (docs/desktop.md "Signed in, and locked down"; Electron's
+ * security checklist). The window shows a page served over plain HTTP by the agent on 127.0.0.1, so the
  * renderer gets no Node, runs sandboxed and isolated, and may only ever show the admin origin:
  * everything else is refused, and http(s) links go to the system browser instead.
  */

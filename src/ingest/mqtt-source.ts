@@ -2,20 +2,20 @@ import { readFileSync } from 'node:fs';
 import mqtt, { Store, type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
-import type { Logger } from '../log.js';
+import { type Logger, redactUrl } from '../log.js';
 import type { NewEvent, OutboxStore } from '../outbox/outbox-store.js';
 import { type Routed, Router } from './route.js';
 import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
 
 /**
- * The MQTT side of the data path. The promise (DESIGN.md §1.1): a QoS 1/2 message is acked to
+ * The MQTT side of the data path. The promise (docs/architecture.md, "Nothing is lost between the broker and the cloud"): a QoS 1/2 message is acked to
  * the broker only after its event is committed to SQLite.
  *
  * How, with mqtt.js: it hands one packet at a time to `handleMessage` and sends the PUBACK when
  * that callback runs (QoS 2: PUBREC once `incomingStore.put` calls back), and parses the next
  * packet only after that. Waiting for a commit per message would cap ingest at one fsync per
  * message. So the callback runs at once, and the PUBACK/PUBREC it triggers is held back here
- * until the group commit that holds its event is done and on disk (group commit, DESIGN.md §1;
+ * until the group commit that holds its event is done and on disk (group commit, docs/architecture.md "The promise";
  * the sync runs off the event loop, see OutboxStore.afterDurable). MAX_HELD bounds how many
  * messages wait at once; the broker's in-flight window does not (see MAX_HELD).
  *
@@ -35,7 +35,7 @@ type SendPacket = (
  * input stream then stops reading the socket, and the broker keeps the rest. Brokers do not
  * bound this for us: Mosquitto 2.0 was measured sending 22,000 QoS 1 messages ahead of their
  * PUBACKs despite max_inflight_messages 1000, so a burst filled the agent's heap and blocked
- * its event loop for half a second in one commit (issue 6).
+ * its event loop for half a second in one commit (BENCHMARKS.md).
  */
 const MAX_HELD = 2000;
 const RESUME_AT = 1000;
@@ -66,16 +66,16 @@ export class MqttSource {
   private router: Router;
   private subscriptions: readonly SubscriptionConfig[];
   private batch: Pending[] = [];
-  private flushScheduled = false;
+  private commitScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Packet ids whose event is not committed yet: their PUBACK/PUBREC waits. */
   private readonly awaitingCommit = new Set<number>();
   private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
   private generation = 0;
   /** mqtt.js's "go on with the next packet", held while MAX_HELD messages are in memory. */
-  private parked: { next: () => void; generation: number; since: number; warned: boolean } | undefined;
-  /** While parked: looks again every second, and says so in the log after 30 s. */
-  private parkTimer: NodeJS.Timeout | undefined;
+  private pausedRead: { next: () => void; generation: number; since: number; warned: boolean } | undefined;
+  /** While reading is paused: looks again every second, and says so in the log after 30 s. */
+  private pauseTimer: NodeJS.Timeout | undefined;
   /** QoS 1 ids whose PUBACK was written on this connection / on an earlier one. */
   private ackedThisConnection = new Set<number>(); // at most 65,535 packet ids
   private readonly ackedEarlier = new Set<number>();
@@ -84,7 +84,7 @@ export class MqttSource {
   private originalSend: SendPacket | undefined;
   private stopping = false;
   /** Set by stop() once its last commit is done. */
-  private flushed = false;
+  private stopped = false;
   private fullSince: number | undefined;
   private connectedState = false;
   private reconnectDelayMs = 1000;
@@ -154,7 +154,7 @@ export class MqttSource {
       // time (see incomingStore above).
       if (packet.qos !== 2) this.enqueue(packet);
       // QoS 0 goes on here; QoS 1 and 2 go on once their PUBACK/PUBREC is handed over below.
-      if (packet.qos === 0) this.continueOrPark(cb);
+      if (packet.qos === 0) this.readNextOrPause(cb);
       else cb();
     };
     const internals = client as unknown as { _sendPacket: SendPacket };
@@ -166,7 +166,7 @@ export class MqttSource {
         this.awaitingCommit.has(packet.messageId!)
       ) {
         this.heldAcks.set(packet.messageId!, { packet, generation: this.generation });
-        this.continueOrPark(cb);
+        this.readNextOrPause(cb);
         return;
       }
       send(packet, cb, cbStorePut, noStore);
@@ -195,7 +195,7 @@ export class MqttSource {
       // Acks held for this connection are dropped: the broker sends those packets again and
       // the redelivery is recognised (see OutboxStore.isRedelivery).
       this.generation++;
-      this.clearPark(); // that connection's input stream is gone
+      this.clearPaused(); // that connection's input stream is gone
       for (const id of this.ackedThisConnection) this.ackedEarlier.add(id);
       this.ackedThisConnection.clear();
       if (this.connectedState && !this.stopping)
@@ -300,19 +300,19 @@ export class MqttSource {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.retryTimer) return;
-    this.flushScheduled = true;
+    if (this.commitScheduled || this.retryTimer) return;
+    this.commitScheduled = true;
     // setImmediate runs after every packet already parsed from the socket has been handled, so
     // one commit covers all of them.
-    setImmediate(() => this.flush());
+    setImmediate(() => this.commitBatch());
   }
 
   /** Commits the gathered messages in one transaction, then releases their acks. */
-  flush(): void {
-    this.flushScheduled = false;
-    if (this.batch.length === 0 || this.flushed) return;
+  commitBatch(): void {
+    this.commitScheduled = false;
+    if (this.batch.length === 0 || this.stopped) return;
     // No cap on the group: measured, splitting a flat-out burst into commits of 500 cost a
-    // quarter of the delivery throughput (more fsyncs, more wake-ups), issue 6.
+    // quarter of the delivery throughput (more fsyncs, more wake-ups; BENCHMARKS.md).
     const items = this.batch;
     this.batch = [];
     let accepted = 0;
@@ -339,7 +339,7 @@ export class MqttSource {
       for (const item of done)
         if (item.messageId !== undefined)
           this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
-      this.unpark();
+      this.resumeRead();
     });
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
@@ -359,27 +359,33 @@ export class MqttSource {
   }
 
   /** Lets mqtt.js parse the next packet now, or once enough of those in memory are on disk. */
-  private continueOrPark(next: (() => void) | undefined): void {
+  private readNextOrPause(next: (() => void) | undefined): void {
     if (!next) return;
-    if (this.held < MAX_HELD) return next();
-    this.parked = { next, generation: this.generation, since: this.deps.clock.now(), warned: false };
-    this.parkTimer ??= setInterval(() => this.checkPark(), 1000);
-    this.parkTimer.unref();
+    if (this.held < MAX_HELD) {
+      next();
+      return;
+    }
+    this.pausedRead = { next, generation: this.generation, since: this.deps.clock.now(), warned: false };
+    this.pauseTimer ??= setInterval(() => this.checkPaused(), 1000);
+    this.pauseTimer.unref();
   }
 
-  private unpark(): void {
-    const p = this.parked;
+  private resumeRead(): void {
+    const p = this.pausedRead;
     if (!p || this.held >= RESUME_AT) return;
-    this.clearPark();
+    this.clearPaused();
     if (p.generation === this.generation && !this.stopping) p.next();
   }
 
-  private checkPark(): void {
-    const p = this.parked;
-    if (!p) return this.clearPark();
-    this.unpark();
+  private checkPaused(): void {
+    const p = this.pausedRead;
+    if (!p) {
+      this.clearPaused();
+      return;
+    }
+    this.resumeRead();
     if (
-      this.parked &&
+      this.pausedRead &&
       !p.warned &&
       this.deps.clock.now() - p.since > 30_000 &&
       this.fullSince === undefined
@@ -392,17 +398,17 @@ export class MqttSource {
     }
   }
 
-  private clearPark(): void {
-    this.parked = undefined;
-    if (this.parkTimer) clearInterval(this.parkTimer);
-    this.parkTimer = undefined;
+  private clearPaused(): void {
+    this.pausedRead = undefined;
+    if (this.pauseTimer) clearInterval(this.pauseTimer);
+    this.pauseTimer = undefined;
   }
 
   private holdBack(items: Pending[], delayMs: number): void {
     this.batch = items.concat(this.batch);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.flush();
+      this.commitBatch();
     }, delayMs);
   }
 
@@ -433,18 +439,18 @@ export class MqttSource {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.clearPark();
+    this.clearPaused();
     const client = this.client;
     if (!client) return;
     // Commit what arrived (and ack it) before leaving; anything not committed stays unacked
     // and the broker keeps it for the next start.
     try {
-      this.flush();
+      this.commitBatch();
     } catch {
-      /* logged in flush */
+      /* logged in commitBatch */
     }
     // Nothing may touch the outbox after this: it closes right after ingest stops.
-    this.flushed = true;
+    this.stopped = true;
     // The acks of that last commit wait for its sync (bounded: a disk that hangs keeps them,
     // and the broker re-sends those messages at the next start).
     await Promise.race([
@@ -465,8 +471,4 @@ function tlsOptions(tls: NonNullable<Config['mqtt']['tls']>): Partial<IClientOpt
     ...(tls.key ? { key: readFileSync(tls.key) } : {}),
     rejectUnauthorized: tls.rejectUnauthorized,
   };
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -3,7 +3,7 @@ import type { SubscriptionConfig } from '../config/schema.js';
 import type { EventData } from '../outbox/outbox-store.js';
 
 /**
- * Topic filter → event type, and payload → event data (DESIGN.md §2 ingest). Pure: no I/O.
+ * Topic filter → event type, and payload → event data (docs/architecture.md "The data path"). Pure: no I/O.
  */
 
 export interface Routed {
@@ -113,7 +113,7 @@ export function parsePayload(
  * V8's JSON.parse takes 100,000 levels of nesting without complaint, but receivers' parsers do
  * not (serde_json stops at 128, Python's json near 1,000, and printing such a value overflows
  * the stack even in Node). Such a payload would only fail later, after every retry; it is
- * rejected here instead, with its reason (DESIGN.md §1.5).
+ * rejected here instead, with its reason (README "Guarantees" 5).
  */
 export const MAX_JSON_DEPTH = 128;
 

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Event ids (the webhook-id of a single event, DESIGN.md §3): `evt_` + 8 characters of the
+ * Event ids (the webhook-id of a single event, docs/architecture.md "Wire format"): `evt_` + 8 characters of the
  * millisecond time + 12 characters of 72 random bits, 20 characters of base64url-safe text.
  *
  * The time comes first so that ids sort by creation: the `events.id` UNIQUE index then grows at
  * its right edge, like the others. With 120 random bits each commit touched a leaf page of that
  * index per event, all written to the WAL again at every commit; that was a third of the cost of
- * storing an event (issue 6). The random part keeps ids unique across agents and restarts.
+ * storing an event (BENCHMARKS.md). The random part keeps ids unique across agents and restarts.
  */
 export class EventIdSource {
   private pool = Buffer.alloc(0);

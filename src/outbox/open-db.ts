@@ -31,7 +31,7 @@ export function ensureDataDir(dataDir: string): void {
 }
 
 /**
- * Opens (creating if needed) the outbox database with the durability settings of DESIGN.md §1:
+ * Opens (creating if needed) the outbox database with the durability settings of docs/architecture.md, "The promise":
  * WAL and synchronous=FULL, so a committed event survives a power cut. Runs the migrations in one
  * transaction and refuses a database written by a newer Edgehook. A file that is not a database
  * is an error, never silently replaced.

@@ -13,7 +13,7 @@ import { DeliveryLog, type DeliveryQuery, type SecretExpiryRow } from './deliver
 import { OperatorActions } from './operator-actions.js';
 
 /**
- * The outbox: the single owner of the SQLite database (DESIGN.md §2). Every statement is
+ * The outbox: the single owner of the SQLite database (docs/architecture.md, "The data path"). Every statement is
  * prepared once in the constructor; rows are parsed on the way out; times are integer epoch ms.
  *
  * Event states: pending (some delivery not settled), delivered, failed (some delivery is a dead

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 
 /**
  * Makes committed WAL frames durable on libuv's thread pool, so the event loop never waits for
- * the disk (issue 6).
+ * the disk (BENCHMARKS.md).
  *
  * In WAL mode, synchronous=FULL differs from NORMAL in one thing only: FULL syncs the WAL file
  * at every commit, while NORMAL syncs it before each checkpoint (and the database file after

@@ -76,26 +76,14 @@ export class SystemdNotifier {
   }
 
   /**
-   * Pings WATCHDOG=1 every WATCHDOG_USEC/2 while `healthy()` says so. The ping runs on the
-   * event loop, so a loop stuck in a synchronous call (a dying SD card under SQLite) stops the
-   * pings and systemd restarts the agent. The timer does not keep the process alive.
+   * Pings WATCHDOG=1 every WATCHDOG_USEC/2. The ping runs on the event loop, so a loop stuck in
+   * a synchronous call (a dying SD card under SQLite) stops the pings and systemd restarts the
+   * agent. The timer does not keep the process alive.
    */
-  startWatchdog(healthy: () => boolean = () => true): void {
+  startWatchdog(): void {
     const interval = this.watchdogIntervalMs;
     if (!this.enabled || interval === undefined || this.watchdogTimer) return;
-    this.watchdogTimer = setInterval(() => {
-      let ok = false;
-      try {
-        ok = healthy();
-      } catch {
-        ok = false;
-      }
-      if (ok) void this.send(['WATCHDOG=1']);
-      else
-        this.options.logger?.warn(
-          'not healthy: watchdog ping skipped (systemd restarts the agent if this lasts)',
-        );
-    }, interval);
+    this.watchdogTimer = setInterval(() => void this.send(['WATCHDOG=1']), interval);
     this.watchdogTimer.unref();
   }
 
@@ -105,7 +93,7 @@ export class SystemdNotifier {
   }
 
   /** Resolves when every message sent so far has been handed over (or failed). */
-  flush(): Promise<void> {
+  whenSent(): Promise<void> {
     return this.chain;
   }
 

@@ -1,5 +1,5 @@
 import { basename, dirname } from 'node:path';
-import { SYSTEM_CONFIG_FILE, SYSTEM_DATA_DIR } from '../cli/paths.js';
+import { SYSTEM_CONFIG_FILE, SYSTEM_DATA_DIR } from '../config/system-paths.js';
 
 /**
  * The systemd unit, rendered from one template so packaging/edgehook.service (for people who

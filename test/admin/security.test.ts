@@ -25,7 +25,7 @@ function hostOf(url: string): string {
   return new URL(url).host;
 }
 
-describe('admin security (DESIGN.md §6)', () => {
+describe('admin security (README "Admin API")', () => {
   it('refuses requests without the token or with a wrong one (401), every API route included', async () => {
     agent = await startAgent(yaml());
     const base = agent.adminUrl!;

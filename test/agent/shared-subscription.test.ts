@@ -53,7 +53,12 @@ admin: { enabled: false }
 
 it('an endpoint with certificate verification turned off logs a warning at start', async () => {
   let out = '';
-  const sink = new Writable({ write: (chunk, _enc, cb) => ((out += chunk), cb()) });
+  const sink = new Writable({
+    write: (chunk, _enc, cb) => {
+      out += chunk;
+      cb();
+    },
+  });
   agents.push(
     await startAgent(
       `mqtt: { url: embedded, embedded: { port: 0 } }

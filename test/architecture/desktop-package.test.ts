@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The desktop app's wiring in package.json and the tsconfigs (issue 4): Electron stays a
+ * The desktop app's wiring in package.json and the tsconfigs (docs/desktop.md): Electron stays a
  * development dependency the headless build never sees, `npm run typecheck` covers the main
  * process, and `npm run desktop` / `npm run dist` exist with what electron-builder needs.
  */
@@ -25,7 +25,7 @@ interface Pkg {
 }
 
 /** Everything package.json must hold for the desktop app; [] when it is ready. */
-export function desktopPackageProblems(pkg: Pkg): string[] {
+function desktopPackageProblems(pkg: Pkg): string[] {
   const problems: string[] = [];
   const scripts = pkg.scripts ?? {};
   if (pkg.main !== 'dist/electron/main.js')

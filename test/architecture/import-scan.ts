@@ -147,7 +147,7 @@ export function resolveRelative(fromFile: string, specifier: string): string | u
 
 const ELECTRON_PACKAGES = new Set(['electron', 'electron-builder', 'app-builder-lib', 'electron-updater']);
 
-/** Rule of the issue: outside src/electron, nothing imports Electron, not even its types. */
+/** Outside src/electron, nothing imports Electron, not even its types. */
 export function electronImports(files: string[], electronDir: string): Violation[] {
   const violations: Violation[] = [];
   for (const file of files) {
@@ -182,7 +182,7 @@ export function isRendererNodeFile(file: string): boolean {
 }
 
 /**
- * Rule of the issue: the UI runs in a browser page, so no code it loads may import a Node
+ * The UI runs in a browser page, so no code it loads may import a Node
  * built-in or a Node-only package. Relative imports are followed (a runtime import of
  * ../../src/x.ts loads x and everything x loads); type-only imports load nothing.
  */
@@ -211,6 +211,71 @@ export function rendererNodeImports(
         });
       const target = resolveRelative(file, ref.specifier);
       if (target) queue.push(target);
+    }
+  }
+  return violations;
+}
+
+/**
+ * The layers of src/, bottom first (docs/architecture.md "Layers"). A file's area is its
+ * directory under src/ ("shared" for the files at the top of src/). A file may import from its
+ * own area and from any lower layer, never from a higher one; areas on the same layer import
+ * each other only where PEER_IMPORTS says so.
+ */
+export const LAYERS: readonly (readonly string[])[] = [
+  ['shared', 'config'],
+  ['outbox'],
+  ['ingest', 'delivery'],
+  ['admin'],
+  ['agent'],
+  ['cli', 'electron', 'systemd'],
+];
+export const PEER_IMPORTS: ReadonlySet<string> = new Set(['config -> shared', 'cli -> systemd']);
+
+export function areaOf(srcDir: string, file: string): string {
+  const parts = path.relative(srcDir, file).split(path.sep);
+  return parts.length === 1 ? 'shared' : parts[0]!;
+}
+
+/** Every import (type-only ones too: a type ties the layers as much as code does) that points up. */
+export function layerImports(
+  files: string[],
+  srcDir: string,
+  layers: readonly (readonly string[])[] = LAYERS,
+  peers: ReadonlySet<string> = PEER_IMPORTS,
+): Violation[] {
+  const layerOf = (area: string) => layers.findIndex((l) => l.includes(area));
+  const violations: Violation[] = [];
+  for (const file of files) {
+    const from = areaOf(srcDir, file);
+    const fromLayer = layerOf(from);
+    if (fromLayer < 0) {
+      violations.push({ file, line: 1, specifier: '', rule: `src/${from} is in no layer` });
+      continue;
+    }
+    for (const ref of importsOf(file, fs.readFileSync(file, 'utf8'))) {
+      const target = resolveRelative(file, ref.specifier);
+      if (!target) continue;
+      if (!target.startsWith(srcDir + path.sep)) {
+        violations.push({
+          file,
+          line: ref.line,
+          specifier: ref.specifier,
+          rule: 'imports from outside src/',
+        });
+        continue;
+      }
+      const to = areaOf(srcDir, target);
+      if (to === from) continue;
+      const toLayer = layerOf(to);
+      if (toLayer < fromLayer || (toLayer === fromLayer && peers.has(`${from} -> ${to}`))) continue;
+      violations.push({
+        file,
+        line: ref.line,
+        specifier: ref.specifier,
+        rule:
+          toLayer === fromLayer ? `${from} imports ${to}, its peer` : `${from} imports ${to}, a higher layer`,
+      });
     }
   }
   return violations;

@@ -13,7 +13,7 @@ import {
 } from './import-scan.js';
 
 /**
- * Headless stays free of Electron, and the UI stays a web page (issue 4, DESIGN.md §7):
+ * Headless stays free of Electron, and the UI stays a web page (docs/architecture.md "Layers"):
  * - no file outside src/electron/ imports electron (or electron-builder), nor loads src/electron;
  * - nothing the UI in renderer/ loads imports a Node built-in or a Node-only package.
  * The scanner is first tried on small fixtures, so a rule that silently matches nothing fails.

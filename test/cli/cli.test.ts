@@ -7,7 +7,7 @@ import { AgentProcess, ROOT, SECRET, tempDir } from '../helpers/agent.js';
 import { Receiver } from '../helpers/receiver.js';
 import { freePort, waitFor } from '../helpers/net.js';
 
-/** `edgehook …` as a user runs it (DESIGN.md §5): the built bin, a real process, exit codes. */
+/** `edgehook …` as a user runs it (README "Command line"): the built bin, a real process, exit codes. */
 
 const BIN = join(ROOT, 'bin/edgehook.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -9,7 +9,7 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { FakeNotifySocket, haveSystemdNotify } from '../systemd/notify-socket.js';
 
 /**
- * Issue 8, "done when": `npm pack` → `npm install -g <tarball>` into a temporary prefix → the
+ * docs/headless.md "Install": `npm pack` → `npm install -g <tarball>` into a temporary prefix → the
  * installed `edgehook` run from other directories: init, check, run (under a fake systemd
  * notification socket), status, demo; and no Electron anywhere in the installed tree.
  *
@@ -83,8 +83,13 @@ function start(
   procs.push(proc);
   let out = '';
   let stdout = '';
-  proc.stdout!.on('data', (c) => ((out += c), (stdout += c)));
-  proc.stderr!.on('data', (c) => (out += c));
+  proc.stdout!.on('data', (c) => {
+    out += c;
+    stdout += c;
+  });
+  proc.stderr!.on('data', (c) => {
+    out += c;
+  });
   return Object.assign(proc, { out: () => out, stdoutText: () => stdout });
 }
 

@@ -11,7 +11,7 @@ import { AgentProcess, ROOT, SECRET, tempDir } from '../helpers/agent.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { PYTHON } from '../systemd/notify-socket.js';
 
-/** `edgehook status`, `edgehook demo`, where things live, and how run logs (issue 8). */
+/** `edgehook status`, `edgehook demo`, where things live, and how run logs (README "Command line"). */
 
 const BIN = join(ROOT, 'bin/edgehook.js');
 const ENV = Object.fromEntries(

@@ -6,7 +6,7 @@ import { SECRET, startAgent, tempDir } from '../helpers/agent.js';
 import { freePort, sleep, waitFor } from '../helpers/net.js';
 
 /**
- * The dispatcher against a real HTTP receiver (DESIGN.md §2): endpoint trouble backs the
+ * The dispatcher against a real HTTP receiver (README "Delivery"): endpoint trouble backs the
  * endpoint off and then drains; message trouble follows the delivery's own schedule.
  */
 

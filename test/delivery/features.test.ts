@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { sleep, waitFor } from '../helpers/net.js';
 import { makePki } from '../helpers/tls.js';
 
-/** Delivery features real deployments need (issue 7), each against real servers. */
+/**
+ * Delivery features real deployments need (README "Features for real deployments"), each against
+ * real servers.
+ */
 
 let agents: Agent[] = [];
 let closers: (() => Promise<unknown> | undefined)[] = [];

@@ -17,7 +17,7 @@ import {
 } from './support/rig.js';
 
 /**
- * DESIGN.md §1.1 and §2 ingest: "a broker restart loses nothing". The agent runs as a user
+ * README "Guarantees" 1: a broker restart loses nothing. The agent runs as a user
  * runs it, against a real Mosquitto with persistence (its session is persistent: fixed client
  * id, clean: false), while the broker is restarted or killed.
  */
@@ -93,7 +93,7 @@ async function expectAllInOrder(receiver: Receiver, n: number): Promise<Map<numb
 /** Waits until Mosquitto has written its persistence file after `since` (autosave_interval 1). */
 async function persisted(mosq: Mosquitto, since: number): Promise<void> {
   await waitFor(
-    () => statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs! > since,
+    () => (statSync(join(mosq.dir, 'mosquitto.db'), { throwIfNoEntry: false })?.mtimeMs ?? 0) > since,
     'Mosquitto to save its persistence file',
     10_000,
     50,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, STACK_FRAME, tempDirIn, Cleanup } from './support/rig.js';
 
 /**
- * DESIGN.md §1.5: "An invalid config fails at start with every problem listed by path."
+ * README "Guarantees" 5: an invalid config fails at start with every problem listed by path.
  * Config mistakes a person makes, each through `edgehook check` as a user runs it: exit 2,
  * the file named, the problem's path named, no stack trace. These extend the loader's own
  * cases in test/config/load.test.ts (which checks the exact wording in-process) with other

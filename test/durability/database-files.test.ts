@@ -7,10 +7,10 @@ import { openDb } from '../../src/outbox/open-db.js';
 import { cli, Cleanup, STACK_FRAME, tempDirIn } from './support/rig.js';
 
 /**
- * DESIGN.md §1.5 and §2 outbox, at `edgehook run` as a user runs it: a database file that is
- * damaged or from a newer Edgehook, and a data directory that cannot be written, each stop the
- * agent at start with one clear line and a non-zero exit — never a stack trace, never a crash
- * loop, and the user's file is never replaced or changed.
+ * README "Guarantees" 5 and docs/architecture.md "The data path" (outbox), at `edgehook run` as a
+ * user runs it: a database file that is damaged or from a newer Edgehook, and a data directory that
+ * cannot be written, each stop the agent at start with one clear line and a non-zero exit — never a
+ * stack trace, never a crash loop, and the user's file is never replaced or changed.
  */
 
 const cleanup = new Cleanup();

@@ -16,7 +16,7 @@ import {
 import { badPayload, ODD_TOPICS, TEN_MB } from './support/hostile-payloads.js';
 
 /**
- * DESIGN.md §1.5: a payload that does not parse as its subscription declares is kept as a
+ * README "Guarantees" 5: a payload that does not parse as its subscription declares is kept as a
  * `rejected` event with the reason, visible, and still acked so it cannot jam the session.
  * 1,000 generated hostile payloads (invalid JSON, invalid UTF-8, deep nesting, 10 MB, empty,
  * binary garbage) and odd topics go through a real Mosquitto to the agent started as a user

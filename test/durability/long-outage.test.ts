@@ -8,8 +8,8 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { Cleanup, expectCountsAddUp, tempDirIn } from './support/rig.js';
 
 /**
- * A receiver down for three simulated days (DESIGN.md §2: "Events older than maxAgeHours
- * (default 72) become expired, counted and visible"). Three days cannot pass in CI, so this
+ * A receiver down for three simulated days (README "Delivery": events older than `maxAgeHours`
+ * (default 72) become expired, counted and visible). Three days cannot pass in CI, so this
  * agent runs in-process with an OffsetClock moved forward; everything else is real: the
  * embedded broker, SQLite, the dispatcher's timers (short: a refused connection is probed
  * every ~2 s), and an HTTP receiver that refuses connections until it starts.

@@ -8,7 +8,7 @@ import { adminApi, Cleanup, device, publishPaced, rssKiB, tempDirIn } from './su
 import { TroubleServer } from './support/trouble-server.js';
 
 /**
- * Receiver trouble (DESIGN.md §2 dispatcher), each case against an agent started as a user
+ * Receiver trouble (README "Delivery"), each case against an agent started as a user
  * starts it, with two endpoints: `troubled`, whose receiver misbehaves, and `healthy`. Each
  * trouble must be handled by its policy (endpoint trouble: back off, one probe at a time, then
  * drain in order; message trouble: the delivery's own schedule, then dead letter; 410: disable)

@@ -16,7 +16,7 @@ import {
 } from './support/rig.js';
 
 /**
- * DESIGN.md §1.1–1.3 under the worst a gateway sees: the agent is SIGKILLed at random moments
+ * README "Guarantees" 1–3 under the worst a gateway sees: the agent is SIGKILLed at random moments
  * while 20,000 QoS 1 messages stream in through a real Mosquitto and deliveries are in flight,
  * and restarted each time as a user (or systemd) would. Every message must reach the receiver;
  * a duplicate must carry the webhook-id of its first delivery; with `ordering: strict` the
@@ -146,7 +146,11 @@ admin: { port: 0 }
   expect([...seqById.values()].every((s) => s.size === 1)).toBe(true);
   // Strict order once duplicates are removed, and seq grows with it.
   const seen = new Set<string>();
-  const firstDeliveries = got.filter((r) => (seen.has(r.id) ? false : (seen.add(r.id), true)));
+  const firstDeliveries = got.filter((r) => {
+    if (seen.has(r.id)) return false;
+    seen.add(r.id);
+    return true;
+  });
   const order = firstDeliveries.map(indexOf);
   const outOfOrder = order.findIndex((v, k) => v !== k);
   expect(

@@ -16,7 +16,7 @@ import {
 import { TroubleServer } from './support/trouble-server.js';
 
 /**
- * DESIGN.md §1.4: the outbox never grows past storage.maxBytes; what happens when full is
+ * README "Guarantees" 4: the outbox never grows past storage.maxBytes; what happens when full is
  * configured (whenFull), counted and shown. A tiny maxBytes, a receiver that is down while
  * 1,000 events arrive through a real Mosquitto, then comes back.
  */

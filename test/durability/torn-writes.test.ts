@@ -17,7 +17,7 @@ import {
 } from './support/rig.js';
 
 /**
- * Torn writes (DESIGN.md §1.1: acked only after the commit, WAL + synchronous=FULL). The agent
+ * Torn writes (README "Guarantees" 1: acked only after the commit is on disk). The agent
  * is SIGKILLed again and again while group commits of large rows are being written. After each
  * kill, the database as the crash left it (with its WAL) must open cleanly, pass
  * `PRAGMA integrity_check`, and hold every message the agent had acked: the broker will never

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 /**
- * electron-builder.yml cannot be tried here (packaging downloads Electron, MACHINE-NOTES.md),
- * so it is checked two ways: against the JSON schema electron-builder ships
+ * electron-builder.yml cannot be tried here (packaging downloads Electron, docs/desktop.md
+ * "Building installers"), so it is checked two ways: against the JSON schema electron-builder ships
  * (app-builder-lib/scheme.json), strictly with ajv, and with electron-builder's own
  * validateConfiguration, the function a real `electron-builder` run calls first.
  */

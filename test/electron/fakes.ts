@@ -11,8 +11,8 @@ import type { AgentLike, ElectronModules } from '../../src/electron/desktop-deps
 
 /**
  * Stand-ins for the Electron modules the desktop app uses (Electron cannot run here,
- * MACHINE-NOTES.md). They behave like Electron where the tests depend on it: app.quit() emits
- * 'before-quit' and only exits if nobody called preventDefault().
+ * docs/development.md "System packages"). They behave like Electron where the tests depend on it:
+ * app.quit() emits 'before-quit' and only exits if nobody called preventDefault().
  */
 
 export interface FakeEvent {
@@ -189,7 +189,9 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
     session: {
       defaultSession: {
         webRequest: {
-          onHeadersReceived: vi.fn((listener: typeof headersListener) => void (headersListener = listener)),
+          onHeadersReceived: vi.fn((listener: typeof headersListener) => {
+            headersListener = listener;
+          }),
         },
         setPermissionRequestHandler: vi.fn(),
         setPermissionCheckHandler: vi.fn(),

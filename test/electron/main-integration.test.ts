@@ -15,7 +15,7 @@ const h = vi.hoisted(() => ({ fake: undefined as FakeElectron | undefined }));
 vi.mock('electron', () => h.fake!.modules);
 
 let userData: string;
-let signalsBefore: Map<string, Function[]>;
+let signalsBefore: Map<string, NodeJS.SignalsListener[]>;
 
 beforeAll(() => {
   userData = fs.mkdtempSync(path.join(os.tmpdir(), 'edgehook-desktop-main-'));

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 /**
  * main.ts is the only file that imports 'electron' at run time. Importing it outside Electron
- * throws (MACHINE-NOTES.md), so 'electron' is mocked at the module edge and the test checks the
- * wiring: the real modules reach DesktopApp, which runs at once.
+ * throws (docs/development.md "System packages"), so 'electron' is mocked at the module edge and
+ * the test checks the wiring: the real modules reach DesktopApp, which runs at once.
  */
 
 const electron = vi.hoisted(() => {
@@ -39,7 +39,7 @@ vi.mock('electron', () => ({
   Tray: vi.fn(),
 }));
 
-let signalListeners: Map<string, Function[]>;
+let signalListeners: Map<string, NodeJS.SignalsListener[]>;
 
 beforeEach(() => {
   vi.resetModules();

@@ -163,9 +163,17 @@ function fakeSession() {
     | undefined;
   let checkHandler: ((wc: unknown, permission: string, origin: string) => boolean) | undefined;
   const session = {
-    webRequest: { onHeadersReceived: (l: typeof listener) => void (listener = l) },
-    setPermissionRequestHandler: (h: typeof requestHandler) => void (requestHandler = h),
-    setPermissionCheckHandler: (h: typeof checkHandler) => void (checkHandler = h),
+    webRequest: {
+      onHeadersReceived: (l: typeof listener) => {
+        listener = l;
+      },
+    },
+    setPermissionRequestHandler: (h: typeof requestHandler) => {
+      requestHandler = h;
+    },
+    setPermissionCheckHandler: (h: typeof checkHandler) => {
+      checkHandler = h;
+    },
   };
   return {
     session: session as unknown as SessionLike,

@@ -30,7 +30,7 @@ export interface Mosquitto {
 /**
  * A real Mosquitto on a free loopback port, with persistence in a temp dir so a restart keeps
  * queued session messages. `user root` because Mosquitto started as root otherwise drops to a
- * user that cannot write the temp dir (MACHINE-NOTES.md).
+ * user that cannot write the temp dir (docs/development.md "System packages").
  */
 export async function startMosquitto(options: { extraConfig?: string } = {}): Promise<Mosquitto> {
   const bin = requireMosquitto();

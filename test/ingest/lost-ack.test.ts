@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/net.js';
 /**
  * The connection dies after the agent committed a message and sent its PUBACK/PUBREC, but
  * before the broker read it. The broker sends the message again (DUP) on the next connection.
- * DESIGN.md §1.2: that redelivery must not become a second event with a new webhook-id.
+ * README "Guarantees" 2: that redelivery must not become a second event with a new webhook-id.
  * A TCP proxy between the agent and a real Mosquitto swallows the ack and cuts the line, so the
  * moment is hit every time rather than by luck.
  */

@@ -8,7 +8,7 @@ import { Receiver, type Received } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
 
 /**
- * Ingest against a real Mosquitto (DESIGN.md §1.1): QoS 0/1/2, the persistent session queueing
+ * Ingest against a real Mosquitto (README "Guarantees" 1): QoS 0/1/2, the persistent session queueing
  * while the agent is down, and broker restarts. The agent runs in this process; the receiver
  * verifies every request with the standardwebhooks package.
  */

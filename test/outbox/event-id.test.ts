@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { EventIdSource, timePrefix } from '../../src/outbox/event-id.js';
 
-/** Event ids: the webhook-id format of DESIGN.md §3, unique, and in time order as strings. */
+/**
+ * Event ids: the webhook-id format of docs/architecture.md "Wire format", unique, and in time order
+ * as strings.
+ */
 
 describe('EventIdSource', () => {
   it('makes evt_ ids of 20 base64url characters, no dots, unique within one millisecond', () => {

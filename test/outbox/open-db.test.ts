@@ -44,7 +44,7 @@ describe('openDb', () => {
     const dataDir = join(dir(), 'nested', 'data');
     const db = open(dataDir);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA): a committed event survives a power cut (DESIGN.md §1).
+    // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA): a committed event survives a power cut (README "Guarantees" 1).
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     expect(LATEST_VERSION).toBeGreaterThan(0);
     expect(db.pragma('user_version', { simple: true })).toBe(LATEST_VERSION);

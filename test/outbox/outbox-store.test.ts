@@ -17,7 +17,7 @@ import {
 useStoreFixture();
 
 describe('OutboxStore.append', () => {
-  it('assigns a growing seq and writes the envelope of DESIGN.md §3 for json, text and binary', () => {
+  it('assigns a growing seq and writes the webhook envelope (docs/architecture.md "Wire format") for json, text and binary', () => {
     const o = open();
     const first = o.store.append([
       {

@@ -38,7 +38,9 @@ let dirs: string[] = [];
 
 /** Registers the hooks: a fresh clock before each test; after it, integrity_check and cleanup. */
 export function useStoreFixture(): void {
-  beforeEach(() => void (clock.t = Date.UTC(2026, 10, 24, 8, 0, 0, 123)));
+  beforeEach(() => {
+    clock.t = Date.UTC(2026, 10, 24, 8, 0, 0, 123);
+  });
   afterEach(() => {
     for (const o of opened) {
       if (!o.db.open) continue;
@@ -118,7 +120,7 @@ export function settle(
   });
 }
 
-/** DESIGN.md §1.4: every received event is accounted for, exactly once. */
+/** README "Guarantees" 4: every received event is accounted for, exactly once. */
 export function expectBalanced(c: OutboxCounts): void {
   expect(c.received).toBe(
     c.delivered + c.pending + c.failed + c.dropped + c.rejected + c.expired + c.deleted + c.unrouted,

@@ -40,8 +40,7 @@ export class FakeNotifySocket {
     let listening = false;
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.buffered += chunk;
-      let nl: number;
-      while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
         const line = this.buffered.slice(0, nl);
         this.buffered = this.buffered.slice(nl + 1);
         if (line === 'listening') listening = true;

@@ -3,9 +3,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import type { Agent } from '../../src/agent/create-agent.js';
 
 /**
- * Debian's Chromium driven by playwright-core (MACHINE-NOTES.md): never a downloaded browser.
- * Without Chromium the browser tests skip on a developer's machine, but fail under CI=true,
- * where .ci/run installs it.
+ * Debian's Chromium driven by playwright-core (docs/development.md "System packages"): never a
+ * downloaded browser. Without Chromium the browser tests skip on a developer's machine, but fail
+ * under CI=true, where .ci/run installs it.
  */
 export const CHROMIUM = process.env.EDGEHOOK_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_FLAGS = [

@@ -1,5 +1,6 @@
 import type {
   DeliveryDetail,
+  DeliveryPage,
   DeliveryStatus,
   DeliveryView,
   EndpointView,
@@ -213,7 +214,7 @@ export const deliveriesPage: Page = (main, route) => {
 
   async function reload(): Promise<void> {
     const mine = ++loadSeq;
-    let page;
+    let page: DeliveryPage;
     try {
       page = await api.deliveries({ ...filters(), before, limit: PAGE_SIZE });
     } catch (err) {

@@ -48,7 +48,10 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
       const v = r.read(r.field);
       if (v === undefined || JSON.stringify(v) === JSON.stringify(r.initial)) continue;
       let o = body;
-      for (const k of r.path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+      for (const k of r.path.slice(0, -1)) {
+        o[k] ??= {};
+        o = o[k] as Record<string, unknown>;
+      }
       o[r.path[r.path.length - 1]!] = v;
     }
     if (Object.keys(body).length === 0) {

@@ -1,10 +1,10 @@
-import type { AgentStatus } from '../../agent/agent-status.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { AdminOutbox } from '../../outbox/outbox-store.js';
 import { ConfigValidationError } from '../../config/config-file.js';
 import { fieldsFrom, invalid } from '../api-errors.js';
+import type { AgentStatus } from '../api-types.js';
 import type { ConfigService } from '../config-service.js';
 
 /**
@@ -38,10 +38,6 @@ export async function withFieldsUnder<T>(prefix: () => string, run: () => Promis
     if (err instanceof ConfigValidationError) throw invalid(fieldsFrom(err.problems, prefix()));
     throw err;
   }
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** A non-negative integer query parameter, or a field error naming it. */

@@ -14,12 +14,13 @@ import type {
   TestEventResult,
 } from '../api-types.js';
 import { NotFound } from '../config-service.js';
-import { isPlainObject, withFieldsUnder, type AdminApiDeps } from './api-deps.js';
+import { isPlainObject } from '../../plain-object.js';
+import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
 
 /**
  * /api/endpoints: list, create, replace, delete; reveal and rotate secrets; send a test event;
  * replay a time range. Secrets are masked in every answer but reveal's and the one-time answers
- * of create and rotate (DESIGN.md §6).
+ * of create and rotate (docs/architecture.md "Secrets").
  */
 
 /** Shown instead of the value of a header that carries a credential; sent back, it keeps the value. */

@@ -5,8 +5,8 @@ import type { RedeliverResult, RejectedEventPage, RejectedEventView } from '../a
 import { intParam, type AdminApiDeps } from './api-deps.js';
 
 /**
- * /api/events: rejected events (payload did not parse as its subscription declares, DESIGN.md
- * §1.5) with their reason, and redelivering one to the endpoints its type routes to.
+ * /api/events: rejected events (payload did not parse as its subscription declares, README
+ * "Guarantees" 5) with their reason, and redelivering one to the endpoints its type routes to.
  */
 
 const DEFAULT_LIMIT = 50;

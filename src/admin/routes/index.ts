@@ -13,7 +13,7 @@ import { registerSubscriptionRoutes } from './subscriptions.js';
 export type { AdminApiDeps } from './api-deps.js';
 
 /**
- * The admin API (issue 3; contract in ../api-types.ts) as one encapsulated Fastify plugin:
+ * The admin API (README "Admin API"; contract in ../api-types.ts) as one encapsulated Fastify plugin:
  * its error handler turns every failure into an ApiError. Authentication, Host and Origin
  * checks are the server's onRequest hook, which covers these routes too.
  */

@@ -4,7 +4,7 @@ import type { AttemptRecord } from '../../outbox/outbox-store.js';
 import type { AdminApiDeps } from './api-deps.js';
 
 /**
- * GET /metrics in the Prometheus text format, with the names of DESIGN.md §6. One Registry per
+ * GET /metrics in the Prometheus text format, with the names README "Admin API" lists. One Registry per
  * agent (never prom-client's global one: two agents in a process, as in tests, must not mix).
  * Deliveries and their durations are counted from the outbox's committed results; the event
  * totals are the outbox's own persistent counters, read at scrape time, so they survive

@@ -5,7 +5,8 @@ import { literal, type PathSegment } from '../../config/config-file.js';
 import type { Config } from '../../config/schema.js';
 import { invalid } from '../api-errors.js';
 import type { SaveResult, SettingsView } from '../api-types.js';
-import { isPlainObject, withFieldsUnder, type AdminApiDeps } from './api-deps.js';
+import { isPlainObject } from '../../plain-object.js';
+import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
 
 /**
  * /api/settings: agent, broker, storage and admin settings. PUT takes any part of

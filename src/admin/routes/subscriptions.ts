@@ -4,7 +4,8 @@ import { subscriptionSchema, type SubscriptionConfig } from '../../config/schema
 import { invalid, notFound } from '../api-errors.js';
 import type { SubscriptionView } from '../api-types.js';
 import { NotFound } from '../config-service.js';
-import { isPlainObject, withFieldsUnder, type AdminApiDeps } from './api-deps.js';
+import { isPlainObject } from '../../plain-object.js';
+import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
 
 /**
  * /api/subscriptions, addressed by position in the file's list. Changes apply without a

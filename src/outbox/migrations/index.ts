@@ -78,7 +78,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     name: 'secret_expiry: when a rotated-out signing secret stops signing',
     sql: `
-      -- Rotation keeps the previous secret signing beside the new one for a window (issue 3).
+      -- Rotation keeps the previous secret signing beside the new one for a window (README, "Features for real deployments").
       -- The secrets themselves live in the config file; this only records until when each
       -- rotated-out one signs, by a SHA-256 of the secret, so the database never holds a secret.
       CREATE TABLE secret_expiry (
@@ -87,7 +87,7 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_at INTEGER NOT NULL,
         -- and, beyond expires_at, until every event received before the rotation (seq up to
         -- this) has been delivered to the endpoint: a gateway offline for longer than the
-        -- window still signs its backlog with the secret the receiver had then (issue 7).
+        -- window still signs its backlog with the secret the receiver had then.
         until_seq INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (endpoint_id, secret_hash)
       ) WITHOUT ROWID;
@@ -98,7 +98,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'deliveries.last_duration_ms: a first-try success needs no attempts row',
     sql: `
       -- Most deliveries succeed at their first attempt. Writing an attempts row (and its bytes)
-      -- for each doubled the writes per delivered event (issue 6); the deliveries row now keeps
+      -- for each doubled the writes per delivered event (BENCHMARKS.md); the deliveries row now keeps
       -- what that row said (status, time, duration), and the log shows it as the one attempt.
       ALTER TABLE deliveries ADD COLUMN last_duration_ms INTEGER;
     `,
