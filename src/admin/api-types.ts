@@ -8,6 +8,7 @@
  */
 
 import type { AgentStatus } from '../agent/agent-status.js';
+import type { PayloadFormat } from '../config/schema.js';
 import type { AttemptRow, DeliveryRow } from '../outbox/outbox-store.js';
 
 export type { AgentStatus };
@@ -47,6 +48,8 @@ export interface EndpointView {
   secrets: SecretView[];
   retry: { schedule: number[]; maxAgeHours: number; backoffMaxSeconds: number };
   batch: { maxEvents: number; maxWaitMs: number };
+  /** the body's format (README "Payload formats and versioning") */
+  format: PayloadFormat;
   compress: 'none' | 'gzip';
   rateLimitPerSec: number;
   /** live state from the dispatcher */
@@ -59,8 +62,8 @@ export interface EndpointView {
  * EndpointView; DELETE /api/endpoints/:id → 204 (its pending and failed deliveries are deleted,
  * counted). The same keys as an `endpoints[]` entry of the config file. On create, `secret`
  * absent → one is generated (`whsec_` + 32 random bytes) and returned once in
- * CreatedEndpoint.secret. On PUT, `secret` (and batch, compress, rateLimitPerSec, tls) absent →
- * kept as they are; `id` cannot change.
+ * CreatedEndpoint.secret. On PUT, `secret` (and format, batch, compress, rateLimitPerSec, tls)
+ * absent → kept as they are; `id` cannot change.
  */
 export interface EndpointInput {
   id: string;
@@ -71,6 +74,8 @@ export interface EndpointInput {
   timeoutMs?: number;
   ordering?: 'strict' | 'parallel';
   maxInFlight?: number;
+  /** changes the format of what is sent from then on, queued events included */
+  format?: PayloadFormat;
   enabled?: boolean;
   retry?: { schedule?: number[]; maxAgeHours?: number; backoffMaxSeconds?: number };
 }
@@ -170,8 +175,15 @@ export interface DeliveryPage {
 /** GET /api/deliveries/:endpoint/:seq */
 export interface DeliveryDetail {
   delivery: DeliveryView;
-  /** the webhook body exactly as sent */
+  /**
+   * The webhook body exactly as sent (alone; in a batch it was one element of the batch body),
+   * in `format`: the endpoint's format now, which is the one it was sent in unless the
+   * endpoint's format changed after its last attempt.
+   */
   body: string;
+  format: PayloadFormat;
+  /** the content-type it is sent with */
+  contentType: string;
   attempts: AttemptView[];
 }
 

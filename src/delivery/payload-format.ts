@@ -37,17 +37,19 @@ export function renderBody(
   agentJson: string,
 ): RenderedBody {
   const types = CONTENT_TYPES[format];
-  if (group.length === 1) {
-    const d = group[0]!;
-    const body = format === 'edgehook/1' ? d.body : cloudEventOf(d.body);
-    return { id: d.id, body, contentType: types.single };
-  }
+  if (group.length === 1) return renderOne(format, group[0]!.id, group[0]!.body);
   if (format === 'edgehook/1') return { ...batchBody(group, agentJson), contentType: types.batch };
   return {
     id: batchId(group),
     body: `[${group.map((d) => cloudEventOf(d.body)).join(',')}]`,
     contentType: types.batch,
   };
+}
+
+/** One event sent alone: `id` and `stored` are the event's id and its stored edgehook/1 body. */
+export function renderOne(format: PayloadFormat, id: string, stored: string): RenderedBody {
+  const body = format === 'edgehook/1' ? stored : cloudEventOf(stored);
+  return { id, body, contentType: CONTENT_TYPES[format].single };
 }
 
 /**
