@@ -8,7 +8,8 @@ import { batchBody, batchId } from './batch.js';
  * The outbox stores each event once, as its edgehook/1 body; other formats are rendered from it
  * at send time. Rendering is a pure function of the stored body, so a retry, a restart or a
  * replay sends the same bytes under the same webhook-id, and the delivery log can show the body
- * as it was sent without storing it twice.
+ * as it was sent without storing it twice (rendered in the endpoint's current format, so a
+ * delivery made before a format change shows in the new one).
  */
 
 export interface RenderedBody {
