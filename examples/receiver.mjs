@@ -39,7 +39,11 @@ createServer((req, res) => {
         console.log(`gap: seq ${lastSeq + 1}..${event.seq - 1} not seen (yet)`);
       lastSeq = Math.max(lastSeq, event.seq);
     }
-    console.log(`${event.type} #${event.seq} from ${event.agent}: ${JSON.stringify(event.data)}`);
+    // edgehook/1 names the agent in `agent`; cloudevents/1.0 in `source` (edgehook://<agentId>).
+    const from = event.agent ?? event.source;
+    console.log(
+      `[${req.headers['webhook-format']}] ${event.type} #${event.seq} from ${from}: ${JSON.stringify(event.data)}`,
+    );
     res.writeHead(204).end();
   });
 }).listen(port, '127.0.0.1', () => console.log(`receiver listening on http://127.0.0.1:${port}/hooks`));

@@ -14,6 +14,9 @@
 /** An endpoint's delivery state: backing-off after failures, disabled by a 410 Gone, paused by an operator. */
 export type EndpointStateName = 'healthy' | 'backing-off' | 'disabled' | 'paused';
 
+/** The body format an endpoint pins (README "Payload formats and versioning"). */
+export type PayloadFormat = 'edgehook/1' | 'cloudevents/1.0';
+
 /** One endpoint as GET /api/status shows it. */
 export interface EndpointStatusView {
   id: string;
@@ -108,6 +111,8 @@ export interface EndpointView {
   secrets: SecretView[];
   retry: { schedule: number[]; maxAgeHours: number; backoffMaxSeconds: number };
   batch: { maxEvents: number; maxWaitMs: number };
+  /** the body's format (README "Payload formats and versioning") */
+  format: PayloadFormat;
   compress: 'none' | 'gzip';
   rateLimitPerSec: number;
   /** live state from the dispatcher */
@@ -120,8 +125,8 @@ export interface EndpointView {
  * EndpointView; DELETE /api/endpoints/:id → 204 (its pending and failed deliveries are deleted,
  * counted). The same keys as an `endpoints[]` entry of the config file. On create, `secret`
  * absent → one is generated (`whsec_` + 32 random bytes) and returned once in
- * CreatedEndpoint.secret. On PUT, `secret` (and batch, compress, rateLimitPerSec, tls) absent →
- * kept as they are; `id` cannot change.
+ * CreatedEndpoint.secret. On PUT, `secret` (and format, batch, compress, rateLimitPerSec, tls)
+ * absent → kept as they are; `id` cannot change.
  */
 export interface EndpointInput {
   id: string;
@@ -132,6 +137,8 @@ export interface EndpointInput {
   timeoutMs?: number;
   ordering?: 'strict' | 'parallel';
   maxInFlight?: number;
+  /** changes the format of what is sent from then on, queued events included */
+  format?: PayloadFormat;
   enabled?: boolean;
   retry?: { schedule?: number[]; maxAgeHours?: number; backoffMaxSeconds?: number };
 }
@@ -246,8 +253,15 @@ export interface DeliveryPage {
 /** GET /api/deliveries/:endpoint/:seq */
 export interface DeliveryDetail {
   delivery: DeliveryView;
-  /** the webhook body exactly as sent */
+  /**
+   * The webhook body exactly as sent (alone; in a batch it was one element of the batch body),
+   * in `format`: the endpoint's format now, which is the one it was sent in unless the
+   * endpoint's format changed after its last attempt.
+   */
   body: string;
+  format: PayloadFormat;
+  /** the content-type it is sent with */
+  contentType: string;
   attempts: AttemptView[];
 }
 

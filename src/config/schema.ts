@@ -95,6 +95,10 @@ const secret = z
   .regex(SECRET_PATTERN, 'a secret is "whsec_" (HMAC) or "whsk_" (ed25519) followed by base64')
   .describe('whsec_… (HMAC-SHA256, v1) or whsk_… (ed25519, v1a)');
 
+/** Body formats an endpoint can pin (README "Payload formats and versioning"); only ever added to. */
+export const PAYLOAD_FORMATS = ['edgehook/1', 'cloudevents/1.0'] as const;
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+
 export const DEFAULT_RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
 
 export const endpointSchema = z
@@ -138,6 +142,12 @@ export const endpointSchema = z
       })
       .prefault({})
       .describe('maxEvents > 1 sends several events in one signed request'),
+    format: z
+      .enum(PAYLOAD_FORMATS)
+      .default('edgehook/1')
+      .describe(
+        'the body\'s format: edgehook/1 (our envelope) or cloudevents/1.0 (CloudEvents JSON); see "Payload formats and versioning"',
+      ),
     compress: z
       .enum(['none', 'gzip'])
       .default('none')

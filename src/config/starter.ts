@@ -85,6 +85,8 @@ endpoints:
     maxInFlight: 8                 # concurrent requests when parallel; default 8
     # maxEvents > 1 sends several events in one signed request. Defaults: 1, 0 ms, 1MiB
     batch: { maxEvents: 1, maxWaitMs: 0, maxBytes: 1MiB }
+    # The body's format: edgehook/1 (default) | cloudevents/1.0 (CloudEvents 1.0 JSON)
+    format: edgehook/1
     compress: none                 # none | gzip (the signature covers the uncompressed body)
     rateLimitPerSec: 0             # requests per second; 0 (default) is no limit
     # Private CA and client certificate (mutual TLS) for https:// (paths relative to this file):

@@ -13,7 +13,7 @@ import {
 } from './retry-policy.js';
 import type { SendResult } from './http-sender.js';
 import { webhookHeaders, type Signer } from './sign.js';
-import { batchBody } from './batch.js';
+import { FORMAT_HEADER, renderBody } from './payload-format.js';
 import { clockPlausible } from '../clock.js';
 
 /**
@@ -376,11 +376,16 @@ export class EndpointQueue {
 
   private async attempt(group: PendingDelivery[]): Promise<void> {
     const started = this.deps.clock.now();
-    const { id, body } =
-      group.length === 1 ? { id: group[0]!.id, body: group[0]!.body } : batchBody(group, this.agentJson);
     let result: SendResult;
     try {
-      const headers = webhookHeaders(this.deps.signer, id, Math.floor(started / 1000), body);
+      // Rendered at each attempt from the stored body: a retry sends the same bytes, in the
+      // format the endpoint has now (README "Payload formats and versioning").
+      const { id, body, contentType } = renderBody(this.ep.format, group, this.agentJson);
+      const headers = {
+        'content-type': contentType,
+        [FORMAT_HEADER]: this.ep.format,
+        ...webhookHeaders(this.deps.signer, id, Math.floor(started / 1000), body),
+      };
       result = await this.deps.sender.send(body, headers);
     } catch (err) {
       result = { kind: 'error', code: 'UNKNOWN', message: (err as Error).message, durationMs: 0 };

@@ -79,7 +79,10 @@ export class HttpSender {
     };
   }
 
-  /** POSTs `body` (the exact bytes that were signed) with the given webhook-* headers. */
+  /**
+   * POSTs `body` (the exact bytes that were signed) with the given headers: webhook-*, and the
+   * content-type of the endpoint's format, which replace the defaults and the custom headers.
+   */
   async send(body: string, signedHeaders: Record<string, string>): Promise<SendResult> {
     const started = performance.now();
     const payload = this.endpoint.compress === 'gzip' ? gzipSync(body) : body;

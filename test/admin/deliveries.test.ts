@@ -4,6 +4,7 @@ import type { Agent } from '../../src/agent/create-agent.js';
 import type {
   DeliveryDetail,
   DeliveryPage,
+  EndpointView,
   RedeliverResult,
   RejectedEventPage,
   ReplayResult,
@@ -97,6 +98,28 @@ describe('admin API: the delivery log and repairs', () => {
     expect(agent.status().outbox).toMatchObject({ failed: 0, pending: 0, delivered: 1 });
     expect(balanced(agent)).toBe(true);
     expect((await api.post('/api/deliveries/cloud/999/retry')).status).toBe(404);
+  });
+
+  it("shows a delivery's body exactly as sent, in the endpoint's format; a PUT without format keeps it", async () => {
+    receiver = await new Receiver([SECRET]).start();
+    agent = await startAgent(yaml(receiver.url, ', format: cloudevents/1.0'));
+    const api = apiClient(agent);
+    await publish(agent, [['sensors/kitchen', '{"c": 21.50, "n": 12345678901234567890}']]);
+    const got = await waitFor(() => receiver!.delivered[0], 'the delivery');
+    const seq = (got.json as { seq: number }).seq;
+    const detail = (await api.get<DeliveryDetail>(`/api/deliveries/cloud/${seq}`)).body;
+    expect(detail.format).toBe('cloudevents/1.0');
+    expect(detail.contentType).toBe(got.headers['content-type']);
+    expect(detail.body).toBe(got.body);
+
+    const ep = (await api.get<EndpointView>('/api/endpoints/cloud')).body;
+    expect(ep.format).toBe('cloudevents/1.0');
+    const saved = await api.put<EndpointView>('/api/endpoints/cloud', {
+      id: ep.id,
+      url: ep.url,
+      retry: ep.retry,
+    });
+    expect(saved.body.format).toBe('cloudevents/1.0');
   });
 
   it('replays a time range with the same webhook-ids, in order', async () => {

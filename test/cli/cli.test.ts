@@ -74,6 +74,20 @@ describe('edgehook check', () => {
     noStack(r.stderr);
   });
 
+  it('exits 2 on an unknown payload format, naming the key and the formats there are', async () => {
+    const file = join(dir(), 'format.yaml');
+    writeFileSync(
+      file,
+      `endpoints: [ { id: cloud, url: 'https://example.com/hooks', format: cloudevents/2.0 } ]\n`,
+    );
+    const r = await cli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'endpoints[0].format: expected one of "edgehook/1", "cloudevents/1.0", got "cloudevents/2.0"',
+    );
+    noStack(r.stderr);
+  });
+
   it('exits 2 naming a file that does not exist', async () => {
     const file = join(dir(), 'missing.yaml');
     const r = await cli(['check', '--config', file]);

@@ -152,6 +152,9 @@ describe('npm pack', () => {
       'dist/agent/create-agent.js',
       'dist/ui/index.html',
       'packaging/edgehook.service',
+      // The JSON Schema of each payload format (README "Payload formats and versioning").
+      'schemas/edgehook-1.schema.json',
+      'schemas/cloudevents-1.0.schema.json',
       'package.json',
     ]) {
       expect(tarFiles).toContain(f);

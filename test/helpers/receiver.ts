@@ -4,6 +4,7 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { Webhook } from 'standardwebhooks';
+import { schemaProblems } from './payload-schemas.js';
 
 export interface Received {
   n: number;
@@ -22,6 +23,8 @@ export interface Received {
     [k: string]: unknown;
   };
   verified: boolean;
+  /** the body against the JSON Schema of its webhook-format (schemas/); [] when valid */
+  schemaProblems: string[];
 }
 
 export interface Reply {
@@ -35,6 +38,10 @@ export interface Reply {
 /**
  * A real HTTP receiver on a free loopback port. Every request is verified with the
  * `standardwebhooks` package, as a cloud team would. `respond` decides each answer.
+ *
+ * Every body is also validated against the JSON Schema of the format its `webhook-format`
+ * header names (README "Payload formats and versioning"); stop() throws if any was invalid,
+ * so every test that receives webhooks checks the schemas too.
  */
 export class Receiver {
   readonly requests: Received[] = [];
@@ -117,6 +124,7 @@ export class Receiver {
           body,
           json,
           verified,
+          schemaProblems: schemaProblems(headerValue(req.headers['webhook-format']), body),
           status: reply.status,
         };
         this.requests.push(rec);
@@ -142,5 +150,15 @@ export class Receiver {
     if (!s) return;
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+    const invalid = this.requests.filter((r) => r.schemaProblems.length > 0);
+    if (invalid.length > 0)
+      throw new Error(
+        `${invalid.length} of ${this.requests.length} webhook bodies do not match their format's schema; ` +
+          `request ${invalid[0]!.n}: ${invalid[0]!.schemaProblems.join('; ')}\n${invalid[0]!.body.slice(0, 500)}`,
+      );
   }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }

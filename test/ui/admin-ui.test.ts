@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../helpers/net.js';
 import { Receiver } from '../helpers/receiver.js';
 import { launchChromium, openUi, seriousProblems, skipBrowser, type UiSession } from './browser.js';
-import { CONFIG_COMMENTS, startUiFixture, type UiFixture } from './ui-fixture.js';
+import { CONFIG_COMMENTS, OK_SECRET, startUiFixture, type UiFixture } from './ui-fixture.js';
 
 const FAKE_DESKTOP = `
   window.__desktopCalls = [];
@@ -141,6 +141,61 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     await page.getByRole('link', { name: 'cloud', exact: true }).waitFor();
     expect(await page.getByRole('link', { name: 'ui-added', exact: true }).count()).toBe(0);
     expect(fx.config()).not.toContain('ui-added');
+  });
+
+  it('switches an endpoint to CloudEvents from the form: only what is sent after the save changes', async () => {
+    await open();
+    const port = await freePort();
+    const receiver = await new Receiver([OK_SECRET]).start(port);
+    extra.push(receiver);
+    await page.goto(`${fx.agent.adminUrl}/#/endpoints/new`);
+    await page.getByLabel('ID', { exact: true }).fill('fmt');
+    await page.getByLabel('URL', { exact: true }).fill(receiver.url);
+    await page.getByLabel('Secret', { exact: true }).fill(OK_SECRET);
+    await page.getByLabel('Event types').fill('edgehook.*');
+    // A Format select, with a line on what each format is for.
+    const format = page.getByLabel('Format', { exact: true });
+    expect(await format.inputValue()).toBe('edgehook/1');
+    expect(await format.locator('option').allTextContents()).toEqual(['edgehook/1', 'cloudevents/1.0']);
+    await page.getByText(/^edgehook\/1: Edgehook's own envelope/).waitFor();
+    await page.getByText(/^cloudevents\/1\.0: CloudEvents 1\.0 JSON, for Knative/).waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Send test event' }).waitFor();
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.getByText(/Test event queued: .* sent as edgehook\/1/).waitFor();
+    const before = await waitFor(() => receiver.delivered[0], 'the edgehook/1 test event');
+    expect(before.headers['webhook-format']).toBe('edgehook/1');
+
+    await page.goto(`${fx.agent.adminUrl}/#/endpoints/fmt`);
+    await page.getByLabel('Format', { exact: true }).selectOption('cloudevents/1.0');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => fx.config()).toMatch(/id: fmt[\s\S]*format: cloudevents\/1\.0/);
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.getByText(/Test event queued: .* sent as cloudevents\/1\.0/).waitFor();
+    const after = await waitFor(() => receiver.delivered[1], 'the cloudevents/1.0 test event');
+    expect(after.headers['webhook-format']).toBe('cloudevents/1.0');
+    expect(after.headers['content-type']).toBe('application/cloudevents+json');
+    expect(after.json).toMatchObject({
+      specversion: '1.0',
+      type: 'edgehook.test',
+      source: 'edgehook://gateway-01',
+    });
+    expect(after.verified).toBe(true);
+    // The event delivered before the switch is not sent again.
+    expect(receiver.requests.filter((r) => r.id === before.id)).toHaveLength(1);
+
+    // The delivery detail shows the body exactly as it was sent.
+    await page.goto(`${fx.agent.adminUrl}/#/deliveries?endpoint=fmt`);
+    // Newest first: the CloudEvents one.
+    const row = page.getByRole('row').filter({ hasText: 'edgehook.test' }).filter({ hasText: 'fmt' }).first();
+    await row.getByRole('button', { name: 'Details' }).click();
+    await page.getByText('Webhook body as sent (cloudevents/1.0)').click();
+    await expect.poll(() => page.locator('pre.body').textContent()).toBe(after.body);
+    const deleted = await fetch(`${fx.agent.adminUrl}/api/endpoints/fmt`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer ui-test-token-0123456789' },
+    });
+    expect(deleted.status).toBe(204);
   });
 
   it("shows the server's field errors next to the input they are about", async () => {

@@ -395,8 +395,14 @@ export const deliveriesPage: Page = (main, route) => {
         h(
           'details',
           {},
-          h('summary', { id: bodyId }, 'Webhook body'),
-          h('pre', { class: 'body', 'aria-labelledby': bodyId }, prettyJson(detail.body)),
+          h('summary', { id: bodyId }, `Webhook body as sent (${detail.format})`),
+          h(
+            'p',
+            { class: 'mono small' },
+            `content-type: ${detail.contentType} · webhook-format: ${detail.format}`,
+          ),
+          // The exact bytes that were signed: not re-formatted (re-encoding could round numbers).
+          h('pre', { class: 'body', 'aria-labelledby': bodyId }, detail.body),
         ),
         del ? h('div', { class: 'form-actions' }, del) : null,
       ),
@@ -435,12 +441,4 @@ function labelled<T extends HTMLInputElement | HTMLSelectElement>(
   const id = uid('flt');
   control.id = id;
   return { row: h('div', { class: 'field' }, h('label', { for: id }, label), control), control };
-}
-
-function prettyJson(text: string): string {
-  try {
-    return JSON.stringify(JSON.parse(text), null, 2);
-  } catch {
-    return text;
-  }
 }

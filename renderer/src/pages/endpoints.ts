@@ -25,6 +25,15 @@ import { STATE_TONE } from './health-tone.js';
  * panel, so each button name appears once on the page.
  */
 
+/** The body formats an endpoint can pin, each with what it is for. */
+const FORMATS = [
+  ['edgehook/1', "Edgehook's own envelope (the default), for receivers written for Edgehook."],
+  [
+    'cloudevents/1.0',
+    'CloudEvents 1.0 JSON, for Knative Eventing, Azure Event Grid and receivers built with a CloudEvents SDK.',
+  ],
+] as const satisfies readonly (readonly [NonNullable<EndpointInput['format']>, string])[];
+
 /** What the server returned once (a generated secret) to show after the page re-renders. */
 let flash: { id: string; message: string; secret?: string } | undefined;
 
@@ -242,6 +251,22 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
     value: String(existing?.retry.backoffMaxSeconds ?? 30),
     check: positiveCheck('The backoff cap'),
   });
+  const format = form.add({
+    name: 'format',
+    label: 'Format',
+    kind: 'select',
+    value: existing?.format ?? 'edgehook/1',
+    options: FORMATS.map(([value]) => [value, value] as const),
+    hint: 'Applies to every request sent after Save, events already queued included.',
+  });
+  // One line on what each format is for, under the select (README "Payload formats and versioning").
+  format.row.append(
+    h(
+      'ul',
+      { class: 'field-hint format-lines' },
+      ...FORMATS.map(([value, line]) => h('li', {}, h('code', {}, value), `: ${line}`)),
+    ),
+  );
   const enabled = form.add({
     name: 'enabled',
     label: 'Enabled',
@@ -256,6 +281,7 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
       types: splitList(types.value),
       headers: parseHeaders(headers.value).headers,
       ordering: ordering.value as EndpointInput['ordering'] & string,
+      format: format.value as EndpointInput['format'] & string,
       enabled: enabled.checked,
       retry: {},
     };
@@ -283,6 +309,7 @@ function endpointForm(existing: EndpointView | undefined): HTMLElement {
 
   form.el.append(
     h('div', { class: 'grid-2' }, id.row, url.row, secret.row, types.row),
+    format.row,
     enabled.row,
     more,
     h(
@@ -312,7 +339,7 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
           h(
             'span',
             {},
-            `Test event queued: ${r.eventId} (seq ${r.seq}). `,
+            `Test event queued: ${r.eventId} (seq ${r.seq}), sent as ${ep.format}. `,
             h('a', { href: href('deliveries', [], { endpoint: ep.id }) }, `See it in Deliveries`),
             '.',
           ),
@@ -416,6 +443,8 @@ function endpointPanel(ep: EndpointView, reload: () => Promise<void>): HTMLEleme
       { class: 'facts' },
       h('dt', {}, 'Health'),
       h('dd', {}, badge(ep.state, STATE_TONE[ep.state] ?? 'muted'), ` · ${ep.pending} in the queue`),
+      h('dt', {}, 'Format'),
+      h('dd', { class: 'mono' }, ep.format),
       h('dt', {}, 'Signing'),
       h(
         'dd',
@@ -457,6 +486,7 @@ function inputOf(ep: EndpointView): EndpointInput {
     timeoutMs: ep.timeoutMs,
     ordering: ep.ordering,
     maxInFlight: ep.maxInFlight,
+    format: ep.format,
     enabled: ep.enabled,
     retry: ep.retry,
   };

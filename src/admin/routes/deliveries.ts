@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { renderOne } from '../../delivery/payload-format.js';
 import type { DeliveryRow } from '../../outbox/outbox-store.js';
 import { ApiCodes, ApiHttpError, invalid, notFound } from '../api-errors.js';
 import type { DeliveryDetail, DeliveryPage, DeliveryStatus, DeliveryView } from '../api-types.js';
@@ -63,7 +64,17 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: AdminApiDeps)
     async (req): Promise<DeliveryDetail> => {
       const found = deps.outbox.deliveryDetail(req.params.endpoint, seqParam(req.params.seq));
       if (!found) throw notFound(`delivery ${req.params.endpoint}/${req.params.seq}`);
-      return { delivery: view(found.delivery), body: found.body, attempts: found.attempts };
+      // Rendered as the queue renders it: the same bytes as sent (README "Payload formats and versioning").
+      const format =
+        deps.running().endpoints.find((e) => e.id === found.delivery.endpointId)?.format ?? 'edgehook/1';
+      const rendered = renderOne(format, found.delivery.eventId, found.body);
+      return {
+        delivery: view(found.delivery),
+        body: rendered.body,
+        format,
+        contentType: rendered.contentType,
+        attempts: found.attempts,
+      };
     },
   );
 

@@ -28,7 +28,7 @@ export const MASKED_HEADER = '••••••••';
 const SENSITIVE_HEADER = /authorization|cookie|token|secret|password|api[-_]?key|signature/i;
 
 /** Keys of an endpoint the UI form does not carry: a PUT without them keeps them. */
-const KEPT_WHEN_ABSENT = ['secret', 'batch', 'compress', 'rateLimitPerSec', 'tls'] as const;
+const KEPT_WHEN_ABSENT = ['secret', 'format', 'batch', 'compress', 'rateLimitPerSec', 'tls'] as const;
 
 const DEFAULT_ROTATE_WINDOW_HOURS = 24;
 const MAX_ROTATE_WINDOW_HOURS = 24 * 90;
@@ -77,6 +77,7 @@ export function endpointView(ep: EndpointConfig, deps: AdminApiDeps): EndpointVi
     secrets: ep.secrets.map((s) => secretView(s, expiries.get(s))),
     retry: { ...ep.retry, schedule: [...ep.retry.schedule] },
     batch: { maxEvents: ep.batch.maxEvents, maxWaitMs: ep.batch.maxWaitMs },
+    format: ep.format,
     compress: ep.compress,
     rateLimitPerSec: ep.rateLimitPerSec,
     state: live?.state ?? 'disabled',
