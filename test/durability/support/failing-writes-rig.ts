@@ -1,11 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { expect } from 'vitest';
 import type { AgentStatus } from '../../../src/agent/agent-status.js';
 import { AgentProcess, SECRET } from '../../helpers/agent.js';
 import { startMosquitto } from '../../helpers/mosquitto.js';
-import { waitFor } from '../../helpers/net.js';
+import { sleep, waitFor } from '../../helpers/net.js';
 import { type EioInjector, buildEioInjector } from './eio-injector.js';
 import {
   type Cleanup,
@@ -44,6 +45,7 @@ export interface RigOptions {
   diskBytes?: number;
   /** Preload the EIO shim for files whose path contains "edgehook.db". */
   eio?: boolean;
+  /** storage.reserveBytes and storage.minFreeBytes: set with `diskBytes` only (defaults otherwise). */
   reserveBytes?: number;
   minFreeBytes?: number;
   keepDeliveredHours?: number;
@@ -105,9 +107,7 @@ storage:
   maxBytes: 64MiB
   whenFull: ${o.whenFull ?? 'drop-oldest'}
   keepDeliveredHours: ${o.keepDeliveredHours ?? 24}
-  reserveBytes: ${reserveBytes}
-  minFreeBytes: ${o.minFreeBytes ?? 256 * 1024}
-admin: { port: 0 }
+${o.diskBytes ? `  reserveBytes: ${reserveBytes}\n  minFreeBytes: ${o.minFreeBytes ?? 256 * 1024}\n` : ''}admin: { port: 0 }
 logLevel: info
 `,
   );
@@ -206,30 +206,53 @@ export function reserveFileBytes(rig: Rig): number {
   return existsSync(f) ? statSync(f).size : 0;
 }
 
-/** Waits for a status that satisfies `check`, describing the last one on timeout. */
+/** Events in the outbox file of a stopped agent, read-only. */
+export function eventsInFile(rig: Rig): number {
+  const db = new Database(join(rig.agent.dataDir, 'edgehook.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Waits for a status that satisfies `check`. Fails at once, with the agent's last output, if the
+ * agent exits meanwhile; on timeout it describes the last status seen.
+ */
 export async function waitForStatus(
   rig: Rig,
   check: (st: Status) => boolean,
   what: string,
   timeoutMs = 20_000,
 ): Promise<Status> {
+  const deadline = Date.now() + timeoutMs;
   let last: Status | undefined;
-  try {
-    return await waitFor(
-      async () => {
-        expectAlive(rig);
-        last = await rig.status();
-        return check(last) ? last : undefined;
-      },
-      what,
-      timeoutMs,
-      100,
-    );
-  } catch (err) {
-    throw new Error(
-      `${(err as Error).message}; last status: ${JSON.stringify({ mqtt: last?.mqtt, outbox: last?.outbox })}`,
-    );
+  let lastError: unknown;
+  for (;;) {
+    expectAlive(rig);
+    try {
+      last = await rig.status();
+      if (check(last)) return last;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      expectAlive(rig);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify({
+          mqtt: last?.mqtt,
+          outbox: last?.outbox,
+        })}${lastError ? `; last error: ${(lastError as Error).message}` : ''}`,
+      );
+    }
+    await sleep(100);
   }
+}
+
+/** Like waitFor, but fails at once if the agent exits meanwhile. */
+export function waitAlive(rig: Rig, check: () => boolean, what: string, timeoutMs = 20_000): Promise<Status> {
+  return waitForStatus(rig, () => check(), what, timeoutMs);
 }
 
 /** Waits until readings 0…total-1 have all reached the receiver; a 15 s stall fails early. */
