@@ -206,11 +206,15 @@ export function reserveFileBytes(rig: Rig): number {
   return existsSync(f) ? statSync(f).size : 0;
 }
 
-/** Events in the outbox file of a stopped agent, read-only. */
-export function eventsInFile(rig: Rig): number {
+/** Events (all, and readings) in the outbox file of a stopped agent, read-only. */
+export function eventsInFile(rig: Rig): { all: number; readings: number } {
   const db = new Database(join(rig.agent.dataDir, 'edgehook.db'), { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+    return db
+      .prepare(
+        `SELECT count(*) AS "all", count(*) FILTER (WHERE topic = 'd/reading') AS readings FROM events`,
+      )
+      .get() as { all: number; readings: number };
   } finally {
     db.close();
   }
