@@ -32,6 +32,8 @@ export class AgentProcess {
   proc: ChildProcess | undefined;
   output = '';
   readonly configFile: string;
+  /** Added to the child's environment at each start (e.g. an LD_PRELOAD fault injector). */
+  env: Record<string, string> = {};
 
   constructor(
     readonly dir: string,
@@ -52,7 +54,7 @@ export class AgentProcess {
       [join(ROOT, 'bin/edgehook.js'), 'run', '--config', this.configFile, '--data-dir', this.dataDir],
       {
         cwd: this.dir,
-        env: { ...process.env },
+        env: { ...process.env, ...this.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
