@@ -52,12 +52,14 @@ export interface OutboxCountsView {
   maxBytes: number;
   oldestPendingAt: number | null;
   oldestPendingAgeSeconds: number | null;
-  /** "full", "low" or "io-error" while ingest holds for the disk (README, "Guarantees"). */
+  /** "full" or "io-error" while ingest holds for the disk (README, "Guarantees"). */
   disk: DiskStatusView;
 }
 
 export interface DiskStatusView {
-  state: 'ok' | 'full' | 'io-error' | 'low';
+  state: 'ok' | 'full' | 'io-error';
+  /** Why ingest holds: SQLite met a full disk, or less than storage.minFreeBytes is free. */
+  reason: 'no-space' | 'min-free' | 'io-error' | null;
   /** Free bytes of the data directory's file system, as last read. */
   freeBytes: number | null;
   /** Bytes the reserve file holds now (0 while given up). */

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, statSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, statSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -18,13 +18,19 @@ import type { Logger } from '../log.js';
  *   even while the file system stays full; it says "resumed" at the first commit that
  *   succeeds, and takes the reserve back as soon as the file system has room for it;
  * - holds ingest while the file system has less than storage.minFreeBytes free, before SQLite
- *   ever meets a full disk.
+ *   ever meets a full disk (pages freed inside the database may still be filled: the file does
+ *   not grow for them).
  */
 
-export type DiskState = 'ok' | 'full' | 'io-error' | 'low';
+export type DiskState = 'ok' | 'full' | 'io-error';
 
 export interface DiskStatus {
   state: DiskState;
+  /**
+   * Why ingest holds when full: SQLite met a full disk ("no-space"), or the file system has
+   * less than storage.minFreeBytes free ("min-free"). Null when ok.
+   */
+  reason: 'no-space' | 'min-free' | 'io-error' | null;
   /** Free bytes of the data directory's file system, as last read. */
   freeBytes: number | null;
   /** Bytes the reserve file holds now (0 while given up). */
@@ -48,16 +54,18 @@ export interface DiskGuardDeps {
 }
 
 export const RESERVE_FILE_NAME = 'reserve.bin';
-/** A failed write is tried again after this long. */
+/** While held, ingest looks for room (and tries again after an I/O error) this often. */
 export const DISK_RETRY_MS = 1000;
 /** How long a free-space reading is trusted (a statfs per group commit would be wasted work). */
 const FREE_CACHE_MS = 250;
-/** Room needed to try ingest again after a full disk, beyond the reserve and minFreeBytes. */
+/** Room the file system needs beyond what it must keep free before ingest grows the file again. */
 const HEADROOM = 1024 * 1024;
-/** Free pages inside the database worth a try after a full disk (a group commit's worth). */
+/**
+ * Free pages inside the database worth resuming for (a few group commits' worth; new rows use
+ * them without growing the file), and the level under which ingest holds again.
+ */
 const ROOM_INSIDE = 64 * 1024;
-/** Free space beyond minFreeBytes needed to resume after `low`, so a disk at the edge does not flap. */
-const LOW_HYSTERESIS = 1024 * 1024;
+const ROOM_INSIDE_LOW = 16 * 1024;
 const CHUNK = 1024 * 1024;
 
 /** SQLITE_FULL and every SQLITE_IOERR_* (better-sqlite3 puts the extended code in `code`). */
@@ -73,8 +81,9 @@ export class DiskGuard {
   private readonly deps: DiskGuardDeps;
   private readonly reservePath: string;
   private current: DiskState = 'ok';
+  private reason: DiskStatus['reason'] = null;
   private since: number;
-  private lastFailureAt = 0;
+  private lastLookAt = Number.NEGATIVE_INFINITY;
   private reserveHeld = 0;
   private free: { at: number; bytes: number | null } = { at: Number.NEGATIVE_INFINITY, bytes: null };
   private reserveTimer: NodeJS.Timeout | undefined;
@@ -87,7 +96,7 @@ export class DiskGuard {
 
   /** Takes the reserve (a full disk at start is a state too: the agent starts, holding). */
   start(): void {
-    if (!this.takeReserve()) this.enter('full', new Error('no room for the reserve file'));
+    if (!this.takeReserve()) this.enter('full', 'no-space', new Error('no room for the reserve file'));
   }
 
   stop(): void {
@@ -102,6 +111,7 @@ export class DiskGuard {
   status(): DiskStatus {
     return {
       state: this.current,
+      reason: this.reason,
       freeBytes: this.readFree(),
       reserveBytes: this.reserveHeld,
       since: this.since,
@@ -109,44 +119,32 @@ export class DiskGuard {
   }
 
   /**
-   * Whether ingest may try a commit now: not while less than minFreeBytes is free, and after a
-   * failed write only once DISK_RETRY_MS has passed.
+   * Whether ingest may try a commit now. The file system must keep storage.minFreeBytes free,
+   * and the room of a reserve given up stays for deletes and checkpoints: ingest does not grow
+   * the database into either, but may fill pages pruning freed inside it (the file does not
+   * grow for those). While held it looks again every DISK_RETRY_MS, pruning what the log keeps.
    */
   mayIngest(): boolean {
-    const min = this.deps.minFreeBytes;
-    if (min > 0) {
-      const free = this.readFree();
-      const need = this.current === 'low' ? min + LOW_HYSTERESIS : min;
-      if (free !== null && free < need) {
-        this.enter('low', undefined);
-        return false;
-      }
-      if (this.current === 'low') this.recovered();
-    }
-    if (this.current === 'ok') return true;
     const now = this.deps.clock.now();
-    if (now - this.lastFailureAt < DISK_RETRY_MS) return false;
-    // An I/O error may have passed: the next commit tells.
-    if (this.current === 'io-error') return true;
-    // Full: not into the room the reserve gave up (that is for deletes and checkpoints), only
-    // into room the file system has again, reserve taken back first, or into pages that
-    // pruning freed inside the database.
+    if (this.current === 'io-error') return now - this.lastLookAt >= DISK_RETRY_MS;
+    const mustKeep = this.deps.minFreeBytes + (this.deps.reserveBytes - this.reserveHeld);
+    if (this.current === 'ok') {
+      const free = this.readFree();
+      if (free === null || free >= mustKeep || this.roomInside() >= ROOM_INSIDE_LOW) return true;
+      this.lastLookAt = now;
+      this.enter('full', free < this.deps.minFreeBytes ? 'min-free' : 'no-space', undefined);
+      return false;
+    }
+    if (now - this.lastLookAt < DISK_RETRY_MS) return false;
+    this.lastLookAt = now;
     const free = this.readFree(true);
-    const roomy = free !== null && free >= this.deps.reserveBytes + this.deps.minFreeBytes + HEADROOM;
-    if (roomy && this.takeReserve()) return true;
+    if (free !== null && free >= mustKeep + HEADROOM) {
+      this.takeReserve();
+      return true;
+    }
     // Events delivered since the last look are kept only for the log: they go now.
     this.relieve();
-    if (this.roomInside() >= ROOM_INSIDE) return true;
-    this.lastFailureAt = now;
-    return false;
-  }
-
-  private roomInside(): number {
-    try {
-      return this.deps.roomInside?.() ?? 0;
-    } catch {
-      return 0;
-    }
+    return this.roomInside() >= ROOM_INSIDE;
   }
 
   /**
@@ -156,24 +154,58 @@ export class DiskGuard {
   noteWriteError(err: unknown): boolean {
     const kind = diskErrorKind(err);
     if (!kind) return false;
-    this.lastFailureAt = this.deps.clock.now();
-    this.enter(kind, err);
+    this.lastLookAt = this.deps.clock.now();
+    if (kind === 'io-error') this.enter('io-error', 'io-error', err);
+    else this.enter('full', 'no-space', err);
     return true;
   }
 
   /** An ingest commit succeeded: whatever held it is over. */
   noteWriteOk(): void {
-    if (this.current === 'full' || this.current === 'io-error') this.recovered();
+    if (this.current !== 'ok') this.recovered();
   }
 
-  private enter(state: DiskState, err: unknown): void {
-    if (this.current !== state) this.announce(state, err);
-    if (state === 'full' || state === 'low') {
-      // Every time, not only at the change: events delivered meanwhile are settled, and the
-      // log keeps them no longer while the disk is full.
-      this.releaseReserve();
-      this.relieve();
-    }
+  private enter(state: DiskState, reason: DiskStatus['reason'], err: unknown): void {
+    if (this.current !== state || this.reason !== reason) this.announce(state, reason, err);
+    // SQLite met a full disk: the reserve goes, so that deletes and checkpoints can run.
+    if (reason === 'no-space') this.releaseReserve();
+    if (state === 'full') this.relieve();
+  }
+
+  private announce(state: DiskState, reason: DiskStatus['reason'], err: unknown): void {
+    const was = this.current;
+    const changed = was !== state;
+    this.current = state;
+    this.reason = reason;
+    this.since = this.deps.clock.now();
+    this.free.at = Number.NEGATIVE_INFINITY;
+    // One line per change of state (a change of reason alone is debug).
+    const info = {
+      was,
+      reason,
+      err: err === undefined ? undefined : ((err as Error).message ?? String(err)),
+      freeBytes: this.readFree(),
+      minFreeBytes: this.deps.minFreeBytes,
+    };
+    const level = !changed ? 'debug' : state === 'io-error' ? 'error' : 'warn';
+    this.deps.logger[level](
+      info,
+      state === 'io-error'
+        ? 'disk error: holding (not acking MQTT messages; delivery goes on)'
+        : reason === 'min-free'
+          ? 'disk full: holding (less than storage.minFreeBytes free; not acking MQTT messages; delivery goes on)'
+          : 'disk full: holding (not acking MQTT messages; delivery goes on)',
+    );
+  }
+
+  private recovered(): void {
+    const was = this.current;
+    this.current = 'ok';
+    this.reason = null;
+    this.since = this.deps.clock.now();
+    this.free.at = Number.NEGATIVE_INFINITY;
+    this.deps.logger.info({ was, freeBytes: this.readFree() }, 'disk has room again: ingest resumed');
+    this.scheduleReserve(0);
   }
 
   private relieve(): void {
@@ -184,44 +216,20 @@ export class DiskGuard {
     }
   }
 
-  private announce(state: DiskState, err: unknown): void {
-    const before = this.current;
-    this.current = state;
-    this.since = this.deps.clock.now();
-    this.free.at = Number.NEGATIVE_INFINITY;
-    const info = {
-      was: before,
-      err: err === undefined ? undefined : ((err as Error).message ?? String(err)),
-      freeBytes: this.readFree(),
-      minFreeBytes: this.deps.minFreeBytes,
-    };
-    if (state === 'io-error')
-      this.deps.logger.error(info, 'disk error: holding (not acking MQTT messages; delivery goes on)');
-    else
-      this.deps.logger.warn(
-        info,
-        state === 'low'
-          ? 'disk full: holding (less than storage.minFreeBytes free; not acking MQTT messages; delivery goes on)'
-          : 'disk full: holding (not acking MQTT messages; delivery goes on)',
-      );
+  private roomInside(): number {
+    try {
+      return this.deps.roomInside?.() ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
-  private recovered(): void {
-    const was = this.current;
-    this.current = 'ok';
-    this.since = this.deps.clock.now();
-    this.free.at = Number.NEGATIVE_INFINITY;
-    this.deps.logger.info({ was, freeBytes: this.readFree() }, 'disk has room again: ingest resumed');
-    this.scheduleReserve(0);
-  }
-
-  /** Takes the reserve back when the file system has room for it beyond minFreeBytes. */
+  /** Takes the reserve back once the file system has room for it beyond minFreeBytes. */
   private scheduleReserve(ms: number): void {
     if (this.reserveHeld >= this.deps.reserveBytes || this.reserveTimer) return;
     this.reserveTimer = setTimeout(() => {
       this.reserveTimer = undefined;
-      if (this.current !== 'ok') return;
-      if (!this.takeReserve()) this.scheduleReserve(10_000);
+      if (!this.takeReserve()) this.scheduleReserve(DISK_RETRY_MS);
     }, ms);
     this.reserveTimer.unref();
   }
@@ -261,6 +269,7 @@ export class DiskGuard {
   }
 
   private releaseReserve(): void {
+    if (this.reserveHeld === 0 && !existsSync(this.reservePath)) return;
     try {
       unlinkSync(this.reservePath);
     } catch (err) {

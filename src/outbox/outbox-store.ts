@@ -123,6 +123,8 @@ export interface OutboxStoreDeps {
 const MAX_ATTEMPTS_KEPT = 20;
 /** Queued delivery results are committed once this many wait, or a few ms after the first. */
 const RESULTS_PER_COMMIT = 512;
+/** Events per pruning transaction while the disk is full (each needs WAL room of its own). */
+const PRUNE_UNDER_PRESSURE = 50;
 /** A failed result commit is tried again after this long; the results stay queued. */
 const RESULTS_RETRY_MS = 1000;
 
@@ -236,13 +238,13 @@ export class OutboxStore {
         `SELECT seq, state, bytes FROM events
          WHERE (state IN ('delivered', 'expired', 'unrouted', 'deleted') AND settled_at < @settledBefore)
             OR (state = 'rejected' AND received_at < @settledBefore)
-         ORDER BY seq LIMIT 500`,
+         ORDER BY seq LIMIT @limit`,
       ),
       // Under disk pressure: every settled event kept only for the log, whatever its age.
       // Rejected events stay: they are kept to be looked at and redelivered.
       prunableNow: db.prepare(
         `SELECT seq, state, bytes FROM events
-         WHERE state IN ('delivered', 'expired', 'unrouted', 'deleted') ORDER BY seq LIMIT 500`,
+         WHERE state IN ('delivered', 'expired', 'unrouted', 'deleted') ORDER BY seq LIMIT @limit`,
       ),
       freelist: db.prepare('PRAGMA freelist_count').pluck(),
       pageSize: db.prepare('PRAGMA page_size').pluck(),
@@ -309,6 +311,9 @@ export class OutboxStore {
       disk: disk!.state,
     });
     if (disk && !disk.mayIngest()) return holding();
+    // Under disk pressure delivery results go first: they settle events, which frees room.
+    if (disk && disk.state !== 'ok' && this.queuedResults.length > 0 && !this.tryCommitResults())
+      return holding();
     let result: AppendResult;
     try {
       result = this.appendNow(messages);
@@ -626,34 +631,61 @@ export class OutboxStore {
    * prunedForDisk. Returns how many; throws when a write fails (what was committed before stays).
    */
   prune(underPressure = false): number {
-    const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
     let total = 0;
     for (;;) {
-      const n = this.tx(() => {
-        const rows = (
-          underPressure ? this.stmt.prunableNow.all() : this.stmt.prunable.all({ settledBefore })
-        ) as {
-          seq: number;
-          state: string;
-          bytes: number;
-        }[];
-        for (const r of rows) this.removeEvent(r, 'pruned');
-        if (underPressure && rows.length > 0) this.ledger.bump('prunedForDisk', rows.length);
-        return rows.length;
-      });
+      const n = this.pruneBatch(underPressure, 500);
       total += n;
       if (n < 500) return total;
     }
   }
 
+  /** One transaction of prune(): at most `limit` events. */
+  private pruneBatch(underPressure: boolean, limit: number): number {
+    const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
+    return this.tx(() => {
+      const rows = (
+        underPressure ? this.stmt.prunableNow.all({ limit }) : this.stmt.prunable.all({ settledBefore, limit })
+      ) as { seq: number; state: string; bytes: number }[];
+      for (const r of rows) this.removeEvent(r, 'pruned');
+      if (underPressure && rows.length > 0) this.ledger.bump('prunedForDisk', rows.length);
+      return rows.length;
+    });
+  }
+
   /**
-   * Frees room while the disk is full: settled events kept only for the log go (counted), and
-   * the WAL is checkpointed so its frames can be reused. Throws when a write fails.
+   * Frees room while the disk is full: the WAL's space goes back to the file system, and settled
+   * events kept only for the log go (counted). Throws when a write fails.
    */
   relieveDiskPressure(): void {
-    const pruned = this.prune(true);
+    // The WAL keeps the size of its busiest moment (megabytes, up to the auto-checkpoint) and
+    // is reused, never shrunk: on a full disk that is the room every commit, deletes included,
+    // needs. A TRUNCATE checkpoint writes it back and gives its space to the file system.
+    // Small transactions, each followed by a checkpoint: a delete needs WAL room too, and a big
+    // one would need more than a full disk has.
+    let pruned = 0;
+    let failure: unknown;
+    const checkpoint = () => {
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch (err) {
+        failure = err;
+      }
+    };
+    checkpoint();
+    for (let batch = 0; batch < 1000; batch++) {
+      let n: number;
+      try {
+        n = this.pruneBatch(true, PRUNE_UNDER_PRESSURE);
+      } catch (err) {
+        failure = err;
+        break;
+      }
+      pruned += n;
+      checkpoint();
+      if (n < PRUNE_UNDER_PRESSURE) break;
+    }
     if (pruned > 0) this.log.warn({ pruned }, 'disk full: removed delivered events kept for the log');
-    this.db.pragma('wal_checkpoint(PASSIVE)');
+    else if (failure !== undefined) throw failure;
   }
 
   /** Bytes of the database's free pages: room new rows take without growing the file. */

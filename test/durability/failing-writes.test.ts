@@ -90,6 +90,9 @@ describe('failing writes: a full disk (16 MiB tmpfs data directory)', () => {
   }) => {
     const rig = await rigOrSkip(skip, {
       name: 'full-drop',
+      // No storage.minFreeBytes: the partition itself fills, SQLite meets SQLITE_FULL and the
+      // reserve is given up (minFreeBytes holding before that is in test/outbox/disk-guard.test.ts).
+      minFreeBytes: 0,
       whenFull: 'drop-oldest',
       diskBytes: DISK,
       answering: false,
@@ -102,6 +105,9 @@ describe('failing writes: a full disk (16 MiB tmpfs data directory)', () => {
   }) => {
     const rig = await rigOrSkip(skip, {
       name: 'full-stop',
+      // No storage.minFreeBytes: the partition itself fills, SQLite meets SQLITE_FULL and the
+      // reserve is given up (minFreeBytes holding before that is in test/outbox/disk-guard.test.ts).
+      minFreeBytes: 0,
       whenFull: 'stop-ingest',
       diskBytes: DISK,
       answering: false,

@@ -136,8 +136,8 @@ describe('DiskGuard with the outbox on a real full disk', () => {
     const { store, guard, lines } = s;
     s.disk.fill(3 * MiB);
     clock.t += 1_000;
-    expect(store.append(batch(0, 5))).toMatchObject({ stored: 0, disk: 'low' });
-    expect(guard.state).toBe('low');
+    expect(store.append(batch(0, 5))).toMatchObject({ stored: 0, disk: 'full' });
+    expect(guard.status()).toMatchObject({ state: 'full', reason: 'min-free', reserveBytes: 2 * MiB });
     expect(lines.some((l) => l.msg.startsWith('disk full: holding (less than storage.minFreeBytes'))).toBe(
       true,
     );

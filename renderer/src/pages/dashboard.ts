@@ -148,7 +148,7 @@ function diskHolding(d: Disk | undefined): d is Disk {
 function diskHoldingReason(d: Disk): string {
   const free = d.freeBytes === null ? '' : `, ${formatBytes(d.freeBytes)} free`;
   if (d.state === 'io-error') return `the disk reports I/O errors${free}`;
-  if (d.state === 'low') return `less than storage.minFreeBytes free${free}`;
+  if (d.reason === 'min-free') return `less than storage.minFreeBytes free${free}`;
   return `the disk is full${free}`;
 }
 
