@@ -6,7 +6,7 @@ import {
   HOUR,
   json,
   open,
-  reopen,
+  crashAndReopen,
   rows,
   settle,
   useStoreFixture,
@@ -88,7 +88,7 @@ describe('OutboxStore.append', () => {
     o.store.commitResults();
     clock.t += 25 * HOUR;
     expect(o.store.prune()).toBe(3);
-    const o2 = reopen(o);
+    const o2 = crashAndReopen(o);
     o2.store.append([json('x', 1)]);
     expect(rows(o2.db).map((r) => r.seq)).toEqual([4]);
     expect(o2.store.counts()).toMatchObject({ received: 4, delivered: 3, pending: 1 });
@@ -199,7 +199,35 @@ describe('OutboxStore results', () => {
     expect(c).toMatchObject({ received: 3, pending: 0, delivered: 2, failed: 1 });
     expectBalanced(c);
     // Counters survive a restart.
-    expect(reopen(o).store.counts()).toMatchObject({ received: 3, delivered: 2, failed: 1, bytes: c.bytes });
+    expect(crashAndReopen(o).store.counts()).toMatchObject({
+      received: 3,
+      delivered: 2,
+      failed: 1,
+      bytes: c.bytes,
+    });
+  });
+});
+
+describe('OutboxStore after a crash', () => {
+  it('keeps what was committed, from the WAL; results only queued are lost, so those events are sent again', () => {
+    const o = open();
+    o.store.append([json('e', 1), json('e', 2), json('e', 3)]);
+    settle(o.store, 'cloud', 1, 'delivered');
+    o.store.commitResults();
+    // Queued, not yet committed: its commit timer is pending when the process dies.
+    settle(o.store, 'cloud', 2, 'delivered');
+    const o2 = crashAndReopen(o);
+    // The crash image still had its commits in the WAL (no checkpoint, as after kill -9).
+    expect(o2.wal).toBeGreaterThan(0);
+    expect(rows(o2.db).map((r) => [r.seq, r.state])).toEqual([
+      [1, 'delivered'],
+      [2, 'pending'],
+      [3, 'pending'],
+    ]);
+    const c = o2.store.counts();
+    expect(c).toMatchObject({ received: 3, delivered: 1, pending: 2 });
+    expect(c.bytes).toBe(dbBytes(o2.db));
+    expectBalanced(c);
   });
 });
 
@@ -235,7 +263,10 @@ describe('OutboxStore storage.maxBytes', () => {
     expect(removed.length).toBeGreaterThanOrEqual(c.dropped);
     expect(c).toMatchObject({ received: 200, pending: left.filter((r) => r.state === 'pending').length });
     expectBalanced(c);
-    expect(reopen(o, { maxBytes }).store.counts()).toMatchObject({ dropped: c.dropped, bytes: c.bytes });
+    expect(crashAndReopen(o, { maxBytes }).store.counts()).toMatchObject({
+      dropped: c.dropped,
+      bytes: c.bytes,
+    });
   });
 
   for (const whenFull of ['drop-oldest', 'stop-ingest'] as const) {

@@ -1,6 +1,7 @@
-import { rmSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { openDb, type Db } from '../../src/outbox/open-db.js';
+import { DB_FILE_NAME, openDb, type Db } from '../../src/outbox/open-db.js';
 import {
   OutboxStore,
   type NewEvent,
@@ -75,10 +76,30 @@ export function open(opts: OpenOptions = {}): Opened {
   return o;
 }
 
-/** Simulates a crash: the process goes away without flushing or acking; the file stays. */
-export function reopen(o: Opened, opts: OpenOptions = {}): Opened {
+/**
+ * A crash (kill -9) and a restart. The database and its WAL are copied as they are on disk
+ * while the old connection is still open, as a killed process leaves them: no checkpoint, and
+ * nothing the store still held in memory (queued results, timers) written. The new store opens
+ * the copy, so SQLite recovers from the WAL as after a real crash (the -shm is left behind and
+ * rebuilt). The old store is then stopped without committing (its connection is closed first,
+ * so its close() cannot write), and its timers and WAL sync are gone. Use `wal` to check that
+ * the crash image held committed frames that were not yet checkpointed.
+ */
+export function crashAndReopen(o: Opened, opts: OpenOptions = {}): Opened & { wal: number } {
+  const dataDir = tempDir('edgehook-outbox-crashed-');
+  dirs.push(dataDir);
+  const from = join(o.dataDir, DB_FILE_NAME);
+  const to = join(dataDir, DB_FILE_NAME);
+  copyFileSync(from, to);
+  let wal = 0;
+  if (existsSync(`${from}-wal`)) {
+    copyFileSync(`${from}-wal`, `${to}-wal`);
+    wal = statSync(`${to}-wal`).size;
+  }
+  // The process is gone: nothing it held in memory may reach any file from here on.
   o.db.close();
-  return open({ ...opts, dataDir: o.dataDir });
+  o.store.close();
+  return { ...open({ ...opts, dataDir }), wal };
 }
 
 export function json(type: string, value: unknown, extra: Partial<NewEvent> = {}): NewEvent {
