@@ -8,6 +8,7 @@ import {
   type OutboxCounts,
   type RouteTarget,
 } from '../../src/outbox/outbox-store.js';
+import { ATTEMPT_OVERHEAD, DELIVERY_OVERHEAD, EVENT_OVERHEAD } from '../../src/outbox/row-costs.js';
 import { silentLogger } from '../../src/log.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -150,4 +151,33 @@ export function expectBalanced(c: OutboxCounts): void {
 
 export function dbBytes(db: Db): number {
   return db.prepare(`SELECT total(bytes) FROM events`).pluck().get() as number;
+}
+
+/**
+ * What the rows really cost against storage.maxBytes (README, "Storage"), recomputed from the
+ * rows themselves and not from the `bytes` column: each event's body and kept payload plus its
+ * overhead, each delivery row, and each logged attempt with its response and error text.
+ */
+export function rowCosts(db: Db): number {
+  return db
+    .prepare(
+      `SELECT total(
+         ${EVENT_OVERHEAD} + length(CAST(e.body AS BLOB)) + coalesce(length(e.payload), 0)
+         + ${DELIVERY_OVERHEAD} * (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
+         + (SELECT total(${ATTEMPT_OVERHEAD} + coalesce(length(a.response), 0) + coalesce(length(a.error), 0))
+            FROM attempts a WHERE a.event_seq = e.seq)
+       ) FROM events e`,
+    )
+    .pluck()
+    .get() as number;
+}
+
+/**
+ * The byte total the store keeps in memory (the one that decides what is dropped) is the one in
+ * the database, and that is what the rows cost.
+ */
+export function expectBytesTrue(o: Opened): void {
+  const inMemory = o.store.counts().bytes;
+  expect(dbBytes(o.db), 'SELECT total(bytes) FROM events').toBe(inMemory);
+  expect(rowCosts(o.db), 'what the rows cost').toBe(inMemory);
 }
