@@ -22,9 +22,12 @@ export interface Received {
     data: unknown;
     [k: string]: unknown;
   };
+  /** The signature checked out against one of the receiver's keys (always true with no keys). */
   verified: boolean;
   /** the body against the JSON Schema of its webhook-format (schemas/); [] when valid */
   schemaProblems: string[];
+  /** The status the receiver answered: 401 when `verified` is false, else what `respond` chose. */
+  status: number;
 }
 
 export interface Reply {
@@ -37,13 +40,15 @@ export interface Reply {
 
 /**
  * A real HTTP receiver on a free loopback port. Every request is verified with the
- * `standardwebhooks` package, as a cloud team would. `respond` decides each answer.
+ * `standardwebhooks` package, as a cloud team would: a bad signature is answered 401 (so it
+ * never shows in `delivered`) and counted in `badSignatures`. `respond` decides the other answers.
  *
  * Every body is also validated against the JSON Schema of the format its `webhook-format`
  * header names (README "Payload formats and versioning"); stop() throws if any was invalid,
  * so every test that receives webhooks checks the schemas too.
  */
 export class Receiver {
+  /** Every request, whatever its signature and answer, in arrival order. */
   readonly requests: Received[] = [];
   respond: (req: { n: number; id: string; body: string }) => Reply = () => ({ status: 200 });
   private server: Server | undefined;
@@ -84,9 +89,17 @@ export class Receiver {
     );
   }
 
-  /** Requests answered 2xx, in arrival order. */
+  /** Requests answered 2xx, in arrival order. All of them verified: a bad signature gets 401. */
   get delivered(): Received[] {
-    return this.requests.filter((r) => (r as Received & { status?: number }).status! < 300);
+    return this.requests.filter((r) => r.status >= 200 && r.status < 300);
+  }
+
+  /**
+   * Requests whose signature did not verify (answered 401). A test that claims "signed" asserts
+   * this is 0: checking `verified` on `delivered` proves nothing, as those all verified.
+   */
+  get badSignatures(): number {
+    return this.requests.reduce((n, r) => n + (r.verified ? 0 : 1), 0);
   }
 
   async start(port = 0, tls?: HttpsOptions): Promise<this> {
@@ -116,7 +129,7 @@ export class Receiver {
           json = { id: '', type: '', timestamp: '', agent: '', seq: -1, topic: '', data: null };
         }
         const reply = verified ? this.respond({ n, id, body }) : { status: 401, body: 'bad signature' };
-        const rec: Received & { status: number } = {
+        const rec: Received = {
           n,
           at: Date.now(),
           id,

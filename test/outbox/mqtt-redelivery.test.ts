@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NewEvent } from '../../src/outbox/outbox-store.js';
-import { json, open, reopen, useStoreFixture } from './store-fixture.js';
+import { json, open, crashAndReopen, useStoreFixture } from './store-fixture.js';
 
 /**
  * A QoS 1/2 packet committed but not acked when the agent died comes again after the restart,
@@ -30,7 +30,7 @@ describe('OutboxStore: MQTT redelivery after a crash', () => {
       const o = open();
       expect(o.store.append([mqttEvent('21.5', 7, qos, false)]).stored).toBe(1);
       // Crash before the PUBACK/PUBREC reached the broker: nothing was marked acked.
-      const o2 = reopen(o);
+      const o2 = crashAndReopen(o);
       expect(o2.store.append([mqttEvent('21.5', 7, qos, true)])).toEqual({
         full: false,
         stored: 0,
@@ -42,9 +42,9 @@ describe('OutboxStore: MQTT redelivery after a crash', () => {
         stored: 1,
         duplicates: 0,
       });
-      const o3 = reopen(o2);
+      const o3 = crashAndReopen(o2);
       o3.store.append([mqttEvent('same', 9, qos, false)]);
-      const o4 = reopen(o3);
+      const o4 = crashAndReopen(o3);
       // A new message that reuses the packet id (no DUP) is data, even with the same content.
       expect(o4.store.append([mqttEvent('same', 9, qos, false)])).toMatchObject({ stored: 1, duplicates: 0 });
       expect(o4.store.counts()).toMatchObject({ received: 5, pending: 5 });
@@ -81,7 +81,7 @@ describe('OutboxStore: MQTT redelivery after a crash', () => {
     o.store.markAcked(5);
     expect(o.store.append([mqttEvent('new', 5, 1, false)])).toMatchObject({ stored: 1 });
     // A crash before the new packet's ack: its re-send is recognised.
-    const o2 = reopen(o);
+    const o2 = crashAndReopen(o);
     expect(o2.store.append([mqttEvent('new', 5, 1, true)])).toMatchObject({ stored: 0, duplicates: 1 });
   });
 });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   clock,
-  dbBytes,
   expectBalanced,
+  expectBytesTrue,
   HOUR,
   json,
   open,
-  reopen,
+  crashAndReopen,
   rows,
   settle,
   useStoreFixture,
@@ -82,16 +82,20 @@ describe('OutboxStore.append', () => {
       'encoding',
     ]);
     expect(bodies[2]).toMatchObject({ seq: 3, data: 'AP8B', encoding: 'base64' });
+    expectBytesTrue(o);
 
     // seq only grows: not reused after its events are gone, nor after a restart.
     for (const r of stored) settle(o.store, 'cloud', r.seq, 'delivered');
     o.store.commitResults();
     clock.t += 25 * HOUR;
     expect(o.store.prune()).toBe(3);
-    const o2 = reopen(o);
+    expectBytesTrue(o);
+    expect(o.store.counts().bytes).toBe(0);
+    const o2 = crashAndReopen(o);
     o2.store.append([json('x', 1)]);
     expect(rows(o2.db).map((r) => r.seq)).toEqual([4]);
     expect(o2.store.counts()).toMatchObject({ received: 4, delivered: 3, pending: 1 });
+    expectBytesTrue(o2);
   });
 
   it('routes by endpoint type patterns; an event nobody wants is unrouted; a rejected one goes nowhere', () => {
@@ -147,6 +151,8 @@ describe('OutboxStore.append', () => {
     o.store.append([json('door.opened', 7)]);
     expect(o.store.pendingByEndpoint().get('all')).toBe(1);
     expectBalanced(o.store.counts());
+    // Unrouted and rejected events cost their row; routed ones a delivery row per endpoint.
+    expectBytesTrue(o);
   });
 });
 
@@ -183,6 +189,9 @@ describe('OutboxStore results', () => {
     settle(o.store, 'a', 3, 'failed');
     o.store.commitResults();
     expect(rows(o.db).map((r) => r.state)).toEqual(['delivered', 'pending', 'pending']);
+    // The 422 and the failure were logged as attempts (a first-try success is not): they count too.
+    expect(o.db.prepare(`SELECT count(*) FROM attempts`).pluck().get()).toBe(2);
+    expectBytesTrue(o);
     expect(o.store.counts()).toMatchObject({ pending: 2, delivered: 1, failed: 0 });
     expect(o.store.pendingByEndpoint()).toEqual(
       new Map([
@@ -198,8 +207,34 @@ describe('OutboxStore results', () => {
     const c = o.store.counts();
     expect(c).toMatchObject({ received: 3, pending: 0, delivered: 2, failed: 1 });
     expectBalanced(c);
+    expectBytesTrue(o);
     // Counters survive a restart.
-    expect(reopen(o).store.counts()).toMatchObject({ received: 3, delivered: 2, failed: 1, bytes: c.bytes });
+    const o2 = crashAndReopen(o);
+    expect(o2.store.counts()).toMatchObject({ received: 3, delivered: 2, failed: 1, bytes: c.bytes });
+    expectBytesTrue(o2);
+  });
+});
+
+describe('OutboxStore after a crash', () => {
+  it('keeps what was committed, from the WAL; results only queued are lost, so those events are sent again', () => {
+    const o = open();
+    o.store.append([json('e', 1), json('e', 2), json('e', 3)]);
+    settle(o.store, 'cloud', 1, 'delivered');
+    o.store.commitResults();
+    // Queued, not yet committed: its commit timer is pending when the process dies.
+    settle(o.store, 'cloud', 2, 'delivered');
+    const o2 = crashAndReopen(o);
+    // The crash image still had its commits in the WAL (no checkpoint, as after kill -9).
+    expect(o2.wal).toBeGreaterThan(0);
+    expect(rows(o2.db).map((r) => [r.seq, r.state])).toEqual([
+      [1, 'delivered'],
+      [2, 'pending'],
+      [3, 'pending'],
+    ]);
+    const c = o2.store.counts();
+    expect(c).toMatchObject({ received: 3, delivered: 1, pending: 2 });
+    expectBalanced(c);
+    expectBytesTrue(o2);
   });
 });
 
@@ -217,7 +252,7 @@ describe('OutboxStore storage.maxBytes', () => {
       expect(o.store.append([ev]).stored).toBe(1);
       const c = o.store.counts();
       expect(c.bytes).toBeLessThanOrEqual(maxBytes);
-      expect(c.bytes).toBe(dbBytes(o.db));
+      expectBytesTrue(o);
       expectBalanced(c);
       if (i % 7 === 0) {
         settle(o.store, 'cloud', rows(o.db).find((r) => r.state === 'pending')!.seq, 'delivered');
@@ -235,7 +270,9 @@ describe('OutboxStore storage.maxBytes', () => {
     expect(removed.length).toBeGreaterThanOrEqual(c.dropped);
     expect(c).toMatchObject({ received: 200, pending: left.filter((r) => r.state === 'pending').length });
     expectBalanced(c);
-    expect(reopen(o, { maxBytes }).store.counts()).toMatchObject({ dropped: c.dropped, bytes: c.bytes });
+    const o2 = crashAndReopen(o, { maxBytes });
+    expect(o2.store.counts()).toMatchObject({ dropped: c.dropped, bytes: c.bytes });
+    expectBytesTrue(o2);
   });
 
   for (const whenFull of ['drop-oldest', 'stop-ingest'] as const) {
@@ -250,7 +287,9 @@ describe('OutboxStore storage.maxBytes', () => {
       const c = o.store.counts();
       expect(c.bytes).toBeLessThanOrEqual(maxBytes);
       expectBalanced(c);
+      expectBytesTrue(o);
       expect(o.store.append([json('e', 'small')])).toMatchObject({ full: false, stored: 1 });
+      expectBytesTrue(o);
     });
   }
 
@@ -276,15 +315,45 @@ describe('OutboxStore storage.maxBytes', () => {
     }
     o.store.commitResults();
     expect(o.store.counts().bytes).toBeLessThanOrEqual(maxBytes);
+    // Attempts that did not fit were left out (the delivery row keeps the last status): the
+    // total is still what the rows cost.
+    expectBytesTrue(o);
+  });
+
+  it('with room, the attempt log keeps the newest attempts of a delivery, and the bytes follow the rows', () => {
+    const o = open();
+    o.store.append([json('e', 1)]);
+    for (let i = 0; i < 30; i++) {
+      o.store.record({
+        endpointId: 'cloud',
+        seq: 1,
+        at: clock.now() + i,
+        outcome: 'endpoint-trouble',
+        newStatus: 'pending',
+        attempted: true,
+        status: 503,
+        durationMs: 1,
+        error: i % 2 ? `HTTP 503 #${i}` : undefined,
+        response: 'e'.repeat(i * 10),
+      });
+      if (i % 4 === 0) o.store.commitResults();
+    }
+    o.store.commitResults();
+    const kept = o.db.prepare(`SELECT count(*) FROM attempts`).pluck().get() as number;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(30);
+    expectBytesTrue(o);
   });
 
   it('unrouted events removed to make room or pruned still add up', () => {
     const o = open({ maxBytes: 5000, endpoints: [{ id: 'cloud', types: ['sensor.*'] }] });
     for (let i = 0; i < 40; i++) o.store.append([json(i % 2 ? 'sensor.t' : 'door.open', i)]);
     expectBalanced(o.store.counts());
+    expectBytesTrue(o);
     clock.t += 25 * HOUR;
     o.store.prune();
     expectBalanced(o.store.counts());
+    expectBytesTrue(o);
   });
 
   it('stop-ingest: when full, append stores nothing and says so; delivered events make room again', () => {
@@ -305,6 +374,7 @@ describe('OutboxStore storage.maxBytes', () => {
       accepted: 0,
     });
     expect(o.store.counts()).toEqual(before);
+    expectBytesTrue(o);
     expect(rows(o.db).length).toBe(accepted);
     expect(before).toMatchObject({ received: accepted, pending: accepted, dropped: 0 });
 
@@ -317,6 +387,7 @@ describe('OutboxStore storage.maxBytes', () => {
     expect(after).toMatchObject({ received: accepted + 1, delivered: 3, dropped: 0 });
     expect(after.bytes).toBeLessThanOrEqual(maxBytes);
     expectBalanced(after);
+    expectBytesTrue(o);
   });
 
   it('stop-ingest: prune() of delivered events past keepDeliveredHours makes room too', () => {
@@ -330,7 +401,35 @@ describe('OutboxStore storage.maxBytes', () => {
     clock.t += 2 * HOUR;
     expect(o.store.prune()).toBeGreaterThan(0);
     expect(o.store.counts().bytes).toBeLessThan(full);
+    expectBytesTrue(o);
     expect(o.store.append([json('e', 'room')]).full).toBe(false);
+  });
+});
+
+describe('OutboxStore when a write fails', () => {
+  it('a failed append changes neither the rows nor the byte total, so a later one drops nothing', () => {
+    const maxBytes = 20_000;
+    const o = open({ maxBytes });
+    for (let i = 0; i < 20; i++) o.store.append([json('e', { i, pad: 'x'.repeat(200) })]);
+    const before = o.store.counts();
+    expectBytesTrue(o);
+    // A real SQLite error in the middle of the transaction: the second message of each batch
+    // fails, after the first one's rows and bytes were written.
+    o.db.exec(
+      `CREATE TRIGGER fail_event BEFORE INSERT ON events WHEN NEW.body LIKE '%"fail":true%'
+       BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`,
+    );
+    for (let k = 0; k < 10; k++) {
+      const batch = [json('e', { k, pad: 'y'.repeat(700) }), json('e', { k, fail: true })];
+      expect(() => o.store.append(batch)).toThrow(/injected write failure/);
+    }
+    expect(o.store.counts()).toEqual(before);
+    expectBytesTrue(o);
+    o.db.exec(`DROP TRIGGER fail_event`);
+    // Had the failed appends' bytes stayed in memory, this one would not fit without dropping.
+    expect(o.store.append([json('e', { pad: 'z'.repeat(700) })])).toMatchObject({ stored: 1 });
+    expect(o.store.counts()).toMatchObject({ received: 21, pending: 21, dropped: 0 });
+    expectBytesTrue(o);
   });
 });
 
@@ -364,7 +463,7 @@ describe('OutboxStore.prune', () => {
     ]);
     const c = o.store.counts();
     expect(c).toMatchObject({ received: 4, delivered: 2, pending: 1, failed: 1 });
-    expect(c.bytes).toBe(dbBytes(o.db));
+    expectBytesTrue(o);
     expect(o.db.prepare(`SELECT count(*) FROM deliveries WHERE event_seq IN (1, 4)`).pluck().get()).toBe(0);
     expectBalanced(c);
   });

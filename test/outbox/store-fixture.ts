@@ -1,12 +1,14 @@
-import { rmSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
-import { openDb, type Db } from '../../src/outbox/open-db.js';
+import { DB_FILE_NAME, openDb, type Db } from '../../src/outbox/open-db.js';
 import {
   OutboxStore,
   type NewEvent,
   type OutboxCounts,
   type RouteTarget,
 } from '../../src/outbox/outbox-store.js';
+import { ATTEMPT_OVERHEAD, DELIVERY_OVERHEAD, EVENT_OVERHEAD } from '../../src/outbox/row-costs.js';
 import { silentLogger } from '../../src/log.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -75,10 +77,30 @@ export function open(opts: OpenOptions = {}): Opened {
   return o;
 }
 
-/** Simulates a crash: the process goes away without flushing or acking; the file stays. */
-export function reopen(o: Opened, opts: OpenOptions = {}): Opened {
+/**
+ * A crash (kill -9) and a restart. The database and its WAL are copied as they are on disk
+ * while the old connection is still open, as a killed process leaves them: no checkpoint, and
+ * nothing the store still held in memory (queued results, timers) written. The new store opens
+ * the copy, so SQLite recovers from the WAL as after a real crash (the -shm is left behind and
+ * rebuilt). The old store is then stopped without committing (its connection is closed first,
+ * so its close() cannot write), and its timers and WAL sync are gone. Use `wal` to check that
+ * the crash image held committed frames that were not yet checkpointed.
+ */
+export function crashAndReopen(o: Opened, opts: OpenOptions = {}): Opened & { wal: number } {
+  const dataDir = tempDir('edgehook-outbox-crashed-');
+  dirs.push(dataDir);
+  const from = join(o.dataDir, DB_FILE_NAME);
+  const to = join(dataDir, DB_FILE_NAME);
+  copyFileSync(from, to);
+  let wal = 0;
+  if (existsSync(`${from}-wal`)) {
+    copyFileSync(`${from}-wal`, `${to}-wal`);
+    wal = statSync(`${to}-wal`).size;
+  }
+  // The process is gone: nothing it held in memory may reach any file from here on.
   o.db.close();
-  return open({ ...opts, dataDir: o.dataDir });
+  o.store.close();
+  return { ...open({ ...opts, dataDir }), wal };
 }
 
 export function json(type: string, value: unknown, extra: Partial<NewEvent> = {}): NewEvent {
@@ -129,4 +151,33 @@ export function expectBalanced(c: OutboxCounts): void {
 
 export function dbBytes(db: Db): number {
   return db.prepare(`SELECT total(bytes) FROM events`).pluck().get() as number;
+}
+
+/**
+ * What the rows really cost against storage.maxBytes (README, "Storage"), recomputed from the
+ * rows themselves and not from the `bytes` column: each event's body and kept payload plus its
+ * overhead, each delivery row, and each logged attempt with its response and error text.
+ */
+export function rowCosts(db: Db): number {
+  return db
+    .prepare(
+      `SELECT total(
+         ${EVENT_OVERHEAD} + length(CAST(e.body AS BLOB)) + coalesce(length(e.payload), 0)
+         + ${DELIVERY_OVERHEAD} * (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
+         + (SELECT total(${ATTEMPT_OVERHEAD} + coalesce(length(a.response), 0) + coalesce(length(a.error), 0))
+            FROM attempts a WHERE a.event_seq = e.seq)
+       ) FROM events e`,
+    )
+    .pluck()
+    .get() as number;
+}
+
+/**
+ * The byte total the store keeps in memory (the one that decides what is dropped) is the one in
+ * the database, and that is what the rows cost.
+ */
+export function expectBytesTrue(o: Opened): void {
+  const inMemory = o.store.counts().bytes;
+  expect(dbBytes(o.db), 'SELECT total(bytes) FROM events').toBe(inMemory);
+  expect(rowCosts(o.db), 'what the rows cost').toBe(inMemory);
 }

@@ -1,6 +1,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WalSync } from '../../src/outbox/wal-sync.js';
 import { captureLog } from '../helpers/log.js';
 import { tempDir } from '../helpers/agent.js';
@@ -11,7 +11,24 @@ import { json, open, useStoreFixture } from './store-fixture.js';
  * own fdatasync() of that file, run on the thread pool (OutboxStore.afterDurable).
  */
 
+/**
+ * Every fdatasync() WalSync starts, counted: the real one runs, so the syncs are real. WalSync
+ * imports it from node:fs, hence a module mock rather than a spy on the namespace.
+ */
+const syncs = vi.hoisted(() => ({ n: 0 }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const fdatasync = (fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void => {
+    syncs.n++;
+    fs.fdatasync(fd, callback);
+  };
+  return { ...fs, default: { ...fs, fdatasync }, fdatasync };
+});
+
 useStoreFixture();
+beforeEach(() => {
+  syncs.n = 0;
+});
 let dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -35,8 +52,17 @@ describe('WalSync', () => {
     for (let i = 0; i < 5; i++) sync.afterSync(() => calls.push(i));
     // Never before the sync has returned from the thread pool.
     expect(calls).toEqual([]);
+    // The first callback started a sync at once; the other four came while it ran.
+    expect(syncs.n).toBe(1);
     await sync.idle();
     expect(calls).toEqual([0, 1, 2, 3, 4]);
+    // ...and share the next one: two syncs for five callbacks, not five.
+    expect(syncs.n).toBe(2);
+    // With nothing waiting, no sync runs; one callback later gets exactly one.
+    sync.afterSync(() => calls.push(5));
+    await sync.idle();
+    expect(calls).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(syncs.n).toBe(3);
     sync.close();
   });
 
@@ -81,6 +107,16 @@ describe('OutboxStore.afterDurable', () => {
     expect(o.db.pragma('synchronous', { simple: true })).toBe(2);
     await o.store.durableIdle();
     expect(durable).toBe(true);
+    expect(syncs.n).toBe(1);
+    // Commits made while a sync runs share the next one: three ingest commits, two syncs.
+    const order: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      o.store.append([json('b', i)]);
+      o.store.afterDurable(() => order.push(i));
+    }
+    await o.store.durableIdle();
+    expect(order).toEqual([0, 1, 2]);
+    expect(syncs.n).toBe(3);
     o.store.close();
   });
 });
