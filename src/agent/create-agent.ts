@@ -19,6 +19,10 @@ import { ConfigFile } from '../config/config-file.js';
 import { deepFreeze } from '../config/load.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
+import { chainStages } from '../outbox/ingest-stage.js';
+import { StepStateStore } from '../processing/step-state-store.js';
+import { StepsStage } from '../processing/steps-stage.js';
+import { StepTimers } from '../processing/step-timers.js';
 
 /**
  * The composition root (STYLE.md): the one place where config, outbox, ingest, delivery and
@@ -54,6 +58,7 @@ export class Agent {
   readonly clock: Clock;
   db: Db | undefined;
   outbox: OutboxStore | undefined;
+  steps: StepsStage | undefined;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttSource | undefined;
   dispatcher: Dispatcher | undefined;
@@ -124,6 +129,25 @@ export class Agent {
       );
       this.outbox = outbox;
       this.parts.push({ name: 'outbox', stop: () => outbox.close() });
+
+      // Edge processing (README, "Edge processing"): steps run inside the ingest commit; their
+      // timers start now, so windows that ended while the agent was down are emitted first.
+      const steps = new StepsStage({
+        store: new StepStateStore(db),
+        subscriptions: config.subscriptions,
+        maxKeys: config.processing.maxKeys,
+        logger: logger.child({ module: 'steps' }),
+      });
+      outbox.setIngestStage(chainStages([steps]));
+      this.steps = steps;
+      const stepTimers = new StepTimers({
+        stage: steps,
+        outbox,
+        clock,
+        logger: logger.child({ module: 'steps' }),
+      });
+      stepTimers.start();
+      this.parts.push({ name: 'step timers', stop: () => stepTimers.stop() });
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
@@ -283,6 +307,7 @@ export class Agent {
             ? null
             : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)),
       },
+      subscriptions: this.steps?.counts() ?? [],
       endpoints: this.config.endpoints.map((ep) => {
         // Every configured endpoint has a queue; the fallback covers a config being swapped.
         const q = queues.get(ep.id) ?? {
@@ -327,8 +352,11 @@ export class Agent {
     this.outbox?.setEndpoints(enabledRoutes(live.endpoints));
     if (!isDeepStrictEqual(cur.endpoints, live.endpoints))
       await this.dispatcher?.setEndpoints(live.endpoints);
-    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions))
+    this.steps?.setMaxKeys(live.processing.maxKeys);
+    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) {
+      this.steps?.setSubscriptions(live.subscriptions);
       this.mqtt?.updateSubscriptions(live.subscriptions);
+    }
     this.statusCache = undefined;
     if (restartRequired.length > 0)
       this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
