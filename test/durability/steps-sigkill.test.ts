@@ -21,7 +21,7 @@ import {
  * are emitted at the next start; the counts of the delivered windows sum to the number of
  * messages published (none lost, none counted twice: the kills leave committed-but-unacked
  * packets that Mosquitto redelivers); no window is delivered twice under different ids; and the
- * deadband, whose state must survive each kill, reports exactly the multiples of its band.
+ * deadband, whose state must survive each kill, reports exactly once per step of the level.
  */
 
 const METERS = 4_000;
@@ -83,10 +83,14 @@ admin: { port: 0 }
     250,
   );
 
+  // A level that steps up by the band every 100 readings and jitters by 0.1 in between: with its
+  // last reported value kept, exactly one report per step; were it lost at a kill, the first
+  // reading after the restart would be reported too.
+  const level = (j: number) => 100 + BAND * Math.floor(j / 100) + (j % 2) * 0.1;
   // Meters and levels interleaved: five meter readings (value 1, five keys) to one level step.
   const TOTAL = METERS + LEVELS;
   const make = (i: number) => {
-    if (i % 5 === 4) return { topic: 'level/tank', payload: JSON.stringify({ level: (i - 4) / 5 }) };
+    if (i % 5 === 4) return { topic: 'level/tank', payload: JSON.stringify({ level: level((i - 4) / 5) }) };
     const n = i - Math.floor(i / 5);
     return { topic: `meter/m${n % 5}`, payload: JSON.stringify({ v: 1, n }) };
   };
@@ -95,7 +99,13 @@ admin: { port: 0 }
   cleanup.add(() => {
     abandoned = true;
   });
-  const publishing = publishPaced(dev, TOTAL, make, { window: 25, ratePerSec: 500, stop: () => abandoned }, progress);
+  const publishing = publishPaced(
+    dev,
+    TOTAL,
+    make,
+    { window: 25, ratePerSec: 500, stop: () => abandoned },
+    progress,
+  );
   let publishError: unknown;
   publishing.catch((err) => (publishError = err));
 
@@ -120,11 +130,16 @@ admin: { port: 0 }
   };
   const windows = () => firstById().filter((r) => r.json.type.startsWith('meter.'));
   const counted = () => windows().reduce((sum, r) => sum + (r.json.data as Window).count, 0);
-  await waitWithProgress(() => counted() >= METERS, counted, `windows counting all ${METERS} meter readings`, {
-    stallMs: 20_000,
-    timeoutMs: 120_000,
-    intervalMs: 250,
-  });
+  await waitWithProgress(
+    () => counted() >= METERS,
+    counted,
+    `windows counting all ${METERS} meter readings`,
+    {
+      stallMs: 20_000,
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    },
+  );
   await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 20_000, 100);
   expect(receiver.delivered.every((r) => r.verified)).toBe(true);
 
@@ -140,21 +155,26 @@ admin: { port: 0 }
   }
   expect([...idsByWindow].filter(([, ids]) => ids.size > 1).map(([k]) => k)).toEqual([]);
 
-  // The deadband's last reported value survived every kill: exactly the multiples of the band.
+  // The deadband's last reported value survived every kill: one report per step, no more.
   const levels = firstById()
     .filter((r) => r.json.type === 'level')
     .map((r) => (r.json.data as { level: number }).level)
     .sort((a, b) => a - b);
-  expect(levels).toEqual(Array.from({ length: LEVELS / BAND }, (_, k) => k * BAND));
+  expect(levels).toEqual(Array.from({ length: LEVELS / 100 }, (_, k) => level(k * 100)));
 
   // The counts agree: every message counted once, under one outcome.
   const st = await agent.status();
-  const [meters, level] = st.subscriptions;
-  expect(meters!.counts).toMatchObject({ messages: METERS, held: METERS, rejected: 0, events: windows().length });
-  expect(level!.counts).toMatchObject({
+  const [meters, tank] = st.subscriptions;
+  expect(meters!.counts).toMatchObject({
+    messages: METERS,
+    held: METERS,
+    rejected: 0,
+    events: windows().length,
+  });
+  expect(tank!.counts).toMatchObject({
     messages: LEVELS,
-    reported: LEVELS / BAND,
-    filtered: LEVELS - LEVELS / BAND,
+    reported: LEVELS / 100,
+    filtered: LEVELS - LEVELS / 100,
   });
   expect(await agent.signal('SIGTERM')).toBe(0);
   expect(integrityCheck(join(agent.dataDir, 'edgehook.db'))).toBe('ok');

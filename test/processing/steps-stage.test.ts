@@ -20,14 +20,22 @@ function sub(cfg: Record<string, unknown>): SubscriptionConfig {
 }
 
 function setup(subs: SubscriptionConfig[], o: Opened = open(), maxKeys = 1000) {
-  const stage = new StepsStage({ store: new StepStateStore(o.db), subscriptions: subs, maxKeys, logger: silentLogger() });
+  const stage = new StepsStage({
+    store: new StepStateStore(o.db),
+    subscriptions: subs,
+    maxKeys,
+    logger: silentLogger(),
+  });
   o.store.setIngestStage(chainStages([stage]));
   const timers = new StepTimers({ stage, outbox: o.store, clock, logger: silentLogger() });
   return { o, stage, timers };
 }
 
 let packetId = 0;
-function msg(value: unknown, opts: { room?: string; sub?: number; dup?: boolean; id?: number } = {}): NewEvent {
+function msg(
+  value: unknown,
+  opts: { room?: string; sub?: number; dup?: boolean; id?: number } = {},
+): NewEvent {
   const text = JSON.stringify(value);
   const id = opts.id ?? ++packetId;
   return {
@@ -70,12 +78,24 @@ describe('steps in the ingest commit', () => {
         ],
       }),
     ]);
-    o.store.append([msg({ celsius: 20 }), msg({ celsius: 20.2 }), msg({ celsius: 500 }), msg({ celsius: 20.6 })]);
+    o.store.append([
+      msg({ celsius: 20 }),
+      msg({ celsius: 20.2 }),
+      msg({ celsius: 500 }),
+      msg({ celsius: 20.6 }),
+    ]);
     expect(stored(o).map((e) => e.data)).toEqual([
       { celsius: 20, room: 'kitchen', key: 'kitchen' },
       { celsius: 20.6, room: 'kitchen', key: 'kitchen' },
     ]);
-    expect(countsOf(stage)).toMatchObject({ messages: 4, reported: 2, filtered: 2, held: 0, rejected: 0, events: 2 });
+    expect(countsOf(stage)).toMatchObject({
+      messages: 4,
+      reported: 2,
+      filtered: 2,
+      held: 0,
+      rejected: 0,
+      events: 2,
+    });
   });
 
   it('an unchanged payload is stored byte for byte as the device sent it', () => {
@@ -96,14 +116,20 @@ describe('steps in the ingest commit', () => {
   it('a step that cannot apply keeps the message as rejected, naming the step, and leaves no state behind', () => {
     const { o, stage } = setup([
       sub({ steps: [{ split: 'readings' }, { window: { seconds: 60, path: 'v' } }] }),
-      sub({ topic: 'loop/#', key: undefined, steps: [{ map: '($f := function($n) { $f($n + 1) }; $f(0))' }] }),
+      sub({
+        topic: 'loop/#',
+        key: undefined,
+        steps: [{ map: '($f := function($n) { $f($n + 1) }; $f(0))' }],
+      }),
     ]);
     // The second element is not a number: the first one's contribution must be undone too.
     o.store.append([msg({ readings: [{ v: 1 }, { v: 'x' }] }), msg({ readings: [{ v: 5 }] })]);
     o.store.append([{ ...msg({ a: 1 }), topic: 'loop/a', subscription: 1 }]);
     const events = stored(o);
     expect(events.map((e) => e.state)).toEqual(['rejected', 'rejected']);
-    expect(events[0]!.reason).toMatch(/^subscriptions\[0\]\.steps\[1\]\.window: the value at v is not a number/);
+    expect(events[0]!.reason).toMatch(
+      /^subscriptions\[0\]\.steps\[1\]\.window: the value at v is not a number/,
+    );
     expect(events[1]!.reason).toMatch(/^subscriptions\[1\]\.steps\[0\]\.map: .*(stack|depth|timeout)/i);
     clock.t += 60_000;
     new StepTimers({ stage, outbox: o.store, clock, logger: silentLogger() }).runDue();
@@ -134,7 +160,11 @@ describe('steps in the ingest commit', () => {
     const s = sub({ steps: [{ window: { seconds: 60, path: 'celsius' } }] });
     const first = setup([s]);
     clock.t = Date.UTC(2026, 11, 3, 5, 0, 10);
-    first.o.store.append([msg({ celsius: 20 }), msg({ celsius: 22 }, { room: 'hall' }), msg({ celsius: 24 })]);
+    first.o.store.append([
+      msg({ celsius: 20 }),
+      msg({ celsius: 22 }, { room: 'hall' }),
+      msg({ celsius: 24 }),
+    ]);
     // Crash: the process goes; the database file stays. Down for ten minutes.
     const o = reopen(first.o);
     clock.t += 600_000;
@@ -143,12 +173,31 @@ describe('steps in the ingest commit', () => {
     expect(timers.runDue()).toBe(0);
     const data = stored(o).map((e) => e.data);
     expect(data).toContainEqual({
-      count: 2, min: 20, max: 24, avg: 22, first: 20, last: 24,
-      from: '2026-12-03T05:00:00.000Z', to: '2026-12-03T05:01:00.000Z',
+      count: 2,
+      min: 20,
+      max: 24,
+      avg: 22,
+      first: 20,
+      last: 24,
+      from: '2026-12-03T05:00:00.000Z',
+      to: '2026-12-03T05:01:00.000Z',
     });
     expect(data).toContainEqual(expect.objectContaining({ count: 1, first: 22 }));
     expect(JSON.parse(rows(o.db)[0]!.body).timestamp).toBe('2026-12-03T05:01:00.000Z');
     expect(countsOf(stage)).toMatchObject({ messages: 3, held: 3, events: 2, emitted: 2 });
+  });
+
+  it('deadband and throttle state survive a crash', () => {
+    const s = sub({ steps: [{ deadband: { path: 'v', by: 10 } }, { throttle: { intervalMs: 60_000 } }] });
+    const first = setup([s]);
+    first.o.store.append([msg({ v: 0 }), msg({ v: 10 })]);
+    const { o, timers } = setup([s], reopen(first.o));
+    // 15 is within the band of 10 (the last reported): filtered. 20 passes the band but is held
+    // by the throttle whose interval started with 0.
+    o.store.append([msg({ v: 15 }), msg({ v: 20 })]);
+    clock.t += 60_000;
+    timers.runDue();
+    expect(stored(o).map((e) => e.data)).toEqual([{ v: 0 }, { v: 20 }]);
   });
 
   it('a recognised redelivery is neither stored nor counted again, nor added to the window twice', () => {
@@ -194,14 +243,19 @@ describe('steps in the ingest commit', () => {
     o.store.append([msg({ v: 2 }, { room: 'b' })]);
     clock.t += 1000;
     o.store.append([msg({ v: 3 }, { room: 'c' })]);
-    expect(stored(o).map((e) => [e.type, e.data])).toEqual([['temp.a', expect.objectContaining({ count: 1, max: 1 })]]);
+    expect(stored(o).map((e) => [e.type, e.data])).toEqual([
+      ['temp.a', expect.objectContaining({ count: 1, max: 1 })],
+    ]);
     expect(o.db.prepare('SELECT count(*) FROM step_state').pluck().get()).toBe(2);
     expect(countsOf(stage)).toMatchObject({ messages: 3, held: 3, evicted: 1, emitted: 1 });
   });
 
   it('subscriptions without steps are counted too', () => {
     const { o, stage } = setup([sub({})]);
-    o.store.append([msg({ v: 1 }), { ...msg(null), data: { kind: 'binary' }, rejected: 'payload is not JSON' }]);
+    o.store.append([
+      msg({ v: 1 }),
+      { ...msg(null), data: { kind: 'binary' }, rejected: 'payload is not JSON' },
+    ]);
     expect(countsOf(stage)).toMatchObject({ messages: 2, reported: 1, rejected: 1, events: 2 });
   });
 });
