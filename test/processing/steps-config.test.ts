@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { STARTER_CONFIG } from '../../src/config/starter.js';
+import { ROOT } from '../helpers/agent.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { isEdgehookError } from '../../src/errors.js';
 
@@ -58,5 +62,18 @@ subscriptions:
         expect.stringMatching(/^subscriptions\[2\]\.steps: steps work on json or text data/),
       ]),
     );
+  });
+
+  it("the README's examples and the starter's commented steps are valid", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Edge processing'));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    expect(problems(example)).toEqual([]);
+    const uncommented = STARTER_CONFIG.replace(
+      /^ {4}# (key: "|steps:|  - (filter|map|deadband))/gm,
+      '    $1',
+    );
+    expect(uncommented).toContain('\n    steps:\n      - filter:');
+    expect(problems(uncommented.replace(/\$\{EDGEHOOK_SECRET:-([^}]*)\}/, '$1'))).toEqual([]);
   });
 });
