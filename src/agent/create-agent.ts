@@ -138,7 +138,7 @@ export class Agent {
         maxKeys: config.processing.maxKeys,
         logger: logger.child({ module: 'steps' }),
       });
-      outbox.setIngestStage(chainStages([steps]));
+      outbox.setIngestStage(chainStages([steps.hasSteps ? steps : undefined]));
       this.steps = steps;
       const stepTimers = new StepTimers({
         stage: steps,
@@ -355,6 +355,7 @@ export class Agent {
     this.steps?.setMaxKeys(live.processing.maxKeys);
     if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) {
       this.steps?.setSubscriptions(live.subscriptions);
+      this.outbox?.setIngestStage(chainStages([this.steps?.hasSteps ? this.steps : undefined]));
       this.mqtt?.updateSubscriptions(live.subscriptions);
     }
     this.statusCache = undefined;

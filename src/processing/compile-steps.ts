@@ -21,11 +21,24 @@ interface StepBase {
 
 export type CompiledStep = StepBase &
   (
-    | { kind: 'filter' | 'map' | 'split'; expr: SyncExpression }
+    | { kind: 'filter' | 'map' | 'split'; expr: SyncExpression; binds: Binds }
     | { kind: 'deadband'; valuePath: string[] | undefined; config: DeadbandConfig }
     | { kind: 'throttle'; intervalMs: number }
     | { kind: 'window'; ms: number; valuePath: string[] | undefined }
   );
+
+/** Which bindings an expression names: building $levels and $received costs, so only when used. */
+export interface Binds {
+  topic: boolean;
+  levels: boolean;
+  received: boolean;
+  key: boolean;
+}
+
+function bindsOf(expr: string): Binds {
+  const uses = (name: string) => new RegExp(`\\$${name}\\b`).test(expr);
+  return { topic: uses('topic'), levels: uses('levels'), received: uses('received'), key: uses('key') };
+}
 
 export interface CompiledSubscription {
   index: number;
@@ -58,6 +71,7 @@ function compileStep(step: StepConfig, at: string, scopeBase: string): CompiledS
         path: `${at}.${kind}`,
         scope: `${scopeBase}:${kind}`,
         expr: compileJsonata(expr, guard),
+        binds: bindsOf(expr),
       };
   }
   if (step.deadband) {
