@@ -125,6 +125,24 @@ export interface SubscriptionView {
   qos: 0 | 1 | 2;
   type?: string;
   payload: 'json' | 'text' | 'binary';
+  /** Edge processing (README, "Edge processing"): as in the config file. */
+  key?: string;
+  steps?: Record<string, unknown>[];
+}
+/**
+ * POST /api/subscriptions/try: what a subscription's steps would make of a message, now,
+ * against the live step state; nothing is stored or counted. `subscription` is an index into
+ * the running list or a subscription as edited (not yet saved).
+ */
+export interface TryStepsInput {
+  subscription: number | SubscriptionInput;
+  topic: string;
+  payload: string;
+}
+export interface TryStepsResult {
+  outcome: 'reported' | 'filtered' | 'held' | 'rejected';
+  events: { type: string; topic: string; data: unknown }[];
+  reason?: string;
 }
 export type SubscriptionInput = Omit<SubscriptionView, 'index' | 'qos' | 'payload'> & {
   qos?: 0 | 1 | 2;

@@ -242,6 +242,7 @@ export class Agent {
           this.statusCache = undefined;
         },
         mqttConnected: () => this.mqtt?.connected ?? false,
+        trySteps: (sub, topic, payload) => this.steps!.dryRun(sub, topic, payload, this.clock.now()),
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },

@@ -2,6 +2,8 @@ import type { SubscriptionConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { IngestStage, StageContext } from '../outbox/ingest-stage.js';
 import type { NewEvent } from '../outbox/outbox-store.js';
+import type { TryStepsResult } from '../admin/api-types.js';
+import { matchTopic, parsePayload, renderType, stripShare } from '../ingest/route.js';
 import {
   type CompiledStep,
   type CompiledSubscription,
@@ -181,6 +183,63 @@ export class StepsStage implements IngestStage {
     if (run.newKeys > 0) events.push(...this.evict(run, { now, ...ctx }));
     this.armAfterCommit(run, ctx);
     return { events, more: rows.length === limit };
+  }
+
+  /**
+   * What `sub`'s steps would make of a message now, against the live step state (state is kept
+   * by topic filter and step place): run inside a transaction that is always rolled back, so
+   * nothing is stored, counted or changed.
+   */
+  dryRun(sub: SubscriptionConfig, topic: string, payload: Buffer, now: number): TryStepsResult {
+    const probe = new StepsStage({
+      store: this.store,
+      subscriptions: [sub],
+      maxKeys: this.maxKeys,
+      logger: this.log,
+    });
+    const parsed = parsePayload(sub.payload, payload);
+    const levels = matchTopic(stripShare(sub.topic).split('/'), topic) ?? [];
+    const msg: NewEvent = {
+      topic,
+      type: renderType(sub.type, topic, levels),
+      receivedAt: now,
+      payload,
+      ...parsed,
+      subscription: 0,
+    };
+    const rollback = new Error('dry run');
+    let result: TryStepsResult | undefined;
+    try {
+      this.store.db.transaction(() => {
+        const before = probe.counts()[0]!.counts;
+        const events = probe.process(msg, { now, afterCommit: () => undefined });
+        const after = probe.counts()[0]!.counts;
+        const outcome =
+          (['rejected', 'reported', 'held', 'filtered'] as const).find((o) => after[o] > before[o]) ??
+          'reported';
+        const rejected = events.find((e) => e.rejected !== undefined)?.rejected;
+        result = {
+          outcome,
+          events: events
+            .filter((e) => e.rejected === undefined)
+            .map((e) => ({
+              type: e.type,
+              topic: e.topic,
+              data:
+                e.data.kind === 'json'
+                  ? JSON.parse(e.data.json)
+                  : e.data.kind === 'text'
+                    ? e.data.text
+                    : null,
+            })),
+          ...(rejected !== undefined ? { reason: rejected } : {}),
+        };
+        throw rollback;
+      })();
+    } catch (err) {
+      if (err !== rollback) throw err;
+    }
+    return result!;
   }
 
   /** The next time a timer has work, from the database. */
