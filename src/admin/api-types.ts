@@ -74,8 +74,25 @@ export interface AgentStatus {
   /** held: messages received and not yet acked, waiting for their commit and its sync. */
   mqtt: { connected: boolean; url: string; embedded: boolean; holding: boolean; held: number };
   outbox: OutboxCountsView;
+  /**
+   * Per subscription (config order), its messages by outcome: messages = reported + filtered +
+   * held + rejected; events stored for it (emitted: later, by a timer or an eviction); evicted keys.
+   */
+  subscriptions: { topic: string; steps: number; counts: SubscriptionCountsView }[];
   /** The dispatcher's view of each endpoint, with its URL and how many deliveries wait. */
   endpoints: EndpointStatusView[];
+}
+
+/** Edge-processing counts of one subscription (README, "Edge processing"). */
+export interface SubscriptionCountsView {
+  messages: number;
+  reported: number;
+  filtered: number;
+  held: number;
+  rejected: number;
+  events: number;
+  emitted: number;
+  evicted: number;
 }
 
 export interface ApiError {
@@ -195,6 +212,24 @@ export interface SubscriptionView {
   qos: 0 | 1 | 2;
   type?: string;
   payload: 'json' | 'text' | 'binary';
+  /** Edge processing (README, "Edge processing"): as in the config file. */
+  key?: string;
+  steps?: Record<string, unknown>[];
+}
+/**
+ * POST /api/subscriptions/try: what a subscription's steps would make of a message, now,
+ * against the live step state; nothing is stored or counted. `subscription` is an index into
+ * the running list or a subscription as edited (not yet saved).
+ */
+export interface TryStepsInput {
+  subscription: number | SubscriptionInput;
+  topic: string;
+  payload: string;
+}
+export interface TryStepsResult {
+  outcome: 'reported' | 'filtered' | 'held' | 'rejected';
+  events: { type: string; topic: string; data: unknown }[];
+  reason?: string;
 }
 export type SubscriptionInput = Omit<SubscriptionView, 'index' | 'qos' | 'payload'> & {
   qos?: 0 | 1 | 2;

@@ -22,6 +22,10 @@ import { deepFreeze } from '../config/load.js';
 import { isPlainObject } from '../plain-object.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
+import { chainStages } from '../outbox/ingest-stage.js';
+import { StepStateStore } from '../processing/step-state-store.js';
+import { StepsStage } from '../processing/steps-stage.js';
+import { StepTimers } from '../processing/step-timers.js';
 
 /**
  * The composition root (docs/architecture.md "The data path", "Layers"): the one place where
@@ -56,6 +60,7 @@ export class Agent {
   db: Db | undefined;
   outbox: OutboxStore | undefined;
   disk: DiskGuard | undefined;
+  steps: StepsStage | undefined;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttSource | undefined;
   dispatcher: Dispatcher | undefined;
@@ -139,6 +144,25 @@ export class Agent {
       this.parts.push({ name: 'outbox', stop: () => outbox.close() });
       disk.start();
       this.parts.push({ name: 'disk guard', stop: () => disk.stop() });
+
+      // Edge processing (README, "Edge processing"): steps run inside the ingest commit; their
+      // timers start now, so windows that ended while the agent was down are emitted first.
+      const steps = new StepsStage({
+        store: new StepStateStore(db),
+        subscriptions: config.subscriptions,
+        maxKeys: config.processing.maxKeys,
+        logger: logger.child({ module: 'steps' }),
+      });
+      outbox.setIngestStage(chainStages([steps.hasSteps ? steps : undefined]));
+      this.steps = steps;
+      const stepTimers = new StepTimers({
+        stage: steps,
+        outbox,
+        clock,
+        logger: logger.child({ module: 'steps' }),
+      });
+      stepTimers.start();
+      this.parts.push({ name: 'step timers', stop: () => stepTimers.stop() });
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
@@ -233,6 +257,7 @@ export class Agent {
           this.statusCache = undefined;
         },
         mqttConnected: () => this.mqtt?.connected ?? false,
+        trySteps: (sub, topic, payload) => this.steps!.dryRun(sub, topic, payload, this.clock.now()),
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },
@@ -297,6 +322,7 @@ export class Agent {
             ? null
             : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)),
       },
+      subscriptions: this.steps?.counts() ?? [],
       endpoints: this.config.endpoints.map((ep) => {
         // Every configured endpoint has a queue; the fallback covers a config being swapped.
         const q = queues.get(ep.id) ?? {
@@ -341,8 +367,12 @@ export class Agent {
     this.outbox?.setEndpoints(enabledRoutes(live.endpoints));
     if (!isDeepStrictEqual(cur.endpoints, live.endpoints))
       await this.dispatcher?.setEndpoints(live.endpoints);
-    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions))
+    this.steps?.setMaxKeys(live.processing.maxKeys);
+    if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) {
+      this.steps?.setSubscriptions(live.subscriptions);
+      this.outbox?.setIngestStage(chainStages([this.steps?.hasSteps ? this.steps : undefined]));
       this.mqtt?.updateSubscriptions(live.subscriptions);
+    }
     this.statusCache = undefined;
     if (restartRequired.length > 0)
       this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');

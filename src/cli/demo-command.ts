@@ -85,7 +85,17 @@ export async function demoCommand(argv: string[]): Promise<number> {
         agentId: 'demo',
         logLevel: 'warn',
         mqtt: { url: 'embedded', embedded: { host: '127.0.0.1', port: brokerPort } },
-        subscriptions: [{ topic: 'sensors/+/+', qos: 1, type: 'sensor.{1}.{2}' }],
+        subscriptions: [
+          // Edge processing (README): the greenhouse reports only when humidity moves by 2 %
+          // points, so its filtered count grows in the UI while the other sensors report each reading.
+          {
+            topic: 'sensors/greenhouse/humidity',
+            qos: 1,
+            type: 'sensor.greenhouse.humidity',
+            steps: [{ deadband: { path: 'percent', by: 2, maxSilenceSeconds: 60 } }],
+          },
+          { topic: 'sensors/+/+', qos: 1, type: 'sensor.{1}.{2}' },
+        ],
         endpoints: [
           {
             id: 'demo-receiver',

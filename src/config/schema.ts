@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { compileJsonata } from '../jsonata-sync.js';
 
 /**
  * The one schema for edgehook.yaml (docs/architecture.md "Configuration file"). It is the type, the
@@ -169,6 +170,70 @@ export const endpointSchema = z
   })
   .describe('a cloud URL that receives webhooks');
 
+/** A JSONata expression, compiled here so a syntax error is a config error by path. */
+const jsonataExpression = z
+  .string()
+  .min(1)
+  .superRefine((v, ctx) => {
+    try {
+      compileJsonata(v);
+    } catch (err) {
+      const e = err as { message?: string; position?: number };
+      ctx.addIssue({
+        code: 'custom',
+        message: `not a JSONata expression: ${e.message ?? String(err)}${e.position === undefined ? '' : ` (at character ${e.position})`}`,
+      });
+    }
+  });
+
+/** A dotted path into the data ("celsius", "reading.value"); absent: the whole data. */
+const dataPath = z
+  .string()
+  .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a dotted path such as "celsius" or "reading.value"');
+
+/** One step of a subscription (README, "Edge processing"): exactly one of these keys. */
+export const stepSchema = z
+  .strictObject({
+    filter: jsonataExpression.optional().describe('JSONata; a falsy result filters the message out'),
+    map: jsonataExpression.optional().describe('JSONata; its result is the new data'),
+    split: jsonataExpression.optional().describe('JSONata giving an array: one event per element'),
+    deadband: z
+      .strictObject({
+        path: dataPath.optional(),
+        by: z
+          .union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?%$/, 'a percentage such as "5%"')])
+          .optional()
+          .describe('a number, or "N%" of the range (when given) or of the last reported value'),
+        range: z.tuple([z.number(), z.number()]).optional().describe('[min, max]: the span "N%" is of'),
+        maxSilenceSeconds: z.number().positive().optional(),
+      })
+      .optional()
+      .describe('report by exception: pass a value that moved by at least `by` since the last reported'),
+    throttle: z
+      .strictObject({ intervalMs: z.number().int().positive() })
+      .optional()
+      .describe('leading and trailing: at most one message per interval per key, the newest wins'),
+    window: z
+      .strictObject({ seconds: z.number().int().positive().max(86_400), path: dataPath.optional() })
+      .optional()
+      .describe('tumbling, clock-aligned: count/min/max/avg/first/last/from/to per window and key'),
+  })
+  .superRefine((step, ctx) => {
+    const kinds = Object.keys(step).filter((k) => step[k as keyof typeof step] !== undefined);
+    if (kinds.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: `a step has exactly one of filter, map, split, deadband, throttle, window (got ${kinds.length === 0 ? 'none' : kinds.join(', ')})`,
+      });
+    const range = step.deadband?.range;
+    if (range && !(range[1] > range[0]))
+      ctx.addIssue({
+        code: 'custom',
+        message: 'range is [min, max] with max > min',
+        path: ['deadband', 'range'],
+      });
+  });
+
 export const subscriptionSchema = z.strictObject({
   topic: topicFilter.describe('MQTT topic filter; $share/<group>/<filter> splits the load across agents'),
   qos: z
@@ -186,6 +251,12 @@ export const subscriptionSchema = z.strictObject({
     .enum(['json', 'text', 'binary'])
     .default('json')
     .describe('how the payload is parsed into "data"'),
+  key: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('which messages share step state, a template like type\'s ("{1}"); default: the topic'),
+  steps: z.array(stepSchema).optional().describe('edge processing, in order (README, "Edge processing")'),
 });
 
 const mqttSchema = z
@@ -255,6 +326,17 @@ const storageSchema = z
   })
   .prefault({});
 
+const processingSchema = z
+  .strictObject({
+    maxKeys: z
+      .number()
+      .int()
+      .min(1)
+      .default(100_000)
+      .describe('keys of step state kept; past it the least recently used is flushed (counted)'),
+  })
+  .prefault({});
+
 const adminSchema = z
   .strictObject({
     host: z
@@ -288,6 +370,7 @@ export const configSchema = z
     subscriptions: z.array(subscriptionSchema).default([{ topic: '#', qos: 1, payload: 'json' }]),
     endpoints: z.array(endpointSchema).default([]),
     storage: storageSchema,
+    processing: processingSchema,
     admin: adminSchema,
   })
   .superRefine((cfg, ctx) => {
@@ -302,6 +385,14 @@ export const configSchema = z
           path: ['endpoints', i, 'id'],
         });
       else seen.set(id, i);
+    });
+    cfg.subscriptions.forEach((sub, i) => {
+      if (sub.payload === 'binary' && (sub.steps?.length ?? 0) > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'steps work on json or text data; a binary payload has none',
+          path: ['subscriptions', i, 'steps'],
+        });
     });
     if (cfg.mqtt.url === 'embedded' && cfg.mqtt.protocolVersion === 5) {
       ctx.addIssue({
@@ -324,6 +415,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 type ParsedConfig = z.output<typeof configSchema>;
 export type EndpointConfigParsed = z.output<typeof endpointSchema>;
 export type SubscriptionConfig = z.output<typeof subscriptionSchema>;
+export type StepConfig = z.output<typeof stepSchema>;
 
 /** An endpoint after defaults are resolved: id filled, secrets as a list. */
 export type EndpointConfig = Omit<EndpointConfigParsed, 'id' | 'secret'> & { id: string; secrets: string[] };

@@ -66,6 +66,17 @@ subscriptions:
     type: sensor.{1}.temperature
     # json | text | binary. Default: json. A payload that does not parse is kept as "rejected".
     payload: json
+    # Edge processing (README, "Edge processing"): steps run in order before anything is stored.
+    # key: whose state a message shares, a template like type's. Default: its topic.
+    # key: "{1}"
+    # steps:
+    #   - filter: "celsius > -40 and celsius < 125"          # JSONata; falsy drops the message
+    #   - map: '{"celsius": celsius, "room": $levels[1]}'    # JSONata; the result is the new data
+    #   # Only when it moves by 0.5, and at least every 5 minutes:
+    #   - deadband: { path: celsius, by: 0.5, maxSilenceSeconds: 300 }
+    #   # Or: at most one per second (the newest wins), or one-minute averages:
+    #   # - throttle: { intervalMs: 1000 }
+    #   # - window: { seconds: 60, path: celsius }
 
 # Where webhooks are POSTed. Default: none (events are stored but go nowhere).
 endpoints:
@@ -107,6 +118,11 @@ storage:
   whenFull: drop-oldest
   # How long delivered events stay for the log and replay. Default: 24
   keepDeliveredHours: 24
+
+processing:
+  # Keys of step state kept (last reported values, held messages, open windows). Past it the
+  # least recently used key is flushed early, counted as evicted. Default: 100000
+  maxKeys: 100000
 
 admin:
   # The admin UI and API. Default 127.0.0.1: this machine only. Every request needs the token.

@@ -644,7 +644,9 @@ export class OutboxStore {
     const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
     return this.tx(() => {
       const rows = (
-        underPressure ? this.stmt.prunableNow.all({ limit }) : this.stmt.prunable.all({ settledBefore, limit })
+        underPressure
+          ? this.stmt.prunableNow.all({ limit })
+          : this.stmt.prunable.all({ settledBefore, limit })
       ) as { seq: number; state: string; bytes: number }[];
       for (const r of rows) this.removeEvent(r, 'pruned');
       if (underPressure && rows.length > 0) this.ledger.bump('prunedForDisk', rows.length);

@@ -226,6 +226,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['shared', 'config'],
   ['outbox'],
   ['ingest', 'delivery'],
+  ['processing'],
   ['admin'],
   ['agent'],
   ['cli', 'electron', 'systemd'],

@@ -153,3 +153,43 @@ admin: { port: 0 }
     expect(agent.status().outbox.received).toBe(1);
   });
 }
+
+it('a message redelivered because its PUBACK was lost is added to its window once (README, "Edge processing")', async () => {
+  const m = await startMosquitto();
+  cleanup.push(() => m.cleanup());
+  const proxy = new AckEatingProxy();
+  await proxy.start(m.port);
+  cleanup.push(() => proxy.stop());
+  const receiver = await new Receiver([SECRET]).start();
+  cleanup.push(() => receiver.stop());
+  const dataDir = tempDir('edgehook-lostack-steps-');
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const agent: Agent = await startAgent(
+    `agentId: gw-lost-ack
+mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-ack-steps' }
+subscriptions: [ { topic: 'dev/#', qos: 1, type: dev.window, steps: [ { window: { seconds: 2, path: v } } ] } ]
+endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET} } ]
+admin: { port: 0 }
+`,
+    { dataDir },
+  );
+  cleanup.push(() => agent.stop());
+  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
+
+  proxy.eat = PUBACK;
+  const device = await mqtt.connectAsync(m.url);
+  cleanup.push(() => device.endAsync(true));
+  await device.publishAsync('dev/once', JSON.stringify({ v: 5 }), { qos: 1 });
+  await waitFor(() => proxy.seen.cut === 1, 'the ack to be swallowed and the connection cut');
+  await waitFor(() => proxy.seen.dupPublish >= 1, 'the broker to send the message again (DUP)', 20_000);
+  await waitFor(() => proxy.seen.acksForwarded >= 1, 'the redelivery to be acked', 10_000);
+  await waitFor(() => receiver.delivered.length >= 1, 'the window to close and be delivered', 10_000);
+
+  expect(receiver.delivered.map((r) => r.json.data)).toEqual([expect.objectContaining({ count: 1, max: 5 })]);
+  expect(agent.status().subscriptions[0]!.counts).toMatchObject({
+    messages: 1,
+    held: 1,
+    events: 1,
+    emitted: 1,
+  });
+});

@@ -1,5 +1,6 @@
 import type { Clock } from '../../clock.js';
-import type { Config } from '../../config/schema.js';
+import type { Config, SubscriptionConfig } from '../../config/schema.js';
+import type { TryStepsResult } from '../api-types.js';
 import type { Logger } from '../../log.js';
 import type { AdminOutbox } from '../../outbox/outbox-store.js';
 import { ConfigValidationError } from '../../config/config-file.js';
@@ -23,6 +24,8 @@ export interface AdminApiDeps {
   /** Re-enables an endpoint that a 410 Gone disabled. */
   resumeEndpoint(endpointId: string): void;
   mqttConnected(): boolean;
+  /** Edge processing's dry run (POST /api/subscriptions/try); nothing is stored. */
+  trySteps?(sub: SubscriptionConfig, topic: string, payload: Buffer): TryStepsResult;
   clock: Clock;
   logger: Logger;
 }

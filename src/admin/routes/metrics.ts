@@ -50,6 +50,42 @@ export function createMetrics(deps: AdminApiDeps): AgentMetrics {
     () => outbox.counts().dropped,
   );
 
+  // Edge processing (README, "Edge processing"): every message of a subscription is counted
+  // under one outcome; the counts are persistent, read from the database at scrape time.
+  new Counter({
+    name: 'edgehook_messages_total',
+    help: 'Messages per subscription by outcome of its steps (reported, filtered, held, rejected).',
+    labelNames: ['subscription', 'outcome'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of deps.status().subscriptions ?? [])
+        for (const outcome of ['reported', 'filtered', 'held', 'rejected'] as const)
+          this.inc({ subscription: s.topic, outcome }, s.counts[outcome]);
+    },
+  });
+  new Counter({
+    name: 'edgehook_subscription_events_total',
+    help: 'Events stored per subscription (split gives several per message; timers emit some later).',
+    labelNames: ['subscription'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of deps.status().subscriptions ?? []) this.inc({ subscription: s.topic }, s.counts.events);
+    },
+  });
+  new Counter({
+    name: 'edgehook_step_keys_evicted_total',
+    help: 'Keys of step state flushed early because processing.maxKeys was reached.',
+    labelNames: ['subscription'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of deps.status().subscriptions ?? [])
+        this.inc({ subscription: s.topic }, s.counts.evicted);
+    },
+  });
+
   const deliveries = new Counter({
     name: 'edgehook_deliveries_total',
     help: 'Delivery attempts by endpoint and outcome (delivered, endpoint-trouble, message-trouble, gone, failed, expired).',

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { appendToList, literal, materializeList, mergeInto } from '../../config/config-file.js';
 import { subscriptionSchema, type SubscriptionConfig } from '../../config/schema.js';
 import { invalid, notFound } from '../api-errors.js';
-import type { SubscriptionView } from '../api-types.js';
+import type { SubscriptionView, TryStepsResult } from '../api-types.js';
 import { NotFound } from '../config-service.js';
 import { isPlainObject } from '../../plain-object.js';
 import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
@@ -19,6 +19,8 @@ function view(s: SubscriptionConfig, index: number): SubscriptionView {
     qos: s.qos,
     ...(s.type !== undefined ? { type: s.type } : {}),
     payload: s.payload,
+    ...(s.key !== undefined ? { key: s.key } : {}),
+    ...(s.steps?.length ? { steps: s.steps } : {}),
   };
 }
 
@@ -29,6 +31,8 @@ function fileForm(s: SubscriptionConfig): Record<string, unknown> {
     ...(s.qos !== 1 ? { qos: s.qos } : {}),
     ...(s.type !== undefined ? { type: s.type } : {}),
     ...(s.payload !== 'json' ? { payload: s.payload } : {}),
+    ...(s.key !== undefined ? { key: s.key } : {}),
+    ...(s.steps?.length ? { steps: s.steps } : {}),
   };
 }
 
@@ -50,6 +54,26 @@ export function registerSubscriptionRoutes(app: FastifyInstance, deps: AdminApiD
     '/subscriptions',
     async (): Promise<SubscriptionView[]> => deps.config.saved.subscriptions.map(view),
   );
+
+  app.post('/subscriptions/try', async (req): Promise<TryStepsResult> => {
+    const body = isPlainObject(req.body) ? req.body : {};
+    const fields: Record<string, string> = {};
+    if (typeof body.topic !== 'string' || body.topic === '') fields.topic = 'expected a topic';
+    if (typeof body.payload !== 'string') fields.payload = 'expected the payload as a string';
+    let sub: SubscriptionConfig | undefined;
+    if (typeof body.subscription === 'number') {
+      sub = deps.running().subscriptions[body.subscription];
+      if (!sub) fields.subscription = `no subscription at index ${body.subscription}`;
+    } else {
+      const parsed = subscriptionSchema.safeParse(body.subscription);
+      if (parsed.success) sub = parsed.data;
+      else
+        for (const issue of parsed.error.issues)
+          fields[['subscription', ...issue.path].join('.')] = issue.message;
+    }
+    if (Object.keys(fields).length > 0 || !sub || !deps.trySteps) throw invalid(fields);
+    return deps.trySteps(sub, body.topic as string, Buffer.from(body.payload as string));
+  });
 
   app.post('/subscriptions', async (req, reply): Promise<SubscriptionView> => {
     const given = bodyObject(req.body);

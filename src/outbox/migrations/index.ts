@@ -103,6 +103,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE deliveries ADD COLUMN last_duration_ms INTEGER;
     `,
   },
+  {
+    version: 4,
+    name: 'step_state, step_counts, step_meta: edge-processing state beside the events',
+    sql: `
+      -- Edge-processing state (README, "Edge processing") changes in the transaction that stores
+      -- the events of the message that changed it, so a kill -9 can neither lose an acked
+      -- message's contribution nor count it twice. One row per step and key: the last reported
+      -- value (deadband), the open interval and held message (throttle), the open window.
+      -- scope names the subscription's topic filter and the step's place and kind.
+      CREATE TABLE step_state (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        due_at INTEGER,
+        used_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX step_state_due ON step_state(due_at) WHERE due_at IS NOT NULL;
+      CREATE INDEX step_state_used ON step_state(used_at);
+
+      -- Per subscription (by topic filter): messages in = reported + filtered + held +
+      -- rejected; events stored for it (at once or later by a timer: emitted), keys evicted.
+      CREATE TABLE step_counts (
+        subscription TEXT PRIMARY KEY,
+        messages INTEGER NOT NULL DEFAULT 0,
+        reported INTEGER NOT NULL DEFAULT 0,
+        filtered INTEGER NOT NULL DEFAULT 0,
+        held INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        events INTEGER NOT NULL DEFAULT 0,
+        emitted INTEGER NOT NULL DEFAULT 0,
+        evicted INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+
+      -- keys: rows in step_state, kept here so the maxKeys check needs no count(*).
+      CREATE TABLE step_meta (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1]!.version;
