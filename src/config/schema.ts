@@ -173,9 +173,20 @@ export const subscriptionSchema = z.strictObject({
       'event type; "{1}", "{2}"… stand for the levels the wildcards matched. Default: the topic with "/" as "."',
     ),
   payload: z
-    .enum(['json', 'text', 'binary'])
+    .enum(['json', 'text', 'binary', 'sparkplug'])
     .default('json')
-    .describe('how the payload is parsed into "data"'),
+    .describe('how the payload is parsed into "data"; sparkplug: Sparkplug B (spBv1.0) decoded to JSON'),
+  sparkplug: z
+    .strictObject({
+      requestRebirth: z
+        .boolean()
+        .default(false)
+        .describe(
+          'send a Rebirth NCMD (at most once a minute per node) on an unknown alias or DATA before BIRTH',
+        ),
+    })
+    .optional()
+    .describe('options of payload: sparkplug'),
 });
 
 const mqttSchema = z
@@ -286,6 +297,14 @@ export const configSchema = z
           path: ['endpoints', i, 'id'],
         });
       else seen.set(id, i);
+    });
+    cfg.subscriptions.forEach((s, i) => {
+      if (s.sparkplug && s.payload !== 'sparkplug')
+        ctx.addIssue({
+          code: 'custom',
+          message: 'sparkplug options need payload: sparkplug',
+          path: ['subscriptions', i, 'sparkplug'],
+        });
     });
     if (cfg.mqtt.url === 'embedded' && cfg.mqtt.protocolVersion === 5) {
       ctx.addIssue({

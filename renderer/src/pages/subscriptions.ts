@@ -114,7 +114,7 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       const input: SubscriptionInput = {
         topic: topic.value.trim(),
         qos: Number(qos.value) as 0 | 1 | 2,
-        payload: payload.value as 'json' | 'text' | 'binary',
+        payload: payload.value as 'json' | 'text' | 'binary' | 'sparkplug',
       };
       if (type.value.trim()) input.type = type.value.trim();
       const saved = existing
@@ -161,6 +161,7 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       ['json', 'JSON (parsed into data)'],
       ['text', 'text'],
       ['binary', 'binary (base64)'],
+      ['sparkplug', 'Sparkplug B (decoded to JSON)'],
     ],
   });
   topic.control.addEventListener('input', () => type.recheck());

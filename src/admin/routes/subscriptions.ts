@@ -18,6 +18,7 @@ function view(s: SubscriptionConfig, index: number): SubscriptionView {
     qos: s.qos,
     ...(s.type !== undefined ? { type: s.type } : {}),
     payload: s.payload,
+    ...(s.sparkplug ? { sparkplug: s.sparkplug } : {}),
   };
 }
 
@@ -28,6 +29,7 @@ function fileForm(s: SubscriptionConfig): Record<string, unknown> {
     ...(s.qos !== 1 ? { qos: s.qos } : {}),
     ...(s.type !== undefined ? { type: s.type } : {}),
     ...(s.payload !== 'json' ? { payload: s.payload } : {}),
+    ...(s.sparkplug ? { sparkplug: s.sparkplug } : {}),
   };
 }
 
