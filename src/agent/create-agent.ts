@@ -10,6 +10,8 @@ import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
+import { SparkplugStage } from '../ingest/sparkplug/sparkplug-stage.js';
+import { chainStages } from '../outbox/ingest-stage.js';
 import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
@@ -152,6 +154,17 @@ export class Agent {
       this.dispatcher = dispatcher;
       this.parts.push({ name: 'delivery', stop: () => dispatcher.stop() });
 
+      // Decoding stages run inside each ingest commit (Sparkplug B first, then any later ones).
+      outbox.setIngestStage(
+        chainStages([
+          new SparkplugStage({
+            db,
+            logger: logger.child({ module: 'sparkplug' }),
+            subscriptions: () => this.config.subscriptions,
+            publish: (topic, payload) => this.mqtt?.publish(topic, payload, 0) ?? false,
+          }),
+        ]),
+      );
       const mqtt = new MqttSource({
         mqtt: config.mqtt,
         url,
