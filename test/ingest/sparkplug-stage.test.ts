@@ -608,6 +608,10 @@ describe('Sparkplug B stage', () => {
     expect(() => put(r, NODE, nbirth(0, [{ name: 'A', alias: 1, datatype: DT.Int8, intValue: 1 }]))).toThrow(
       'disk trouble',
     );
+    // A DATA of a node never born would ask for a Rebirth: not for a message that is rolled back.
+    expect(() =>
+      put(r, 'spBv1.0/G1/NDATA/E1', encode({ seq: 1, metrics: [{ alias: 1, intValue: 1 }] })),
+    ).toThrow('disk trouble');
     expect(r.db.prepare('SELECT count(*) FROM sparkplug_metrics').pluck().get()).toBe(0);
     expect(r.stage.state.nodes()).toEqual([]);
     // Without the failing stage the same DATA finds nothing learnt, and nothing was requested
