@@ -64,7 +64,8 @@ subscriptions:
     # sensors/kitchen/temperature becomes sensor.kitchen.temperature.
     # Default: the topic with "/" replaced by ".".
     type: sensor.{1}.temperature
-    # json | text | binary. Default: json. A payload that does not parse is kept as "rejected".
+    # json | text | binary | sparkplug (Sparkplug B, see the README). Default: json.
+    # A payload that does not parse is kept as "rejected".
     payload: json
 
 # Where webhooks are POSTed. Default: none (events are stored but go nowhere).
