@@ -589,6 +589,10 @@ describe('Sparkplug B stage', () => {
         /does not unpack/,
       ],
     ];
+    // Nested deeper than the decoder goes: an error of the message, never a retried commit.
+    let nested: Buffer = Buffer.alloc(0);
+    for (let i = 0; i < 20_000; i++) nested = field(2, field(9, nested)); // PropertySet → PropertyValue → …
+    cases.push(['spBv1.0/G1/NDATA/E1', field(2, field(9, nested)), /max depth exceeded/]);
     for (const [topic, bytes, reason] of cases) {
       const got = put(r, topic, bytes);
       expect(got.state, topic).toBe('rejected');
@@ -632,3 +636,14 @@ describe('Sparkplug B stage', () => {
     expect(d).toEqual({ a: 1 });
   });
 });
+
+/** A length-delimited protobuf field, written by hand (for payloads no encoder would make). */
+function field(id: number, inner: Buffer): Buffer {
+  const len: number[] = [];
+  let n = inner.length;
+  do {
+    len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n >>>= 7;
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([(id << 3) | 2, ...len]), inner]);
+}

@@ -58,15 +58,22 @@ export class SparkplugStage implements IngestStage {
     const sub = this.deps.subscriptions()[message.subscription];
     if (sub?.payload !== 'sparkplug') return [message];
     try {
-      const data = this.decode(message, sub, ctx);
+      // A savepoint of its own: whatever ends a message as rejected also undoes its state writes.
+      const data = this.deps.db.transaction(() => this.decode(message, sub, ctx))();
       return [{ ...message, data: { kind: 'json', json: JSON.stringify(data) } }];
     } catch (err) {
-      if (!(err instanceof SparkplugRejection || err instanceof SparkplugValueError)) throw err;
+      // A database error rolls the commit back and ingest tries again. Anything else comes from
+      // the message itself: retrying it would fail the same way and hold ingest forever.
+      if (isSqliteError(err)) throw err;
+      const reason =
+        err instanceof SparkplugRejection || err instanceof SparkplugValueError
+          ? err.message
+          : `Sparkplug B payload could not be decoded: ${(err as Error)?.message ?? String(err)}`;
       this.deps.logger.warn(
-        { topic: message.topic, reason: err.message, bytes: message.payload.length },
+        { topic: message.topic, reason, bytes: message.payload.length },
         'Sparkplug B payload rejected; kept as a rejected event',
       );
-      return [{ ...message, data: { kind: 'binary' }, rejected: err.message }];
+      return [{ ...message, data: { kind: 'binary' }, rejected: reason }];
     }
   }
 
@@ -171,6 +178,11 @@ export class SparkplugStage implements IngestStage {
       }
     });
   }
+}
+
+function isSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
 }
 
 export function rebirthPayload(now: number): Buffer {
