@@ -1,5 +1,5 @@
 import { deflateSync, gzipSync } from 'node:zlib';
-import { PayloadType } from '../../src/ingest/sparkplug/sparkplug-schema.js';
+import { payloadType } from '../../src/ingest/sparkplug/sparkplug-schema.js';
 
 /**
  * Sparkplug B payloads built in the tests from the agent's own schema (field numbers of the
@@ -49,7 +49,7 @@ export function encode(payload: {
   metrics?: MetricInput[];
   [k: string]: unknown;
 }): Buffer {
-  return Buffer.from(PayloadType.encode(PayloadType.fromObject(payload)).finish());
+  return Buffer.from(payloadType().encode(payloadType().fromObject(payload)).finish());
 }
 
 /** A signed 64-bit value as the unsigned decimal a uint64 field carries (two's complement). */
@@ -68,5 +68,5 @@ export function compressed(inner: Buffer, algorithm: 'GZIP' | 'DEFLATE' | undefi
 }
 
 export function decode(bytes: Buffer): Record<string, unknown> {
-  return PayloadType.toObject(PayloadType.decode(bytes), { longs: String }) as Record<string, unknown>;
+  return payloadType().toObject(payloadType().decode(bytes), { longs: String }) as Record<string, unknown>;
 }

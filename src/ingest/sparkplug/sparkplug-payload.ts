@@ -1,5 +1,5 @@
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
-import { PayloadType } from './sparkplug-schema.js';
+import { payloadType } from './sparkplug-schema.js';
 import { has, type LongLike, type RawMetric, toNumber } from './sparkplug-values.js';
 
 /**
@@ -78,7 +78,7 @@ export function decodePayload(bytes: Buffer): RawPayload {
 function decodeOnce(bytes: Buffer): RawPayload {
   let payload: RawPayload;
   try {
-    payload = PayloadType.decode(bytes) as unknown as RawPayload;
+    payload = payloadType().decode(bytes) as unknown as RawPayload;
   } catch (err) {
     throw new SparkplugRejection(`payload is not a Sparkplug B payload: ${(err as Error).message}`);
   }

@@ -1,9 +1,11 @@
-import protobuf from 'protobufjs/light.js';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs/light.js';
 
 /**
  * The Sparkplug B payload message (spBv1.0), written from the field numbers of the Sparkplug
  * 3.0 specification's `sparkplug_b.proto` (proto2). Extension ranges are left out: fields a
- * decoder does not know are skipped. Built once, at module load (README, "Sparkplug B input").
+ * decoder does not know are skipped. Built once, on first use (README, "Sparkplug B input"): an agent without a Sparkplug
+ * subscription never loads protobufjs (a few MB of resident memory on a gateway).
  */
 
 const oneofValue = (names: string[]) => ({ value: { oneof: names } });
@@ -165,5 +167,13 @@ const SCHEMA: protobuf.INamespace = {
   },
 };
 
+let payload: protobuf.Type | undefined;
+
 /** The reflected `Payload` type: decode() and, for tests and Rebirth requests, encode(). */
-export const PayloadType: protobuf.Type = protobuf.Root.fromJSON(SCHEMA).lookupType('Payload');
+export function payloadType(): protobuf.Type {
+  if (!payload) {
+    const pb = createRequire(import.meta.url)('protobufjs/light.js') as typeof protobuf;
+    payload = pb.Root.fromJSON(SCHEMA).lookupType('Payload');
+  }
+  return payload;
+}

@@ -11,7 +11,7 @@ import {
   SparkplugRejection,
   type SparkplugTopic,
 } from './sparkplug-payload.js';
-import { PayloadType } from './sparkplug-schema.js';
+import { payloadType } from './sparkplug-schema.js';
 import { type LearntMetric, SparkplugState } from './sparkplug-state.js';
 import {
   DT,
@@ -98,7 +98,11 @@ export class SparkplugStage implements IngestStage {
     const birth = messageType === 'NBIRTH' || messageType === 'DBIRTH';
     let unresolved = false;
     const json = metrics.map((m, i) => {
-      const where = `metric ${m.name ?? (has(m, 'alias') ? `alias ${toNumber(m.alias!)}` : i)}`;
+      const where = has(m, 'name')
+        ? `metric ${m.name}`
+        : has(m, 'alias')
+          ? `metric with alias ${toNumber(m.alias!)}`
+          : `metric ${i}`;
       if (birth || has(m, 'name')) {
         const datatype = has(m, 'datatype')
           ? m.datatype
@@ -186,11 +190,11 @@ function isSqliteError(err: unknown): boolean {
 }
 
 export function rebirthPayload(now: number): Buffer {
-  const msg = PayloadType.fromObject({
+  const msg = payloadType().fromObject({
     timestamp: now,
     metrics: [{ name: REBIRTH_METRIC, timestamp: now, datatype: DT.Boolean, booleanValue: true }],
   });
-  return Buffer.from(PayloadType.encode(msg).finish());
+  return Buffer.from(payloadType().encode(msg).finish());
 }
 
 /** Named metrics of a BIRTH: their alias (if any) and datatype are what later DATA relies on. */

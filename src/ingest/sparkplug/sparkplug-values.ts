@@ -263,7 +263,9 @@ export function dataSetJson(ds: RawDataSet, where: string): unknown {
 export function templateJson(t: RawTemplate, where: string): unknown {
   const out: Record<string, unknown> = {
     templateRef: has(t, 'templateRef') ? t.templateRef : null,
-    metrics: (t.metrics ?? []).map((m, i) => plainMetricJson(m, `${where}, template metric ${m.name ?? i}`)),
+    metrics: (t.metrics ?? []).map((m, i) =>
+      plainMetricJson(m, `${where}, template metric ${has(m, 'name') ? m.name : i}`),
+    ),
   };
   if (has(t, 'version')) out.version = t.version;
   if (t.isDefinition) out.isDefinition = true;
