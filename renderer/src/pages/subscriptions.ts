@@ -117,6 +117,8 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
         payload: payload.value as 'json' | 'text' | 'binary' | 'sparkplug',
       };
       if (type.value.trim()) input.type = type.value.trim();
+      // Options the form has no field for yet stay as the file has them.
+      if (existing?.sparkplug && input.payload === 'sparkplug') input.sparkplug = existing.sparkplug;
       const saved = existing
         ? await api.updateSubscription(existing.index, input)
         : await api.createSubscription(input);
