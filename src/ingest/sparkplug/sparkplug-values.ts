@@ -284,7 +284,7 @@ export function plainMetricJson(m: RawMetric, where: string): Record<string, unk
   return metricJson(m, has(m, 'name') ? m.name! : null, datatype, where);
 }
 
-/** One metric as the README's "Sparkplug B input" shows it, given the name and datatype it resolved to. */
+/** One metric as README "Sparkplug B input" shows it, with the name and datatype it resolved to. */
 export function metricJson(
   m: RawMetric,
   name: string | null,
