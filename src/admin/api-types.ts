@@ -211,7 +211,8 @@ export interface SubscriptionView {
   topic: string;
   qos: 0 | 1 | 2;
   type?: string;
-  payload: 'json' | 'text' | 'binary';
+  payload: 'json' | 'text' | 'binary' | 'sparkplug';
+  sparkplug?: { requestRebirth: boolean };
   /** Edge processing (README, "Edge processing"): as in the config file. */
   key?: string;
   steps?: Record<string, unknown>[];
@@ -233,7 +234,7 @@ export interface TryStepsResult {
 }
 export type SubscriptionInput = Omit<SubscriptionView, 'index' | 'qos' | 'payload'> & {
   qos?: 0 | 1 | 2;
-  payload?: 'json' | 'text' | 'binary';
+  payload?: 'json' | 'text' | 'binary' | 'sparkplug';
 };
 
 /** GET /api/settings → SettingsView; PUT /api/settings (any part of SettingsView; null resets a key to its default) → SaveResult */

@@ -12,6 +12,7 @@ import { OutboxStore } from '../outbox/outbox-store.js';
 import { DiskGuard, diskErrorKind, RESERVE_FILE_NAME } from '../outbox/disk-guard.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
+import { SparkplugStage } from '../ingest/sparkplug/sparkplug-stage.js';
 import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
@@ -61,6 +62,7 @@ export class Agent {
   outbox: OutboxStore | undefined;
   disk: DiskGuard | undefined;
   steps: StepsStage | undefined;
+  private sparkplug: SparkplugStage | undefined;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttSource | undefined;
   dispatcher: Dispatcher | undefined;
@@ -153,8 +155,15 @@ export class Agent {
         maxKeys: config.processing.maxKeys,
         logger: logger.child({ module: 'steps' }),
       });
-      outbox.setIngestStage(chainStages([steps.hasSteps ? steps : undefined]));
       this.steps = steps;
+      // Sparkplug B decoding comes first: the steps see the decoded metrics (README, "Sparkplug B input").
+      this.sparkplug = new SparkplugStage({
+        db,
+        logger: logger.child({ module: 'sparkplug' }),
+        subscriptions: () => this.config.subscriptions,
+        publish: (topic, payload) => this.mqtt?.publish(topic, payload, 0) ?? false,
+      });
+      this.installStages();
       const stepTimers = new StepTimers({
         stage: steps,
         outbox,
@@ -370,13 +379,23 @@ export class Agent {
     this.steps?.setMaxKeys(live.processing.maxKeys);
     if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions)) {
       this.steps?.setSubscriptions(live.subscriptions);
-      this.outbox?.setIngestStage(chainStages([this.steps?.hasSteps ? this.steps : undefined]));
+      this.installStages();
       this.mqtt?.updateSubscriptions(live.subscriptions);
     }
     this.statusCache = undefined;
     if (restartRequired.length > 0)
       this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
     return restartRequired;
+  }
+
+  /**
+   * The work that joins each ingest commit: only what some subscription asks for, since a stage
+   * costs every message a savepoint (README, "Edge processing").
+   */
+  private installStages(): void {
+    const subs = this.config.subscriptions;
+    const sparkplug = subs.some((s) => s.payload === 'sparkplug') ? this.sparkplug : undefined;
+    this.outbox?.setIngestStage(chainStages([sparkplug, this.steps?.hasSteps ? this.steps : undefined]));
   }
 
   /** Holds every endpoint's deliveries (events keep being stored); resumeDelivery() goes on. */

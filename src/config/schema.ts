@@ -248,9 +248,20 @@ export const subscriptionSchema = z.strictObject({
       'event type; "{1}", "{2}"… stand for the levels the wildcards matched. Default: the topic with "/" as "."',
     ),
   payload: z
-    .enum(['json', 'text', 'binary'])
+    .enum(['json', 'text', 'binary', 'sparkplug'])
     .default('json')
-    .describe('how the payload is parsed into "data"'),
+    .describe('how the payload is parsed into "data"; sparkplug: Sparkplug B (spBv1.0) decoded to JSON'),
+  sparkplug: z
+    .strictObject({
+      requestRebirth: z
+        .boolean()
+        .default(false)
+        .describe(
+          'send a Rebirth NCMD (at most once a minute per node) on an unknown alias or DATA before BIRTH',
+        ),
+    })
+    .optional()
+    .describe('options of payload: sparkplug'),
   key: z
     .string()
     .min(1)
@@ -392,6 +403,12 @@ export const configSchema = z
           code: 'custom',
           message: 'steps work on json or text data; a binary payload has none',
           path: ['subscriptions', i, 'steps'],
+        });
+      if (sub.sparkplug && sub.payload !== 'sparkplug')
+        ctx.addIssue({
+          code: 'custom',
+          message: 'sparkplug options need payload: sparkplug',
+          path: ['subscriptions', i, 'sparkplug'],
         });
     });
     if (cfg.mqtt.url === 'embedded' && cfg.mqtt.protocolVersion === 5) {

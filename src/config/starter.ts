@@ -64,7 +64,8 @@ subscriptions:
     # sensors/kitchen/temperature becomes sensor.kitchen.temperature.
     # Default: the topic with "/" replaced by ".".
     type: sensor.{1}.temperature
-    # json | text | binary. Default: json. A payload that does not parse is kept as "rejected".
+    # json | text | binary | sparkplug (Sparkplug B, see the README). Default: json.
+    # A payload that does not parse is kept as "rejected".
     payload: json
     # Edge processing (README, "Edge processing"): steps run in order before anything is stored.
     # key: whose state a message shares, a template like type's. Default: its topic.

@@ -232,6 +232,15 @@ export class MqttSource {
     });
   }
 
+  /** Publishes on the agent's connection (Sparkplug B Rebirth requests); false when not connected. */
+  publish(topic: string, payload: Buffer, qos: 0 | 1 | 2): boolean {
+    if (!this.client?.connected || this.stopping) return false;
+    this.client.publish(topic, payload, { qos }, (err) => {
+      if (err) this.deps.logger.warn({ topic, err: err.message }, 'MQTT publish failed');
+    });
+    return true;
+  }
+
   /** Applies a new list of subscriptions without reconnecting. */
   updateSubscriptions(subs: readonly SubscriptionConfig[]): void {
     const removed = this.subscriptions

@@ -82,7 +82,8 @@ export function parsePayload(
   kind: SubscriptionConfig['payload'],
   payload: Buffer,
 ): { data: EventData; rejected?: string } {
-  if (kind === 'binary') return { data: { kind: 'binary' } };
+  // Sparkplug B is decoded by its ingest stage, inside the transaction that learns its aliases.
+  if (kind === 'binary' || kind === 'sparkplug') return { data: { kind: 'binary' } };
   if (!isUtf8(payload))
     return {
       data: { kind: 'binary' },

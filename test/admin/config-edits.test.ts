@@ -141,6 +141,43 @@ describe('admin API: config edits written back and applied live', () => {
     expect(readFileSync(started.file, 'utf8')).toContain('# kitchen thermometers');
   });
 
+  it("keeps a Sparkplug subscription's options through edits of the list", async () => {
+    receiver = await new Receiver([SECRET]).start();
+    const started = await startAgentWithFile(
+      commented(receiver.url).replace(
+        '# Only the sensors we bill for.\nsubscriptions:\n',
+        "# Only the sensors we bill for.\nsubscriptions:\n  - { topic: 'spBv1.0/#', payload: sparkplug, sparkplug: { requestRebirth: true } }\n",
+      ),
+    );
+    agent = started.agent;
+    const api = apiClient(agent);
+    const added = await api.post<SubscriptionView>('/api/subscriptions', {
+      topic: 'spBv1.0/G2/#',
+      payload: 'sparkplug',
+      sparkplug: { requestRebirth: false },
+    });
+    expect(added.body).toMatchObject({ payload: 'sparkplug', sparkplug: { requestRebirth: false } });
+    expect((await api.del('/api/subscriptions/1')).status).toBe(204);
+    const list = (await api.get<SubscriptionView[]>('/api/subscriptions')).body;
+    expect(list[0]).toEqual({
+      index: 0,
+      topic: 'spBv1.0/#',
+      qos: 1,
+      payload: 'sparkplug',
+      sparkplug: { requestRebirth: true },
+    });
+    expect(loadConfigFile(started.file, { env: {} }).subscriptions[0]).toEqual(agent.config.subscriptions[0]);
+    expect(agent.config.subscriptions[0]!.sparkplug).toEqual({ requestRebirth: true });
+    // PUT replaces the entry: options left out go back to their default (the admin UI's form
+    // sends the ones it shows and keeps).
+    const edited = await api.put<SubscriptionView>('/api/subscriptions/0', {
+      topic: 'spBv1.0/#',
+      payload: 'sparkplug',
+    });
+    expect(edited.body).toEqual({ index: 0, topic: 'spBv1.0/#', qos: 1, payload: 'sparkplug' });
+    expect(loadConfigFile(started.file, { env: {} }).subscriptions[0]!.sparkplug).toBeUndefined();
+  });
+
   it('saves settings: live ones apply, the others say they need a restart', async () => {
     receiver = await new Receiver([SECRET]).start();
     const started = await startAgentWithFile(commented(receiver.url));

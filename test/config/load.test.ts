@@ -197,7 +197,7 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
     [
       'bad payload kind',
       'subscriptions:\n  - topic: a/b\n    payload: xml\n',
-      'subscriptions[0].payload: expected one of "json", "text", "binary", got "xml"',
+      'subscriptions[0].payload: expected one of "json", "text", "binary", "sparkplug", got "xml"',
     ],
     [
       'topic filter a/#/b',
@@ -283,6 +283,11 @@ describe('loadConfigFile: broken configs name every problem by path', () => {
       'alias that contains itself',
       'admin:\n  allowedHosts: &hosts [a, *hosts]\n',
       'admin.allowedHosts[1]: an alias refers to the value that contains it',
+    ],
+    [
+      'sparkplug options on a JSON subscription',
+      "subscriptions:\n  - { topic: 'spBv1.0/#', sparkplug: { requestRebirth: true } }\n",
+      'subscriptions[0].sparkplug: sparkplug options need payload: sparkplug',
     ],
     ['duplicate YAML key', 'agentId: a\nagentId: b\n', 'line 2, column 1: Map keys must be unique'],
     [

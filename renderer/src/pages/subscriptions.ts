@@ -114,9 +114,11 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       const input: SubscriptionInput = {
         topic: topic.value.trim(),
         qos: Number(qos.value) as 0 | 1 | 2,
-        payload: payload.value as 'json' | 'text' | 'binary',
+        payload: payload.value as 'json' | 'text' | 'binary' | 'sparkplug',
       };
       if (type.value.trim()) input.type = type.value.trim();
+      // Options the form has no field for yet stay as the file has them.
+      if (existing?.sparkplug && input.payload === 'sparkplug') input.sparkplug = existing.sparkplug;
       const saved = existing
         ? await api.updateSubscription(existing.index, input)
         : await api.createSubscription(input);
@@ -161,6 +163,7 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       ['json', 'JSON (parsed into data)'],
       ['text', 'text'],
       ['binary', 'binary (base64)'],
+      ['sparkplug', 'Sparkplug B (decoded to JSON)'],
     ],
   });
   topic.control.addEventListener('input', () => type.recheck());

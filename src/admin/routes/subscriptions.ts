@@ -21,6 +21,7 @@ function view(s: SubscriptionConfig, index: number): SubscriptionView {
     payload: s.payload,
     ...(s.key !== undefined ? { key: s.key } : {}),
     ...(s.steps?.length ? { steps: s.steps } : {}),
+    ...(s.sparkplug ? { sparkplug: s.sparkplug } : {}),
   };
 }
 
@@ -33,6 +34,7 @@ function fileForm(s: SubscriptionConfig): Record<string, unknown> {
     ...(s.payload !== 'json' ? { payload: s.payload } : {}),
     ...(s.key !== undefined ? { key: s.key } : {}),
     ...(s.steps?.length ? { steps: s.steps } : {}),
+    ...(s.sparkplug ? { sparkplug: s.sparkplug } : {}),
   };
 }
 

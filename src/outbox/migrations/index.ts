@@ -144,6 +144,45 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    name: 'sparkplug_nodes, sparkplug_devices, sparkplug_metrics: what Sparkplug B BIRTHs said',
+    sql: `
+      -- Sparkplug B (README, "Sparkplug B input"): DATA messages name metrics by an alias that
+      -- an earlier NBIRTH/DBIRTH defined. Kept here, written in the BIRTH's own transaction, so
+      -- a DATA after a restart still resolves. device_id '' is the edge node itself.
+      CREATE TABLE sparkplug_nodes (
+        group_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        online INTEGER NOT NULL,
+        bd_seq INTEGER,
+        last_seq INTEGER,
+        birth_at INTEGER,
+        death_at INTEGER,
+        PRIMARY KEY (group_id, node_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE sparkplug_devices (
+        group_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        online INTEGER NOT NULL,
+        birth_at INTEGER,
+        death_at INTEGER,
+        PRIMARY KEY (group_id, node_id, device_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE sparkplug_metrics (
+        group_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        alias INTEGER,
+        datatype INTEGER,
+        PRIMARY KEY (group_id, node_id, device_id, name)
+      ) WITHOUT ROWID;
+      CREATE INDEX sparkplug_metrics_alias ON sparkplug_metrics(group_id, node_id, alias)
+        WHERE alias IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1]!.version;
