@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -14,11 +15,21 @@ import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { loadOrCreateToken } from '../admin/auth.js';
+import { adminUsesTls, isLoopbackHost, loadAdminTls, type AdminTls } from '../admin/admin-tls.js';
 import { ConfigService } from '../admin/config-service.js';
 import { ConfigFile } from '../config/config-file.js';
 import { deepFreeze } from '../config/load.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
+import {
+  configSha256,
+  Heartbeat,
+  healthEvent,
+  STARTED_TOPIC,
+  STARTED_TYPE,
+  storeHealthEvent,
+} from './health-events.js';
+import { RunMarker, type PreviousStop } from './run-marker.js';
 
 /**
  * The composition root (STYLE.md): the one place where config, outbox, ingest, delivery and
@@ -60,6 +71,12 @@ export class Agent {
   configService: ConfigService | undefined;
   admin: FastifyInstance | undefined;
   adminToken = '';
+  /** The admin server's certificate when it serves HTTPS. */
+  adminTls: AdminTls | undefined;
+  /** How the run before this one ended (set at start). */
+  previousStop: PreviousStop | undefined;
+  private runMarker: RunMarker | undefined;
+  private heartbeat: Heartbeat | undefined;
   private adminAddress: AddressInfo | undefined;
   private startedAt = 0;
   private readonly parts: Part[] = [];
@@ -79,14 +96,15 @@ export class Agent {
     return this.running;
   }
 
-  /** http://host:port of the admin server once started. */
+  /** http(s)://host:port of the admin server once started. */
   get adminUrl(): string | undefined {
     if (!this.adminAddress) return undefined;
     const host =
       this.config.admin.host === '0.0.0.0' || this.config.admin.host === '::'
         ? '127.0.0.1'
         : this.config.admin.host;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
+    const scheme = this.adminTls ? 'https' : 'http';
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
   }
 
   get loginUrl(): string | undefined {
@@ -106,6 +124,10 @@ export class Agent {
     const { config, logger, clock } = this;
     this.startedAt = clock.now();
     try {
+      // First: a certificate that cannot be read fails the start before anything runs.
+      if (config.admin.enabled && adminUsesTls(config.admin))
+        this.adminTls = await loadAdminTls(config.dataDir, config.admin.tls);
+      const databaseExisted = existsSync(join(config.dataDir, DB_FILE_NAME));
       const db = openDb(config.dataDir);
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
@@ -124,6 +146,7 @@ export class Agent {
       );
       this.outbox = outbox;
       this.parts.push({ name: 'outbox', stop: () => outbox.close() });
+      this.announceStart(databaseExisted);
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
@@ -184,6 +207,17 @@ export class Agent {
       this.pruneTimer.unref();
       this.parts.push({ name: 'housekeeping', stop: () => clearInterval(this.pruneTimer) });
 
+      const heartbeat = new Heartbeat({
+        outbox,
+        clock,
+        logger: logger.child({ module: 'heartbeat' }),
+        status: () => this.status(),
+        dataDir: config.dataDir,
+      });
+      heartbeat.setIntervalSeconds(config.heartbeat.intervalSeconds);
+      this.heartbeat = heartbeat;
+      this.parts.push({ name: 'heartbeat', stop: () => heartbeat.stop() });
+
       if (config.admin.enabled) await this.startAdmin();
       logger.info(
         { agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length },
@@ -195,11 +229,46 @@ export class Agent {
     }
   }
 
+  /**
+   * Records that this run began and emits edgehook.agent.started, before ingest starts: it comes
+   * first, by seq, among the events of this run.
+   */
+  private announceStart(databaseExisted: boolean): void {
+    const { config, clock } = this;
+    const marker = new RunMarker(config.dataDir);
+    this.previousStop = marker.begin(databaseExisted, clock.now());
+    this.runMarker = marker;
+    const data = {
+      version: VERSION,
+      configSha256: configSha256(config, this.options.configFile),
+      previousStop: this.previousStop,
+    };
+    if (!storeHealthEvent(this.outbox!, healthEvent(STARTED_TYPE, STARTED_TOPIC, data, clock.now())))
+      this.logger.warn(
+        'edgehook.agent.started not stored: the outbox is full (storage.whenFull: stop-ingest)',
+      );
+    if (this.previousStop === 'crash')
+      this.logger.warn('the previous run did not stop cleanly (crash, kill or power cut)');
+  }
+
   private async startAdmin(): Promise<void> {
     const { config } = this;
     this.adminToken = loadOrCreateToken(config.dataDir, config.admin.token);
+    if (this.adminTls) {
+      if (this.adminTls.created)
+        this.logger.info(
+          { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
+          'made a self-signed certificate for the admin UI',
+        );
+    } else if (config.admin.insecureHttp && !isLoopbackHost(config.admin.host)) {
+      this.logger.warn(
+        { host: config.admin.host },
+        'admin.insecureHttp: the admin UI is plain HTTP on the network; its token crosses it in clear',
+      );
+    }
     const app = await createAdminServer({
       token: this.adminToken,
+      tls: this.adminTls,
       host: config.admin.host,
       allowedHosts: config.admin.allowedHosts,
       logger: this.logger.child({ module: 'admin' }),
@@ -218,6 +287,7 @@ export class Agent {
           this.statusCache = undefined;
         },
         mqttConnected: () => this.mqtt?.connected ?? false,
+        adminFingerprint: () => this.adminTls?.fingerprint256,
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },
@@ -329,6 +399,7 @@ export class Agent {
       await this.dispatcher?.setEndpoints(live.endpoints);
     if (!isDeepStrictEqual(cur.subscriptions, live.subscriptions))
       this.mqtt?.updateSubscriptions(live.subscriptions);
+    this.heartbeat?.setIntervalSeconds(live.heartbeat.intervalSeconds);
     this.statusCache = undefined;
     if (restartRequired.length > 0)
       this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
@@ -363,6 +434,13 @@ export class Agent {
       }
     }
     this.adminAddress = undefined;
+    // Last: only a run whose every part was asked to stop counts as a clean stop.
+    try {
+      this.runMarker?.markClean(this.clock.now());
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'cannot record the clean stop');
+    }
+    this.runMarker = undefined;
   }
 }
 

@@ -23,6 +23,8 @@ export interface AdminApiDeps {
   /** Re-enables an endpoint that a 410 Gone disabled. */
   resumeEndpoint(endpointId: string): void;
   mqttConnected(): boolean;
+  /** SHA-256 fingerprint of the admin server's certificate; undefined when it is plain HTTP. */
+  adminFingerprint?(): string | undefined;
   clock: Clock;
   logger: Logger;
 }
