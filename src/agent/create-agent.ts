@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../log.js';
 import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
+import { typeMatcher } from '../outbox/type-match.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
 import { Dispatcher } from '../delivery/dispatcher.js';
@@ -209,6 +210,7 @@ export class Agent {
 
       const heartbeat = new Heartbeat({
         outbox,
+        wanted: (type) => this.ownEventWanted(type),
         clock,
         logger: logger.child({ module: 'heartbeat' }),
         status: () => this.status(),
@@ -243,12 +245,21 @@ export class Agent {
       configSha256: configSha256(config, this.options.configFile),
       previousStop: this.previousStop,
     };
-    if (!storeHealthEvent(this.outbox!, healthEvent(STARTED_TYPE, STARTED_TOPIC, data, clock.now())))
+    const event = healthEvent(STARTED_TYPE, STARTED_TOPIC, data, clock.now());
+    if (this.ownEventWanted(STARTED_TYPE) && !storeHealthEvent(this.outbox!, event))
       this.logger.warn(
         'edgehook.agent.started not stored: the outbox is full (storage.whenFull: stop-ingest)',
       );
     if (this.previousStop === 'crash')
       this.logger.warn('the previous run did not stop cleanly (crash, kill or power cut)');
+  }
+
+  /**
+   * The agent's own events are stored only when an enabled endpoint takes them: otherwise they
+   * would sit in the outbox as unrouted events, counted as received, that nobody asked for.
+   */
+  private ownEventWanted(type: string): boolean {
+    return this.config.endpoints.some((e) => e.enabled && typeMatcher(e.types)(type));
   }
 
   private async startAdmin(): Promise<void> {

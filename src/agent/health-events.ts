@@ -107,6 +107,8 @@ export function diskFreeBytes(dir: string): number | null {
 
 export interface HeartbeatDeps {
   outbox: OutboxStore;
+  /** Whether some enabled endpoint takes this type now: no one's event is not stored at all. */
+  wanted: (type: string) => boolean;
   clock: Clock;
   logger: Logger;
   status: () => AgentStatus;
@@ -138,6 +140,7 @@ export class Heartbeat {
   beat(): void {
     const { outbox, clock, logger, status, dataDir } = this.deps;
     try {
+      if (!this.deps.wanted(HEARTBEAT_TYPE)) return;
       const data = heartbeatData(status(), diskFreeBytes(dataDir));
       if (!storeHealthEvent(outbox, healthEvent(HEARTBEAT_TYPE, HEARTBEAT_TOPIC, data, clock.now())))
         logger.warn('heartbeat not stored: the outbox is full (storage.whenFull: stop-ingest)');

@@ -127,6 +127,26 @@ describe('health as webhooks', () => {
     expect(data.delivered.every((r) => r.json.type.startsWith('sensor.'))).toBe(true);
   });
 
+  it('stores none of them when no endpoint takes them: nothing unrouted, nothing counted', async () => {
+    const data = await receiver();
+    const dataDir = tempDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const agent = await startAgent(
+      `agentId: quiet
+mqtt: { url: embedded, embedded: { host: 127.0.0.1, port: 0 } }
+endpoints: [{ id: data, url: '${data.url}', secret: ${SECRET} }]
+admin: { port: 0 }
+heartbeat: { intervalSeconds: 1 }`,
+      { dataDir },
+    );
+    cleanups.push(() => agent.stop());
+    expect(agent.previousStop).toBe('first-start');
+    const until = Date.now() + 2500;
+    await waitFor(() => Date.now() > until, 'two heartbeat intervals', 5000, 100);
+    expect(agent.status().outbox).toMatchObject({ received: 0, unrouted: 0, pending: 0 });
+    expect(data.requests).toEqual([]);
+  });
+
   it('previousStop: first-start, then clean after stop(); every start stored and delivered in order', async () => {
     const fleet = await receiver();
     const dataDir = tempDir();
