@@ -265,7 +265,7 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
       kind: 'number',
       value: String(s.heartbeat.intervalSeconds),
       check: intCheck('The interval', 0, 86_400 * 7),
-      hint: '0 is off. Sends an edgehook.heartbeat event (backlog, disk, endpoints) to the endpoints whose types take it.',
+      hint: '0 is off. Sends an edgehook.heartbeat event (backlog, disk, endpoints) to the endpoints whose types include edgehook.*.',
     },
     num,
     s.heartbeat.intervalSeconds,
