@@ -68,8 +68,9 @@ export async function startAgent(o) {
     login = await waitFor(
       'edgehook to print its admin URL',
       () => {
-        const m = /Admin UI: (http:\/\/\S+?)\/login\?token=(\S+)/.exec(stderr());
-        if (m) return { adminUrl: m[1], token: decodeURIComponent(m[2]) };
+        // Its output is a pipe, not a terminal: it prints the address, and the token stays in its file.
+        const m = /Admin UI: (http:\/\/[^/\s]+)\//.exec(stderr());
+        if (m) return { adminUrl: m[1], token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim() };
         if (exit)
           throw fatal(
             `edgehook exited (${exit.code ?? exit.signal}) at start: ${stderr().trim().slice(-2000)}`,

@@ -1,5 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { hostname } from 'node:os';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { systemClock, type Clock } from '../clock.js';
+import { EdgehookError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+import { LoginLimiter } from './login-limiter.js';
 import { COOKIE_NAME, bearerToken, cookieValue, hostAllowed, originAllowed, tokenMatches } from './auth.js';
 import type { AgentStatus } from './api-types.js';
 import { defaultUiDir, registerUi } from './ui-static.js';
@@ -9,6 +13,10 @@ export interface AdminServerDeps {
   token: string;
   host: string;
   allowedHosts: readonly string[];
+  /** Serve HTTPS with this certificate (README "Admin UI across the LAN"). */
+  tls?: { cert: string; key: string } | undefined;
+  /** Failed logins per client address (tests shrink it); the clock refills it. */
+  loginLimit?: { burst?: number; refillMs?: number; clock?: Clock };
   logger: Logger;
   status: () => AgentStatus;
   /** The admin API (routes/): endpoints, subscriptions, settings, deliveries, events, stream, metrics. */
@@ -25,15 +33,32 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   // forceCloseConnections: stopping the agent must not wait on a browser's connections (an
   // EventSource between frames, a socket opened ahead for a next request): Node's close() only
   // drops idle keep-alive ones, and those others would hold the stop for minutes.
-  const app = Fastify({
-    logger: false,
-    trustProxy: false,
-    bodyLimit: 1024 * 1024,
-    forceCloseConnections: true,
-  });
+  const options = { logger: false, trustProxy: false, bodyLimit: 1024 * 1024, forceCloseConnections: true };
+  let app: FastifyInstance;
+  try {
+    // The HTTPS instance routes exactly like the HTTP one; only its server type differs.
+    app = deps.tls
+      ? (Fastify({
+          ...options,
+          https: { cert: deps.tls.cert, key: deps.tls.key },
+        }) as unknown as FastifyInstance)
+      : Fastify(options);
+  } catch (cause) {
+    throw new EdgehookError(
+      ErrorCodes.ADMIN_TLS,
+      `the admin certificate and key cannot be used together (${(cause as Error).message})`,
+      { cause },
+    );
+  }
+  const limiter = new LoginLimiter({ clock: systemClock, ...deps.loginLimit });
+  // Bound to every interface: the machine's own names reach it too (its IP addresses always do).
+  const wildcard = deps.host === '0.0.0.0' || deps.host === '::';
+  const allowedHosts = wildcard
+    ? [...deps.allowedHosts, hostname(), `${hostname()}.local`]
+    : deps.allowedHosts;
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!hostAllowed(req.headers.host, deps.host, deps.allowedHosts)) {
+    if (!hostAllowed(req.headers.host, deps.host, allowedHosts)) {
       return reply.code(403).send({ error: 'host not allowed', code: 'EDGEHOOK_ERR_HOST' });
     }
     const path = req.url.split('?')[0];
@@ -41,7 +66,10 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
     if (!SAFE_METHODS.has(req.method) && !originAllowed(req.headers.origin, req.headers.host)) {
       return reply.code(403).send({ error: 'cross-origin request refused', code: 'EDGEHOOK_ERR_ORIGIN' });
     }
-    if (!authenticated(req, deps.token)) {
+    const given = credential(req);
+    if (given !== undefined && tooManyFailures(req, reply)) return reply;
+    if (!tokenMatches(given, deps.token)) {
+      if (given !== undefined) limiter.failed(req.ip);
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer')
@@ -53,8 +81,11 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
 
   app.get('/login', async (req, reply) => {
     const token = (req.query as { token?: string }).token;
-    if (!tokenMatches(token, deps.token))
+    if (tooManyFailures(req, reply)) return reply;
+    if (!tokenMatches(token, deps.token)) {
+      limiter.failed(req.ip);
       return reply.code(401).send({ error: 'wrong or missing token', code: 'EDGEHOOK_ERR_UNAUTHORIZED' });
+    }
     return reply
       .header(
         'set-cookie',
@@ -67,9 +98,19 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   if (deps.api) await registerApi(app, deps.api);
   registerUi(app, defaultUiDir());
   return app;
+
+  /** Answers 429 when this address failed too often; the token it brought is not compared. */
+  function tooManyFailures(req: FastifyRequest, reply: FastifyReply): boolean {
+    const wait = limiter.retryAfter(req.ip);
+    if (wait === 0) return false;
+    void reply
+      .code(429)
+      .header('retry-after', String(wait))
+      .send({ error: `too many failed logins: retry in ${wait} s`, code: 'EDGEHOOK_ERR_RATE_LIMITED' });
+    return true;
+  }
 }
 
-function authenticated(req: FastifyRequest, token: string): boolean {
-  const given = bearerToken(req.headers.authorization) ?? cookieValue(req.headers.cookie, COOKIE_NAME);
-  return tokenMatches(given, token);
+function credential(req: FastifyRequest): string | undefined {
+  return bearerToken(req.headers.authorization) ?? cookieValue(req.headers.cookie, COOKIE_NAME);
 }

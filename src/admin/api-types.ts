@@ -251,7 +251,17 @@ export interface SettingsView {
     protocolVersion: 4 | 5;
   };
   storage: { maxBytes: number; whenFull: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours: number };
-  admin: { host: string; port: number; allowedHosts: string[] };
+  admin: {
+    host: string;
+    port: number;
+    allowedHosts: string[];
+    insecureHttp: boolean;
+    /** Read-only: whether the running admin server speaks HTTPS, and its certificate's SHA-256 fingerprint. */
+    https?: boolean;
+    fingerprint256?: string;
+  };
+  /** edgehook.heartbeat every intervalSeconds; 0 is off. Applies without a restart. */
+  heartbeat: { intervalSeconds: number };
 }
 
 export interface SaveResult {

@@ -1,5 +1,5 @@
+import { existsSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +10,7 @@ import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
 import { DiskGuard, diskErrorKind, RESERVE_FILE_NAME } from '../outbox/disk-guard.js';
+import { typeMatcher } from '../outbox/type-match.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
 import { SparkplugStage } from '../ingest/sparkplug/sparkplug-stage.js';
@@ -17,6 +18,7 @@ import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { loadOrCreateToken } from '../admin/auth.js';
+import { adminUsesTls, isLoopbackHost, loadAdminTls, type AdminTls } from '../admin/admin-tls.js';
 import { ConfigService } from '../admin/config-service.js';
 import { ConfigFile } from '../config/config-file.js';
 import { deepFreeze } from '../config/load.js';
@@ -27,6 +29,15 @@ import { chainStages } from '../outbox/ingest-stage.js';
 import { StepStateStore } from '../processing/step-state-store.js';
 import { StepsStage } from '../processing/steps-stage.js';
 import { StepTimers } from '../processing/step-timers.js';
+import {
+  configSha256,
+  Heartbeat,
+  healthEvent,
+  STARTED_TOPIC,
+  STARTED_TYPE,
+  storeHealthEvent,
+} from './health-events.js';
+import { RunMarker, type PreviousStop } from './run-marker.js';
 
 /**
  * The composition root (docs/architecture.md "The data path", "Layers"): the one place where
@@ -69,6 +80,12 @@ export class Agent {
   configService: ConfigService | undefined;
   admin: FastifyInstance | undefined;
   adminToken = '';
+  /** The admin server's certificate when it serves HTTPS. */
+  adminTls: AdminTls | undefined;
+  /** How the run before this one ended (set at start). */
+  previousStop: PreviousStop | undefined;
+  private runMarker: RunMarker | undefined;
+  private heartbeat: Heartbeat | undefined;
   private adminAddress: AddressInfo | undefined;
   private startedAt = 0;
   private readonly parts: Part[] = [];
@@ -88,14 +105,15 @@ export class Agent {
     return this.running;
   }
 
-  /** http://host:port of the admin server once started. */
+  /** http(s)://host:port of the admin server once started. */
   get adminUrl(): string | undefined {
     if (!this.adminAddress) return undefined;
     const host =
       this.config.admin.host === '0.0.0.0' || this.config.admin.host === '::'
         ? '127.0.0.1'
         : this.config.admin.host;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
+    const scheme = this.adminTls ? 'https' : 'http';
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${this.adminAddress.port}`;
   }
 
   get loginUrl(): string | undefined {
@@ -115,6 +133,10 @@ export class Agent {
     const { config, logger, clock } = this;
     this.startedAt = clock.now();
     try {
+      // First: a certificate that cannot be read fails the start before anything runs.
+      if (config.admin.enabled && adminUsesTls(config.admin))
+        this.adminTls = await loadAdminTls(config.dataDir, config.admin.tls);
+      const databaseExisted = existsSync(join(config.dataDir, DB_FILE_NAME));
       const db = openDbOnFullDisk(config.dataDir);
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
@@ -172,6 +194,8 @@ export class Agent {
       });
       stepTimers.start();
       this.parts.push({ name: 'step timers', stop: () => stepTimers.stop() });
+
+      this.announceStart(databaseExisted);
 
       let url = config.mqtt.url;
       if (url === 'embedded') {
@@ -232,6 +256,18 @@ export class Agent {
       this.pruneTimer.unref();
       this.parts.push({ name: 'housekeeping', stop: () => clearInterval(this.pruneTimer) });
 
+      const heartbeat = new Heartbeat({
+        outbox,
+        wanted: (type) => this.ownEventWanted(type),
+        clock,
+        logger: logger.child({ module: 'heartbeat' }),
+        status: () => this.status(),
+        dataDir: config.dataDir,
+      });
+      heartbeat.setIntervalSeconds(config.heartbeat.intervalSeconds);
+      this.heartbeat = heartbeat;
+      this.parts.push({ name: 'heartbeat', stop: () => heartbeat.stop() });
+
       if (config.admin.enabled) await this.startAdmin();
       logger.info(
         { agentId: config.agentId, version: VERSION, endpoints: config.endpoints.length },
@@ -243,11 +279,55 @@ export class Agent {
     }
   }
 
+  /**
+   * Records that this run began and emits edgehook.agent.started, before ingest starts: it comes
+   * first, by seq, among the events of this run.
+   */
+  private announceStart(databaseExisted: boolean): void {
+    const { config, clock } = this;
+    const marker = new RunMarker(config.dataDir);
+    this.previousStop = marker.begin(databaseExisted, clock.now());
+    this.runMarker = marker;
+    const data = {
+      version: VERSION,
+      configSha256: configSha256(config, this.options.configFile),
+      previousStop: this.previousStop,
+    };
+    const event = healthEvent(STARTED_TYPE, STARTED_TOPIC, data, clock.now());
+    if (this.ownEventWanted(STARTED_TYPE) && !storeHealthEvent(this.outbox!, event))
+      this.logger.warn(
+        'edgehook.agent.started not stored: the outbox is full (storage.whenFull: stop-ingest)',
+      );
+    if (this.previousStop === 'crash')
+      this.logger.warn('the previous run did not stop cleanly (crash, kill or power cut)');
+  }
+
+  /**
+   * The agent's own events are stored only when an enabled endpoint takes them: otherwise they
+   * would sit in the outbox as unrouted events, counted as received, that nobody asked for.
+   */
+  private ownEventWanted(type: string): boolean {
+    return this.config.endpoints.some((e) => e.enabled && typeMatcher(e.types)(type));
+  }
+
   private async startAdmin(): Promise<void> {
     const { config } = this;
     this.adminToken = loadOrCreateToken(config.dataDir, config.admin.token);
+    if (this.adminTls) {
+      if (this.adminTls.created)
+        this.logger.info(
+          { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
+          'made a self-signed certificate for the admin UI',
+        );
+    } else if (config.admin.insecureHttp && !isLoopbackHost(config.admin.host)) {
+      this.logger.warn(
+        { host: config.admin.host },
+        'admin.insecureHttp: the admin UI is plain HTTP on the network; its token crosses it in clear',
+      );
+    }
     const app = await createAdminServer({
       token: this.adminToken,
+      tls: this.adminTls,
       host: config.admin.host,
       allowedHosts: config.admin.allowedHosts,
       logger: this.logger.child({ module: 'admin' }),
@@ -267,6 +347,7 @@ export class Agent {
         },
         mqttConnected: () => this.mqtt?.connected ?? false,
         trySteps: (sub, topic, payload) => this.steps!.dryRun(sub, topic, payload, this.clock.now()),
+        adminFingerprint: () => this.adminTls?.fingerprint256,
         clock: this.clock,
         logger: this.logger.child({ module: 'admin-api' }),
       },
@@ -382,6 +463,7 @@ export class Agent {
       this.installStages();
       this.mqtt?.updateSubscriptions(live.subscriptions);
     }
+    this.heartbeat?.setIntervalSeconds(live.heartbeat.intervalSeconds);
     this.statusCache = undefined;
     if (restartRequired.length > 0)
       this.logger.info({ restartRequired }, 'configuration saved; these keys take effect after a restart');
@@ -426,6 +508,13 @@ export class Agent {
       }
     }
     this.adminAddress = undefined;
+    // Last: only a run whose every part was asked to stop counts as a clean stop.
+    try {
+      this.runMarker?.markClean(this.clock.now());
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'cannot record the clean stop');
+    }
+    this.runMarker = undefined;
   }
 }
 

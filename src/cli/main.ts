@@ -1,9 +1,12 @@
-import type { Logger } from '../log.js';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
 import { generateSecret } from '../delivery/sign.js';
-import { createAgent } from '../agent/create-agent.js';
+import { join } from 'node:path';
+import { createAgent, type Agent } from '../agent/create-agent.js';
+import { TOKEN_FILE } from '../admin/auth.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
 import { SystemdNotifier } from '../systemd/notify.js';
 import { removeRuntimeInfo, resolvePaths, writeRuntimeInfo, type ResolvedPaths } from './paths.js';
 import { createCliLogger } from './terminal-log.js';
@@ -170,13 +173,13 @@ async function run(paths: ResolvedPaths): Promise<number> {
   starting = agent.start();
   await starting;
   if (agent.loginUrl) {
-    process.stderr.write(`\nEdgehook is running. Admin UI: ${agent.loginUrl}\n\n`);
-    logger.info({ adminUrl: agent.adminUrl }, 'admin UI ready');
+    announceAdmin(agent, config, logger);
     try {
       writeRuntimeInfo(config.dataDir, {
         pid: process.pid,
         adminUrl: agent.adminUrl!,
         startedAt: Date.now(),
+        ...(agent.adminTls ? { fingerprint256: agent.adminTls.fingerprint256 } : {}),
       });
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'cannot record the admin address for edgehook status');
@@ -220,6 +223,32 @@ function exitOnUncaught(logger: Logger): void {
   };
   process.on('uncaughtException', die('uncaught exception'));
   process.on('unhandledRejection', die('unhandled promise rejection'));
+}
+
+/**
+ * The login link carries the token: it goes to a terminal only. Under systemd (stdout is
+ * journald) or any pipe, the line names the token's file instead, and the log says the same.
+ */
+function announceAdmin(agent: Agent, config: Config, logger: Logger): void {
+  const fingerprint = agent.adminTls
+    ? `\nCertificate SHA-256 fingerprint: ${agent.adminTls.fingerprint256}`
+    : '';
+  const tokenFrom = config.admin.token ? 'admin.token of the config' : join(config.dataDir, TOKEN_FILE);
+  if (process.stdout.isTTY) {
+    process.stderr.write(`\nEdgehook is running. Admin UI: ${agent.loginUrl}${fingerprint}\n\n`);
+  } else {
+    process.stderr.write(
+      `\nEdgehook is running. Admin UI: ${agent.adminUrl}/ (sign in with the token in ${tokenFrom})${fingerprint}\n\n`,
+    );
+  }
+  logger.info(
+    {
+      adminUrl: agent.adminUrl,
+      tokenFile: tokenFrom,
+      ...(agent.adminTls ? { fingerprint256: agent.adminTls.fingerprint256 } : {}),
+    },
+    `admin UI ready; sign in with the token in ${tokenFrom}`,
+  );
 }
 
 // `edgehook status --json | head`: a reader that leaves early is not an error.

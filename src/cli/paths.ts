@@ -136,6 +136,8 @@ export interface RuntimeInfo {
   pid: number;
   adminUrl: string;
   startedAt: number;
+  /** The admin certificate's SHA-256 fingerprint when it serves HTTPS: `edgehook status` pins it. */
+  fingerprint256?: string;
 }
 
 export function writeRuntimeInfo(dataDir: string, info: RuntimeInfo): void {

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { X509Certificate } from 'node:crypto';
+import { adminUsesTls, CERT_FILE } from '../admin/admin-tls.js';
 import { TOKEN_FILE } from '../admin/auth.js';
+import { pinnedGet } from './pinned-fetch.js';
 import type { AgentStatus } from '../agent/agent-status.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -72,11 +75,12 @@ export async function statusCommand(argv: string[]): Promise<number> {
   // The address the agent recorded at start wins: it is right even with admin.port 0.
   const recorded = readRuntimeInfo(config.dataDir);
   const host = ['0.0.0.0', '::'].includes(config.admin.host) ? '127.0.0.1' : config.admin.host;
+  const scheme = adminUsesTls(config.admin) ? 'https' : 'http';
   const url =
     recorded?.adminUrl ??
     (config.admin.port === 0
       ? undefined
-      : `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`);
+      : `${scheme}://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`);
   if (!url) return fail(EXIT_NOT_RUNNING, `no agent is running with data directory ${config.dataDir}${hint}`);
 
   let token = config.admin.token;
@@ -97,14 +101,21 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
   }
 
-  let res: Response;
+  let res: { status: number; body: string };
+  const init = { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) };
   try {
-    res = await fetch(`${url}/api/status`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(5000),
-    });
+    if (url.startsWith('https:')) {
+      // The fingerprint the agent recorded at start, else that of the certificate it serves.
+      const fingerprint = recorded?.fingerprint256 ?? certificateFingerprint(config);
+      if (!fingerprint) return fail(1, `cannot tell which certificate the agent at ${url} serves`);
+      res = await pinnedGet(`${url}/api/status`, fingerprint, init);
+    } else {
+      const r = await fetch(`${url}/api/status`, init);
+      res = { status: r.status, body: await r.text() };
+    }
   } catch (err) {
     const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code === 'EDGEHOOK_CERT_MISMATCH') return fail(1, cause.message);
     const why = cause?.code ?? (err as Error).name;
     return fail(
       EXIT_NOT_RUNNING,
@@ -117,10 +128,20 @@ export async function statusCommand(argv: string[]): Promise<number> {
       `the agent at ${url} refused the admin token from ${config.admin.token ? 'admin.token' : join(config.dataDir, TOKEN_FILE)} (HTTP ${res.status}); is another agent using that port?`,
     );
   }
-  if (!res.ok) return fail(1, `the agent at ${url} answered HTTP ${res.status}`);
-  const status = (await res.json()) as AgentStatus;
+  if (res.status < 200 || res.status > 299) return fail(1, `the agent at ${url} answered HTTP ${res.status}`);
+  const status = JSON.parse(res.body) as AgentStatus;
   process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, url));
   return 0;
+}
+
+/** SHA-256 fingerprint of the certificate file the agent serves: admin.tls.cert or the self-signed one. */
+function certificateFingerprint(config: Config): string | undefined {
+  try {
+    const file = config.admin.tls?.cert ?? join(config.dataDir, CERT_FILE);
+    return new X509Certificate(readFileSync(file)).fingerprint256;
+  } catch {
+    return undefined;
+  }
 }
 
 function existsQuietly(file: string): boolean {

@@ -96,6 +96,9 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): Config 
         : path.resolve(baseDir, config.dataDir),
     mqtt: config.mqtt.tls ? { ...config.mqtt, tls: resolveTlsPaths(config.mqtt.tls, baseDir) } : config.mqtt,
     endpoints: config.endpoints.map((ep) => (ep.tls ? { ...ep, tls: resolveTlsPaths(ep.tls, baseDir) } : ep)),
+    admin: config.admin.tls
+      ? { ...config.admin, tls: resolveTlsPaths(config.admin.tls, baseDir) }
+      : config.admin,
   };
   // structuredClone: zod hands out its default objects by reference; freezing those would
   // freeze the schema's own defaults for every later parse.

@@ -362,6 +362,30 @@ const adminSchema = z
       .describe('absent: generated and kept in dataDir'),
     allowedHosts: z.array(z.string()).default([]).describe('extra host names the admin UI may be reached by'),
     enabled: z.boolean().default(true),
+    tls: z
+      .strictObject({
+        cert: z.string().min(1).describe('PEM certificate (chain) of the admin server'),
+        key: z.string().min(1).describe('PEM private key of that certificate'),
+      })
+      .optional()
+      .describe(
+        'serve HTTPS with this certificate; absent on a LAN address: a self-signed one kept in dataDir',
+      ),
+    insecureHttp: z
+      .boolean()
+      .default(false)
+      .describe('allow plain HTTP on a non-loopback address (the token then crosses the LAN in clear)'),
+  })
+  .prefault({});
+
+const heartbeatSchema = z
+  .strictObject({
+    intervalSeconds: z
+      .number()
+      .int('whole seconds')
+      .min(0, 'at least 1, or 0 for off')
+      .default(0)
+      .describe('emit an edgehook.heartbeat event this often; 0 (the default) is off'),
   })
   .prefault({});
 
@@ -383,6 +407,7 @@ export const configSchema = z
     storage: storageSchema,
     processing: processingSchema,
     admin: adminSchema,
+    heartbeat: heartbeatSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -411,6 +436,12 @@ export const configSchema = z
           path: ['subscriptions', i, 'sparkplug'],
         });
     });
+    if (cfg.admin.insecureHttp && cfg.admin.tls)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'admin.insecureHttp and admin.tls contradict each other: remove one',
+        path: ['admin', 'insecureHttp'],
+      });
     if (cfg.mqtt.url === 'embedded' && cfg.mqtt.protocolVersion === 5) {
       ctx.addIssue({
         code: 'custom',

@@ -134,6 +134,14 @@ admin:
   # Extra host names the UI may be reached by (e.g. gateway.local). Default: none
   allowedHosts: []
   enabled: true                    # default true
+  # On any address but loopback the UI is HTTPS: with this certificate, or else a self-signed
+  # one made on first start and kept in dataDir (its fingerprint is printed at start).
+  # tls: { cert: ./admin.pem, key: ./admin.key }
+  # insecureHttp: false            # true allows plain HTTP on the LAN; the token then travels in clear
+
+heartbeat:
+  # Emit an edgehook.heartbeat event (backlog, disk, endpoints) this often; 0 (default) is off.
+  intervalSeconds: 0
 `;
 
 /**

@@ -18,6 +18,7 @@ import {
   applySessionSecurity,
   buildWindowOptions,
   hardenWebContents,
+  isAdminCertificate,
   isAllowedNavigation,
   originOf,
 } from './window.js';
@@ -67,6 +68,17 @@ export class DesktopApp {
     // running in the tray, and only Quit stops it.
     app.on('window-all-closed', () => undefined);
     app.on('before-quit', (event) => this.onBeforeQuit(event));
+    // The admin UI on a LAN address is HTTPS with a self-signed certificate: trust that one only.
+    app.on('certificate-error', (event, _contents, url, _error, certificate, callback) => {
+      const ours = isAdminCertificate(
+        url,
+        certificate.fingerprint,
+        this.adminOrigin,
+        this.agent?.adminTls?.fingerprint256,
+      );
+      if (ours) event.preventDefault();
+      callback(ours);
+    });
     app.on('web-contents-created', (_event, contents) =>
       hardenWebContents(contents, {
         adminOrigin: () => this.adminOrigin,

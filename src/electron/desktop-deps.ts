@@ -63,6 +63,8 @@ export interface AgentLike {
   status(): AgentStatus;
   readonly adminUrl: string | undefined;
   readonly loginUrl: string | undefined;
+  /** Set when the admin server speaks HTTPS: the window trusts exactly this certificate. */
+  readonly adminTls?: { readonly fingerprint256: string } | undefined;
   pauseDelivery(): void;
   resumeDelivery(): void;
 }

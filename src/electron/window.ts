@@ -5,6 +5,7 @@ import type {
   WebContents,
   WindowOpenHandlerResponse,
 } from 'electron';
+import { fingerprintBase64 } from '../admin/admin-tls.js';
 import { UI_CSP } from '../admin/ui-static.js';
 
 /**
@@ -152,4 +153,19 @@ export function applySessionSecurity(session: SessionLike, adminOrigin: () => st
   session.setPermissionCheckHandler((_contents, permission, requestingOrigin) =>
     allowed(permission, requestingOrigin),
   );
+}
+
+/**
+ * Whether a certificate Chromium refused is the agent's own admin certificate: the window then
+ * loads its HTTPS UI (a self-signed certificate, on a LAN address). Exactly that certificate at
+ * exactly the admin origin; Electron names certificates "sha256/<base64 of the DER's SHA-256>".
+ */
+export function isAdminCertificate(
+  url: string,
+  certificateFingerprint: string,
+  adminOrigin: string | undefined,
+  adminFingerprint256: string | undefined,
+): boolean {
+  if (!adminFingerprint256 || !isAllowedNavigation(url, adminOrigin)) return false;
+  return certificateFingerprint === `sha256/${fingerprintBase64(adminFingerprint256)}`;
 }

@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/create-agent.js';
 import { SECRET, startAgent } from '../helpers/agent.js';
@@ -109,16 +110,19 @@ describe('admin security (README "Admin API")', () => {
     const external = Object.values(networkInterfaces())
       .flat()
       .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+    // There it is HTTPS (README "Admin UI across the LAN"); its certificate names these addresses.
+    const dispatcher = new UndiciAgent({ connect: { ca: agent.adminTls!.cert } });
+    const get = (url: string, headers: Record<string, string> = {}) =>
+      undiciFetch(url, { headers, dispatcher });
     for (const addr of ['127.0.0.1', ...(external ? [external] : [])]) {
-      const url = `http://${addr}:${port}`;
-      expect((await fetch(`${url}/api/status`)).status, addr).toBe(401);
-      expect((await fetch(`${url}/api/endpoints`)).status, addr).toBe(401);
-      expect((await fetch(`${url}/metrics`)).status, addr).toBe(401);
-      const ok = await fetch(`${url}/api/status`, {
-        headers: { authorization: `Bearer ${agent.adminToken}` },
-      });
+      const url = `https://${addr}:${port}`;
+      expect((await get(`${url}/api/status`)).status, addr).toBe(401);
+      expect((await get(`${url}/api/endpoints`)).status, addr).toBe(401);
+      expect((await get(`${url}/metrics`)).status, addr).toBe(401);
+      const ok = await get(`${url}/api/status`, { authorization: `Bearer ${agent.adminToken}` });
       expect(ok.status, addr).toBe(200);
     }
+    await dispatcher.close();
     expect(hostOf(agent.adminUrl!)).toBe(`127.0.0.1:${port}`);
   });
 

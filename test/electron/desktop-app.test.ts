@@ -91,6 +91,47 @@ async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
   return s;
 }
 
+describe('the admin UI over HTTPS (a LAN address)', () => {
+  const FINGERPRINT = `${'AB:'.repeat(31)}CD`;
+  const electronName = `sha256/${Buffer.from(FINGERPRINT.replaceAll(':', ''), 'hex').toString('base64')}`;
+
+  it("trusts exactly the agent's certificate at the admin origin, and nothing else", async () => {
+    const s = setup();
+    s.agent.adminUrl = 'https://127.0.0.1:8787';
+    Object.assign(s.agent, { adminTls: { fingerprint256: FINGERPRINT } });
+    expect(s.desktop.run()).toBe(true);
+    s.fake.app.ready();
+    await s.desktop.started;
+    expect(s.fake.windows[0]!.loadURL).toHaveBeenCalledWith(
+      'https://127.0.0.1:8787/login?token=desktop-test-token',
+    );
+    const decide = (url: string, fingerprint: string) => {
+      const event = { preventDefault: vi.fn() };
+      const callback = vi.fn();
+      s.fake.app.emit(
+        'certificate-error',
+        event,
+        {},
+        url,
+        'net::ERR_CERT_AUTHORITY_INVALID',
+        { fingerprint },
+        callback,
+      );
+      return {
+        trusted: callback.mock.calls[0]![0] as boolean,
+        prevented: event.preventDefault.mock.calls.length > 0,
+      };
+    };
+    expect(decide('https://127.0.0.1:8787/login?token=x', electronName)).toEqual({
+      trusted: true,
+      prevented: true,
+    });
+    expect(decide('https://127.0.0.1:8787/', 'sha256/AAAA')).toEqual({ trusted: false, prevented: false });
+    expect(decide('https://example.com/', electronName)).toEqual({ trusted: false, prevented: false });
+    expect(decide('https://127.0.0.1:9999/', electronName)).toEqual({ trusted: false, prevented: false });
+  });
+});
+
 describe('start-up', () => {
   it('writes the starter config into userData on first run and runs the agent on it, data in userData/data', async () => {
     const { configs, configFiles, agent } = await started();

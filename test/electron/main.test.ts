@@ -73,6 +73,7 @@ describe('main.ts', () => {
     expect([...electron.listeners.keys()].sort()).toEqual([
       'activate',
       'before-quit',
+      'certificate-error',
       'second-instance',
       'web-contents-created',
       'window-all-closed',

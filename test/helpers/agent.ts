@@ -70,7 +70,7 @@ export class AgentProcess {
   }
 
   get adminUrl(): string {
-    const m = /Admin UI: (http:\/\/[^/]+)\//.exec(this.output);
+    const m = /Admin UI: (https?:\/\/[^/]+)\//.exec(this.output);
     if (!m) throw new Error('no admin URL printed');
     return m[1]!;
   }

@@ -234,7 +234,7 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
       label: 'Admin host',
       value: s.admin.host,
       check: required('The admin host'),
-      hint: 'Anything but 127.0.0.1 still needs the token.',
+      hint: 'Anything but loopback serves HTTPS (see the certificate below); every address needs the token.',
     },
     text,
     s.admin.host,
@@ -261,6 +261,32 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
     s.admin.allowedHosts,
   );
 
+  const heartbeat = add(
+    'heartbeat.intervalSeconds',
+    {
+      label: 'Heartbeat every (seconds)',
+      kind: 'number',
+      value: String(s.heartbeat.intervalSeconds),
+      check: intCheck('The interval', 0, 86_400 * 7),
+      hint: '0 is off. Sends an edgehook.heartbeat event (backlog, disk, endpoints) to the endpoints whose types include edgehook.*.',
+    },
+    num,
+    s.heartbeat.intervalSeconds,
+  );
+  // The certificate this page came over: compare it with the one the browser shows.
+  const tlsFacts = h(
+    'dl',
+    { class: 'facts', id: 'admin-tls' },
+    h('dt', {}, 'Served over'),
+    h('dd', {}, s.admin.https ? 'HTTPS' : 'plain HTTP'),
+    ...(s.admin.fingerprint256
+      ? [
+          h('dt', {}, 'Certificate SHA-256'),
+          h('dd', { class: 'mono', id: 'admin-fingerprint' }, s.admin.fingerprint256),
+        ]
+      : []),
+  );
+
   form.el.append(
     h(
       'div',
@@ -280,7 +306,8 @@ function settingsForm(s: SettingsView, result: Notice, reload: () => Promise<voi
         ),
       ),
       card(null, fieldset('Storage', maxBytes.row, whenFull.row, keep.row)),
-      card(null, fieldset('Admin server', adminHost.row, adminPort.row, allowed.row)),
+      card(null, fieldset('Admin server', adminHost.row, adminPort.row, allowed.row), tlsFacts),
+      card(null, fieldset('Health', heartbeat.row)),
     ),
     h(
       'div',

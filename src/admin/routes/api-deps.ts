@@ -26,6 +26,8 @@ export interface AdminApiDeps {
   mqttConnected(): boolean;
   /** Edge processing's dry run (POST /api/subscriptions/try); nothing is stored. */
   trySteps?(sub: SubscriptionConfig, topic: string, payload: Buffer): TryStepsResult;
+  /** SHA-256 fingerprint of the admin server's certificate; undefined when it is plain HTTP. */
+  adminFingerprint?(): string | undefined;
   clock: Clock;
   logger: Logger;
 }

@@ -14,9 +14,9 @@ import { withFieldsUnder, type AdminApiDeps } from './api-deps.js';
  * Most of these are read once at start: the answer names those waiting for a restart.
  */
 
-const SECTIONS = new Set(['agentId', 'logLevel', 'mqtt', 'storage', 'admin']);
-/** Shown, not set: derived from other keys. */
-const READ_ONLY = new Set(['mqtt.hasPassword']);
+const SECTIONS = new Set(['agentId', 'logLevel', 'mqtt', 'storage', 'admin', 'heartbeat']);
+/** Shown, not set: derived from other keys, or facts of the running server. */
+const READ_ONLY = new Set(['mqtt.hasPassword', 'admin.https', 'admin.fingerprint256']);
 
 export function settingsView(cfg: Config): SettingsView {
   const { mqtt, storage, admin } = cfg;
@@ -36,7 +36,13 @@ export function settingsView(cfg: Config): SettingsView {
       whenFull: storage.whenFull,
       keepDeliveredHours: storage.keepDeliveredHours,
     },
-    admin: { host: admin.host, port: admin.port, allowedHosts: [...admin.allowedHosts] },
+    admin: {
+      host: admin.host,
+      port: admin.port,
+      allowedHosts: [...admin.allowedHosts],
+      insecureHttp: admin.insecureHttp,
+    },
+    heartbeat: { intervalSeconds: cfg.heartbeat.intervalSeconds },
   };
 }
 
@@ -57,7 +63,14 @@ function applyPartial(doc: Document, at: PathSegment[], current: unknown, given:
 }
 
 export function registerSettingsRoutes(app: FastifyInstance, deps: AdminApiDeps): void {
-  app.get('/settings', async (): Promise<SettingsView> => settingsView(deps.config.saved));
+  app.get('/settings', async (): Promise<SettingsView> => {
+    const view = settingsView(deps.config.saved);
+    // The certificate the server runs with now, so a user can compare it with the browser's.
+    const fingerprint256 = deps.adminFingerprint?.();
+    view.admin.https = fingerprint256 !== undefined;
+    if (fingerprint256 !== undefined) view.admin.fingerprint256 = fingerprint256;
+    return view;
+  });
 
   app.put('/settings', async (req): Promise<SaveResult> => {
     if (!isPlainObject(req.body)) throw invalid({ '(top level)': 'expected a JSON object' });
