@@ -8,6 +8,7 @@ import type { DesktopHandlers } from './desktop-api.js';
 import type { AgentLike, DesktopAppDeps, WindowLike } from './desktop-deps.js';
 import { registerDesktopApi } from './desktop-ipc.js';
 import { openDesktopLog, type DesktopLog } from './desktop-log.js';
+import { desktopSqliteDriver } from './sqlite-driver-path.js';
 import { desktopPaths, type DesktopPaths } from './desktop-paths.js';
 import { DEFAULT_SETTINGS, readSettings, writeSettings, type DesktopSettings } from './desktop-settings.js';
 import { applyStartAtLogin, launchedHidden } from './login-item.js';
@@ -139,6 +140,7 @@ export class DesktopApp {
     this.settings = settings;
     this.applyLoginItem();
 
+    this.selectSqliteDriver();
     const config = this.desktopConfig(
       this.deps.core.loadConfigFile(paths.configFile, { dataDirOverride: paths.dataDir }),
     );
@@ -186,6 +188,26 @@ export class DesktopApp {
       () => app.getLoginItemSettings().wasOpenedAtLogin,
     );
     if (this.wantWindow || !hidden) this.showWindow();
+  }
+
+  /**
+   * Under Electron the driver in node_modules (built for Node's ABI) cannot load: point
+   * better-sqlite3 at the one built for Electron. Under plain Node (tests of main.ts) the
+   * default is the right one.
+   */
+  private selectSqliteDriver(): void {
+    const { app } = this.deps.electron;
+    const { electronVersion, resourcesPath, platform, arch } = this.deps.runtime;
+    if (electronVersion === undefined) return;
+    const { file, hint } = desktopSqliteDriver({
+      packaged: app.isPackaged,
+      resourcesPath,
+      appPath: app.getAppPath(),
+      platform,
+      arch,
+    });
+    this.deps.core.useSqliteDriver(file, hint);
+    this.logger?.info({ file, electron: electronVersion }, 'SQLite driver for Electron');
   }
 
   /** The window is the admin UI, so the desktop app runs the admin server even if the file turned it off. */

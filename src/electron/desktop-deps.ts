@@ -40,6 +40,7 @@ export interface ElectronModules {
     | 'requestSingleInstanceLock'
     | 'enableSandbox'
     | 'getPath'
+    | 'getAppPath'
     | 'getVersion'
     | 'setLoginItemSettings'
     | 'getLoginItemSettings'
@@ -72,6 +73,8 @@ export interface CoreModules {
   writeStarterConfig(file: string): void;
   createAgent(options: { config: Config; logger: Logger; configFile?: string }): AgentLike;
   createLogger(options: { level?: string; destination?: NodeJS.WritableStream }): Logger;
+  /** Selects and checks the SQLite driver every later database opens with (src/outbox/sqlite-driver.ts). */
+  useSqliteDriver(file: string, hint: string): void;
 }
 
 export interface RuntimeInfo {
@@ -79,6 +82,11 @@ export interface RuntimeInfo {
   argv: readonly string[];
   env: NodeJS.ProcessEnv;
   execPath: string;
+  /** process.versions.electron: undefined when main.ts runs under plain Node (its tests). */
+  electronVersion: string | undefined;
+  /** process.resourcesPath. */
+  resourcesPath: string;
+  arch: string;
   /** Absolute path of the compiled preload.cjs. */
   preloadPath: string;
   /** process.on for SIGINT/SIGTERM: a logout or Ctrl-C in `npm run desktop` also stops cleanly. */

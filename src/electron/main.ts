@@ -21,6 +21,7 @@ import { createAgent } from '../agent/create-agent.js';
 import { loadConfigFile } from '../config/load.js';
 import { writeStarterConfig } from '../config/starter.js';
 import { createLogger } from '../log.js';
+import { useSqliteDriver } from '../outbox/sqlite-driver.js';
 import { DesktopApp } from './desktop-app.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 
@@ -28,12 +29,15 @@ limitHeapGrowth();
 
 const desktop = new DesktopApp({
   electron: { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray },
-  core: { createAgent, loadConfigFile, writeStarterConfig, createLogger },
+  core: { createAgent, loadConfigFile, writeStarterConfig, createLogger, useSqliteDriver },
   runtime: {
     platform: process.platform,
     argv: process.argv,
     env: process.env,
     execPath: process.execPath,
+    electronVersion: process.versions.electron,
+    resourcesPath: process.resourcesPath,
+    arch: process.arch,
     preloadPath: fileURLToPath(new URL('./preload.cjs', import.meta.url)),
     onSignal: (signal, handler) => void process.on(signal, handler),
   },

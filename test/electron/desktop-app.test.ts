@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { loadConfigFile } from '../../src/config/load.js';
+import { EdgehookError, ErrorCodes } from '../../src/errors.js';
 import { writeStarterConfig } from '../../src/config/starter.js';
 import { silentLogger } from '../../src/log.js';
 import { DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
@@ -47,11 +48,19 @@ interface Setup {
   configs: Config[];
   configFiles: (string | undefined)[];
   signals: Map<string, () => void>;
+  drivers: { file: string; hint: string }[];
 }
 
 /** Real config loading and starter writing on a temp userData; a fake agent and fake Electron. */
 function setup(
-  opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    lock?: boolean;
+    packaged?: boolean;
+    argv?: string[];
+    env?: NodeJS.ProcessEnv;
+    electronVersion?: string;
+    useSqliteDriver?: (file: string, hint: string) => void;
+  } = {},
 ): Setup {
   const fake = createFakeElectron(userData, opts);
   running.push(fake);
@@ -59,6 +68,7 @@ function setup(
   const configs: Config[] = [];
   const configFiles: (string | undefined)[] = [];
   const signals = new Map<string, () => void>();
+  const drivers: { file: string; hint: string }[] = [];
   const deps: DesktopAppDeps = {
     electron: fake.modules,
     core: {
@@ -70,17 +80,24 @@ function setup(
         return agent;
       },
       createLogger: () => silentLogger(),
+      useSqliteDriver: (file, hint) => {
+        drivers.push({ file, hint });
+        opts.useSqliteDriver?.(file, hint);
+      },
     },
     runtime: {
       platform: 'linux',
       argv: opts.argv ?? ['/opt/Edgehook/edgehook'],
       env: opts.env ?? { XDG_CONFIG_HOME: path.join(userData, 'xdg') },
       execPath: '/opt/Edgehook/edgehook',
+      electronVersion: opts.electronVersion,
+      resourcesPath: '/opt/Edgehook/resources',
+      arch: 'arm64',
       preloadPath: PRELOAD,
       onSignal: (signal, handler) => void signals.set(signal, handler),
     },
   };
-  return { fake, agent, desktop: new DesktopApp(deps), configs, configFiles, signals };
+  return { fake, agent, desktop: new DesktopApp(deps), configs, configFiles, signals, drivers };
 }
 
 async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
@@ -165,6 +182,51 @@ describe('start-up', () => {
     await s.desktop.started;
     expect(s.fake.shell.openPath).toHaveBeenCalledWith(path.join(userData, 'edgehook.yaml'));
     expect(s.fake.app.exited).toBe(true);
+  });
+});
+
+describe('the SQLite driver (docs/desktop.md, "The SQLite driver")', () => {
+  it('under Electron, a packaged app loads the driver from its resources, before the agent opens the outbox', async () => {
+    const { drivers, configs } = await started({ packaged: true, electronVersion: '45.4.1' });
+    expect(drivers).toEqual([
+      {
+        file: '/opt/Edgehook/resources/native/better_sqlite3.node',
+        hint: expect.stringMatching(/reinstall/),
+      },
+    ]);
+    expect(configs).toHaveLength(1);
+  });
+
+  it('from the repository (`electron .`), it loads native/electron/<os>-<arch> and says how to build it', async () => {
+    const { drivers } = await started({ electronVersion: '45.4.1' });
+    expect(drivers).toEqual([
+      {
+        file: path.join(userData, 'repo', 'native', 'electron', 'linux-arm64', 'better_sqlite3.node'),
+        hint: expect.stringContaining('node build/electron-driver.mjs --arch arm64'),
+      },
+    ]);
+  });
+
+  it('under plain Node keeps the default driver', async () => {
+    const { drivers, configs } = await started();
+    expect(drivers).toEqual([]);
+    expect(configs).toHaveLength(1);
+  });
+
+  it('a driver that cannot load stops start-up with a dialog saying what to do, and no agent', async () => {
+    const { fake, configs } = await started({
+      packaged: true,
+      electronVersion: '45.4.1',
+      useSqliteDriver: (file, hint) => {
+        throw new EdgehookError(ErrorCodes.SQLITE_DRIVER, `the SQLite driver ${file} is missing`, {
+          details: [hint],
+        });
+      },
+    });
+    expect(configs).toHaveLength(0);
+    const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { detail: string };
+    expect(options.detail).toMatch(/better_sqlite3\.node is missing\n.*reinstall Edgehook/);
+    expect(fake.app.exited).toBe(true);
   });
 });
 
