@@ -45,7 +45,10 @@ export interface ElectronModules {
     | 'setLoginItemSettings'
     | 'getLoginItemSettings'
     | 'isPackaged'
+    | 'setAppUserModelId'
   >;
+  /** Linux and macOS: 'shutdown' (session-end.ts). Usable only after 'ready'. */
+  powerMonitor: { on(event: 'shutdown', listener: (event?: { preventDefault(): void }) => void): unknown };
   BrowserWindow: new (options: BrowserWindowConstructorOptions) => WindowLike;
   Tray: new (image: NativeImage) => TrayLike;
   Menu: { buildFromTemplate(template: MenuItemConstructorOptions[]): Menu };
@@ -87,6 +90,11 @@ export interface RuntimeInfo {
   /** process.resourcesPath. */
   resourcesPath: string;
   arch: string;
+  /**
+   * Linux: whether a StatusNotifier host shows tray icons (tray-host.ts); undefined when it
+   * cannot tell. Elsewhere the tray is always there.
+   */
+  trayHost(): Promise<boolean | undefined>;
   /** Absolute path of the compiled preload.cjs. */
   preloadPath: string;
   /** process.on for SIGINT/SIGTERM: a logout or Ctrl-C in `npm run desktop` also stops cleanly. */

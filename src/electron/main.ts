@@ -13,6 +13,7 @@ import {
   Menu,
   nativeImage,
   Notification,
+  powerMonitor,
   session,
   shell,
   Tray,
@@ -23,12 +24,25 @@ import { writeStarterConfig } from '../config/starter.js';
 import { createLogger } from '../log.js';
 import { useSqliteDriver } from '../outbox/sqlite-driver.js';
 import { DesktopApp } from './desktop-app.js';
+import { statusNotifierHost } from './tray-host.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 
 limitHeapGrowth();
 
 const desktop = new DesktopApp({
-  electron: { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray },
+  electron: {
+    app,
+    BrowserWindow,
+    dialog,
+    ipcMain,
+    Menu,
+    nativeImage,
+    Notification,
+    powerMonitor,
+    session,
+    shell,
+    Tray,
+  },
   core: { createAgent, loadConfigFile, writeStarterConfig, createLogger, useSqliteDriver },
   runtime: {
     platform: process.platform,
@@ -38,6 +52,7 @@ const desktop = new DesktopApp({
     electronVersion: process.versions.electron,
     resourcesPath: process.resourcesPath,
     arch: process.arch,
+    trayHost: () => statusNotifierHost(),
     preloadPath: fileURLToPath(new URL('./preload.cjs', import.meta.url)),
     onSignal: (signal, handler) => void process.on(signal, handler),
   },

@@ -7,7 +7,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { EdgehookError, ErrorCodes } from '../../src/errors.js';
 import { writeStarterConfig } from '../../src/config/starter.js';
 import { silentLogger } from '../../src/log.js';
-import { DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
+import { APP_USER_MODEL_ID, DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
+import { SESSION_WINDOW_OPTIONS } from '../../src/electron/session-end.js';
 import type { DesktopAppDeps } from '../../src/electron/desktop-deps.js';
 import { channelFor, DESKTOP_API_METHODS } from '../../src/electron/desktop-api.js';
 import { trayIconPng } from '../../src/electron/tray-icons.js';
@@ -16,6 +17,7 @@ import {
   deferred,
   endpoint,
   FakeAgent,
+  fakeEvent,
   FakeWebContents,
   makeStatus,
   type FakeElectron,
@@ -59,6 +61,8 @@ function setup(
     argv?: string[];
     env?: NodeJS.ProcessEnv;
     electronVersion?: string;
+    platform?: NodeJS.Platform;
+    trayHost?: boolean | undefined;
     useSqliteDriver?: (file: string, hint: string) => void;
   } = {},
 ): Setup {
@@ -86,7 +90,8 @@ function setup(
       },
     },
     runtime: {
-      platform: 'linux',
+      platform: opts.platform ?? 'linux',
+      trayHost: async () => ('trayHost' in opts ? opts.trayHost : true),
       argv: opts.argv ?? ['/opt/Edgehook/edgehook'],
       env: opts.env ?? { XDG_CONFIG_HOME: path.join(userData, 'xdg') },
       execPath: '/opt/Edgehook/edgehook',
@@ -227,6 +232,70 @@ describe('the SQLite driver (docs/desktop.md, "The SQLite driver")', () => {
     const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { detail: string };
     expect(options.detail).toMatch(/better_sqlite3\.node is missing\n.*reinstall Edgehook/);
     expect(fake.app.exited).toBe(true);
+  });
+});
+
+describe('logout, shutdown and desktops without a tray', () => {
+  it('Windows: names the app for notifications, and a hidden window stops the agent when the session ends', async () => {
+    const { fake, agent } = await started({ platform: 'win32', argv: ['Edgehook.exe', '--hidden'] });
+    const builderYml = fs.readFileSync(new URL('../../electron-builder.yml', import.meta.url), 'utf8');
+    expect(builderYml).toMatch(new RegExp(`^appId: ${APP_USER_MODEL_ID.replace(/\./g, '\\.')}$`, 'm'));
+    expect(fake.app.setAppUserModelId).toHaveBeenCalledWith(APP_USER_MODEL_ID);
+    expect(fake.windows).toHaveLength(1);
+    const listener = fake.windows[0]!;
+    expect(listener.options).toEqual(SESSION_WINDOW_OPTIONS);
+    expect(listener.loadURL).not.toHaveBeenCalled();
+    const event = fakeEvent();
+    listener.emit('query-session-end', event);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('Linux and macOS: a system shutdown is delayed while the agent stops', async () => {
+    const { fake, agent } = await started();
+    expect(fake.app.setAppUserModelId).not.toHaveBeenCalled();
+    const event = fakeEvent();
+    fake.powerMonitor.emit('shutdown', event);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  async function closeWindow(trayHost: boolean | undefined, response: number) {
+    const s = await started({ trayHost });
+    s.fake.dialog.showMessageBox.mockResolvedValueOnce({ response, checkboxChecked: false });
+    const event = fakeEvent();
+    s.fake.windows[0]!.emit('close', event);
+    return { ...s, event };
+  }
+
+  it('with no tray icon host, closing the window asks, and Quit stops the agent', async () => {
+    const { fake, agent, event } = await closeWindow(false, 0);
+    expect(event.defaultPrevented).toBe(true);
+    const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { message: string; buttons: string[] };
+    expect(options.message).toBe('Quit Edgehook?');
+    expect(options.buttons).toEqual(['Quit Edgehook', 'Keep the window open']);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('with no tray icon host, "Keep the window open" keeps it and the agent', async () => {
+    const { fake, agent, event } = await closeWindow(false, 1);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.dialog.showMessageBox).toHaveBeenCalledTimes(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fake.app.exited).toBe(false);
+    expect(agent.stop).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    [true, 'a tray icon host'],
+    [undefined, 'no way to tell'],
+  ])('with %s (%s), closing the window leaves the agent in the tray without asking', async (host, _what) => {
+    const { fake, event } = await closeWindow(host, 0);
+    expect(event.defaultPrevented).toBe(false);
+    expect(fake.dialog.showMessageBox).not.toHaveBeenCalled();
   });
 });
 
