@@ -318,6 +318,7 @@ export class DesktopApp {
         execPath,
         appImage: env.APPIMAGE,
         configHome: env.XDG_CONFIG_HOME || path.join(app.getPath('home'), '.config'),
+        home: app.getPath('home'),
       });
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'cannot change start at login');
