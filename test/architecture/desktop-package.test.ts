@@ -98,6 +98,15 @@ describe('package.json wiring for the desktop app', () => {
     expect(desktopPackageProblems({})).toHaveLength(8);
   });
 
+  it('"main" is only the desktop entry: the npm package (the CLI) exports no module that would resolve to it', () => {
+    const pkg = readJson('package.json') as Pkg & { exports?: Record<string, string>; files?: string[] };
+    // `files` leaves dist/electron out of the npm package, so `import 'edgehook'` through "main"
+    // would fail on a missing file; with "exports" and no "." entry it fails with
+    // ERR_PACKAGE_PATH_NOT_EXPORTED, and Electron, which loads the app by path, still reads "main".
+    expect(pkg.files).toContain('!dist/electron');
+    expect(pkg.exports).toEqual({ './package.json': './package.json' });
+  });
+
   it('package.json has it (see docs/desktop.md; added by the maintainer)', () => {
     expect(desktopPackageProblems(readJson('package.json') as Pkg)).toEqual([]);
   });
