@@ -219,12 +219,12 @@ export class DesktopApp {
    */
   private selectSqliteDriver(): void {
     const { app } = this.deps.electron;
-    const { electronVersion, resourcesPath, platform, arch } = this.deps.runtime;
+    const { electronVersion, resourcesPath, sourceRoot, platform, arch } = this.deps.runtime;
     if (electronVersion === undefined) return;
     const { file, hint } = desktopSqliteDriver({
       packaged: app.isPackaged,
       resourcesPath,
-      appPath: app.getAppPath(),
+      sourceRoot,
       platform,
       arch,
     });

@@ -40,7 +40,6 @@ export interface ElectronModules {
     | 'requestSingleInstanceLock'
     | 'enableSandbox'
     | 'getPath'
-    | 'getAppPath'
     | 'getVersion'
     | 'setLoginItemSettings'
     | 'getLoginItemSettings'
@@ -89,6 +88,8 @@ export interface RuntimeInfo {
   electronVersion: string | undefined;
   /** process.resourcesPath. */
   resourcesPath: string;
+  /** The folder above dist/: the repository when run from it (`npm run desktop`). */
+  sourceRoot: string;
   arch: string;
   /**
    * Linux: whether a StatusNotifier host shows tray icons (tray-host.ts); undefined when it

@@ -1,5 +1,6 @@
 /**
- * The Electron main process entry (package.json "main": dist/electron/main.js). Only
+ * The Electron main process entry, dist/electron/main.js ("main" of the packaged app's
+ * package.json, set by electron-builder.yml's extraMetadata, and of build/desktop-dev). Only
  * wiring: the real Electron modules, the core and this process go into DesktopApp, which holds
  * the logic and is tested with fakes. ESM, like the rest of the project (Electron ≥ 28 loads an
  * ESM main); only the preload has to be CommonJS (see preload.cts).
@@ -51,6 +52,7 @@ const desktop = new DesktopApp({
     execPath: process.execPath,
     electronVersion: process.versions.electron,
     resourcesPath: process.resourcesPath,
+    sourceRoot: fileURLToPath(new URL('../../', import.meta.url)),
     arch: process.arch,
     trayHost: () => statusNotifierHost(),
     preloadPath: fileURLToPath(new URL('./preload.cjs', import.meta.url)),

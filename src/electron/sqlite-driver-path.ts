@@ -23,8 +23,8 @@ export function desktopSqliteDriver(o: {
   packaged: boolean;
   /** process.resourcesPath: the package's resources folder (extraResources land there). */
   resourcesPath: string;
-  /** app.getAppPath(): the repository root when run with `electron .`. */
-  appPath: string;
+  /** The repository root, above dist/ (main.ts knows it from its own location). */
+  sourceRoot: string;
   platform: NodeJS.Platform;
   arch: string;
 }): DriverLocation {
@@ -36,7 +36,7 @@ export function desktopSqliteDriver(o: {
   }
   const os = OS_KEY[o.platform] ?? o.platform;
   return {
-    file: path.join(o.appPath, 'native', 'electron', `${os}-${o.arch}`, DRIVER_FILE),
+    file: path.join(o.sourceRoot, 'native', 'electron', `${os}-${o.arch}`, DRIVER_FILE),
     hint: `Build the driver for Electron with \`node build/electron-driver.mjs --arch ${o.arch}\` (\`npm run desktop\` does), then start again.`,
   };
 }

@@ -97,6 +97,7 @@ function setup(
       execPath: '/opt/Edgehook/edgehook',
       electronVersion: opts.electronVersion,
       resourcesPath: '/opt/Edgehook/resources',
+      sourceRoot: path.join(userData, 'repo'),
       arch: 'arm64',
       preloadPath: PRELOAD,
       onSignal: (signal, handler) => void signals.set(signal, handler),
@@ -202,7 +203,7 @@ describe('the SQLite driver (docs/desktop.md, "The SQLite driver")', () => {
     expect(configs).toHaveLength(1);
   });
 
-  it('from the repository (`electron .`), it loads native/electron/<os>-<arch> and says how to build it', async () => {
+  it('from the repository (`npm run desktop`), it loads native/electron/<os>-<arch> and says how to build it', async () => {
     const { drivers } = await started({ electronVersion: '45.4.1' });
     expect(drivers).toEqual([
       {

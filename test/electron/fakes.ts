@@ -117,7 +117,6 @@ export class FakeApp extends EventEmitter {
   readonly setLoginItemSettings = vi.fn();
   readonly getLoginItemSettings = vi.fn(() => ({ openAtLogin: false, wasOpenedAtLogin: false }));
   readonly getVersion = () => '9.8.7';
-  readonly getAppPath = () => path.join(this.userData, 'repo');
   readonly whenReady = vi.fn(() => this.readyGate);
   readonly quit = vi.fn(() => {
     const event = fakeEvent();

@@ -81,6 +81,16 @@ async function pack(name: string, archs: StandInArch[], drivers: Partial<Record<
   }
 }
 
+/** One file's bytes from an asar archive: its offset counts from the end of the header. */
+function asarRead(asarFile: string, file: string): Buffer {
+  const buf = fs.readFileSync(asarFile);
+  const header = JSON.parse(buf.toString('utf8', 16, 16 + buf.readUInt32LE(12)));
+  let node = header;
+  for (const part of file.split('/')) node = node.files[part];
+  const start = 8 + buf.readUInt32LE(4) + Number(node.offset);
+  return buf.subarray(start, start + node.size);
+}
+
 /** The file list of an asar archive, from its header. */
 function asarFiles(asarFile: string): string[] {
   const buf = fs.readFileSync(asarFile);
@@ -153,6 +163,11 @@ describe('linux packages around a stand-in Electron', () => {
       ).toEqual([]);
       expect(files.filter((f) => f.endsWith('.map') && f.startsWith('dist/'))).toEqual([]);
       expect(files).not.toContain('electron-builder.yml');
+      // Electron starts the app from package.json "main", set by extraMetadata.
+      const pkg = JSON.parse(
+        asarRead(path.join(good.out, dir, 'resources', 'app.asar'), 'package.json').toString(),
+      );
+      expect(pkg).toMatchObject({ main: 'dist/electron/main.js', productName: 'Edgehook', type: 'module' });
     });
 
     it(`${arch}: the executable is edgehook-desktop, its fuse wire as configured`, async () => {

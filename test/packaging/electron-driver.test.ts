@@ -4,11 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildEnv, driverProblems } from '../../build/electron-driver.mjs';
-import { DRIVER_FILE, driverPath, OS_KEY } from '../../build/electron-target.mjs';
-import {
-  desktopSqliteDriver,
-  DRIVER_FILE as APP_DRIVER_FILE,
-} from '../../src/electron/sqlite-driver-path.js';
 import { standInDriver } from './stand-ins.js';
 
 /**
@@ -49,22 +44,5 @@ describe('electron-driver', () => {
     expect(driverProblems(good, { arch: 'arm64', abi: 150 })).toEqual([]);
     expect(driverProblems(good, { arch: 'x64', abi: 150 })).toEqual(['built for arm64, the target is x64']);
     expect(driverProblems(path.join(tmp, 'none.node'), electron)).toEqual(['missing']);
-  });
-
-  it('writes the driver where `npm run desktop` looks for it, on every platform', () => {
-    const root = '/repo';
-    expect(APP_DRIVER_FILE).toBe(DRIVER_FILE);
-    for (const platform of ['linux', 'darwin', 'win32'] as const) {
-      for (const arch of ['x64', 'arm64']) {
-        const dev = desktopSqliteDriver({
-          packaged: false,
-          resourcesPath: '/x',
-          appPath: root,
-          platform,
-          arch,
-        });
-        expect(dev.file).toBe(driverPath(root, OS_KEY[platform]!, arch));
-      }
-    }
   });
 });

@@ -3,11 +3,15 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { desktopSqliteDriver } from '../../src/electron/sqlite-driver-path.js';
+import {
+  desktopSqliteDriver,
+  DRIVER_FILE as APP_DRIVER_FILE,
+} from '../../src/electron/sqlite-driver-path.js';
 import { isEdgehookError, ErrorCodes } from '../../src/errors.js';
 import { openDb } from '../../src/outbox/open-db.js';
 import { useSqliteDriver } from '../../src/outbox/sqlite-driver.js';
 import { standInDriver } from '../packaging/stand-ins.js';
+import { DRIVER_FILE, driverPath, OS_KEY } from '../../build/electron-target.mjs';
 
 /**
  * The desktop's database opens through better-sqlite3's nativeBinding, from where a packaged
@@ -32,7 +36,7 @@ function packagedApp(name: string, driver: Buffer | undefined) {
   const location = desktopSqliteDriver({
     packaged: true,
     resourcesPath,
-    appPath: path.join(resourcesPath, 'app.asar'),
+    sourceRoot: path.join(tmp, 'repo'),
     platform: 'linux',
     arch: 'x64',
   });
@@ -85,5 +89,22 @@ describe('the SQLite driver of a packaged desktop app', () => {
     const db = openDb(path.join(tmp, 'arm64', 'data'));
     db.close();
     expect(mapped()).not.toContain(file);
+  });
+
+  it('writes the driver where `npm run desktop` looks for it, on every platform', () => {
+    const root = '/repo';
+    expect(APP_DRIVER_FILE).toBe(DRIVER_FILE);
+    for (const platform of ['linux', 'darwin', 'win32'] as const) {
+      for (const arch of ['x64', 'arm64']) {
+        const dev = desktopSqliteDriver({
+          packaged: false,
+          resourcesPath: '/x',
+          sourceRoot: root,
+          platform,
+          arch,
+        });
+        expect(dev.file).toBe(driverPath(root, OS_KEY[platform]!, arch));
+      }
+    }
   });
 });
