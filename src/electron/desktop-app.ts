@@ -8,6 +8,8 @@ import type { DesktopHandlers } from './desktop-api.js';
 import type { AgentLike, DesktopAppDeps, WindowLike } from './desktop-deps.js';
 import { registerDesktopApi } from './desktop-ipc.js';
 import { openDesktopLog, type DesktopLog } from './desktop-log.js';
+import { watchSessionEnd } from './session-end.js';
+import { desktopSqliteDriver } from './sqlite-driver-path.js';
 import { desktopPaths, type DesktopPaths } from './desktop-paths.js';
 import { DEFAULT_SETTINGS, readSettings, writeSettings, type DesktopSettings } from './desktop-settings.js';
 import { applyStartAtLogin, launchedHidden } from './login-item.js';
@@ -32,6 +34,13 @@ import {
 
 export const STOP_TIMEOUT_MS = 10_000;
 
+/**
+ * Windows attributes notifications to this id; it is electron-builder.yml's appId, which the
+ * installer writes into the Start menu shortcut. Without it toasts show as "electron.app…" or
+ * not at all.
+ */
+export const APP_USER_MODEL_ID = 'org.edgehook.desktop';
+
 type Phase = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export class DesktopApp {
@@ -49,6 +58,8 @@ export class DesktopApp {
   private tray: TrayController | undefined;
   private unregisterIpc: (() => void) | undefined;
   private wantWindow = false;
+  /** Linux desktop with no StatusNotifier host: a closed window would leave an invisible process. */
+  private noTray = false;
   private readonly icons = new Map<TrayState, NativeImage>();
 
   constructor(private readonly deps: DesktopAppDeps) {}
@@ -62,6 +73,7 @@ export class DesktopApp {
     }
     // Before 'ready': every renderer is sandboxed, whatever a window's options say.
     app.enableSandbox();
+    if (this.deps.runtime.platform === 'win32') app.setAppUserModelId(APP_USER_MODEL_ID);
     app.on('second-instance', () => this.showWindow());
     app.on('activate', () => this.showWindow());
     // Having a listener keeps Electron from quitting with the last window: the agent keeps
@@ -122,6 +134,7 @@ export class DesktopApp {
     );
     this.window = win;
     win.once('ready-to-show', () => win.show());
+    win.on('close', (event) => this.onWindowClose(event));
     win.on('closed', () => {
       if (this.window === win) this.window = undefined;
     });
@@ -142,6 +155,16 @@ export class DesktopApp {
     this.log = openDesktopLog(paths.logFile, { alsoStdout: !app.isPackaged });
     const logger = this.deps.core.createLogger({ destination: this.log.stream });
     this.logger = logger.child({ module: 'desktop' });
+    watchSessionEnd({
+      platform: this.deps.runtime.platform,
+      powerMonitor: this.deps.electron.powerMonitor,
+      createWindow: (options) => new this.deps.electron.BrowserWindow(options),
+      quit: (reason) => {
+        this.logger?.info({ reason }, 'the session is ending: stopping the agent');
+        app.quit();
+      },
+    });
+    if (this.deps.runtime.platform === 'linux') void this.checkTrayHost();
 
     if (!fs.existsSync(paths.configFile)) {
       this.deps.core.writeStarterConfig(paths.configFile);
@@ -152,6 +175,7 @@ export class DesktopApp {
     this.settings = settings;
     this.applyLoginItem();
 
+    this.selectSqliteDriver();
     const config = this.desktopConfig(
       this.deps.core.loadConfigFile(paths.configFile, { dataDirOverride: paths.dataDir }),
     );
@@ -199,6 +223,59 @@ export class DesktopApp {
       () => app.getLoginItemSettings().wasOpenedAtLogin,
     );
     if (this.wantWindow || !hidden) this.showWindow();
+  }
+
+  /**
+   * Under Electron the driver in node_modules (built for Node's ABI) cannot load: point
+   * better-sqlite3 at the one built for Electron. Under plain Node (tests of main.ts) the
+   * default is the right one.
+   */
+  private selectSqliteDriver(): void {
+    const { app } = this.deps.electron;
+    const { electronVersion, resourcesPath, sourceRoot, platform, arch } = this.deps.runtime;
+    if (electronVersion === undefined) return;
+    const { file, hint } = desktopSqliteDriver({
+      packaged: app.isPackaged,
+      resourcesPath,
+      sourceRoot,
+      platform,
+      arch,
+    });
+    this.deps.core.useSqliteDriver(file, hint);
+    this.logger?.info({ file, electron: electronVersion }, 'SQLite driver for Electron');
+  }
+
+  private async checkTrayHost(): Promise<void> {
+    const host = await this.deps.runtime.trayHost().catch(() => undefined);
+    this.noTray = host === false;
+    if (this.noTray)
+      this.logger?.warn('this desktop shows no tray icons: closing the window will offer to quit Edgehook');
+  }
+
+  /**
+   * With no tray to come back to, closing the window must not leave an invisible agent: ask,
+   * and either quit cleanly or keep the window.
+   */
+  private onWindowClose(event: ElectronEvent): void {
+    if (!this.noTray || this.phase !== 'running') return;
+    event.preventDefault();
+    const { dialog, app } = this.deps.electron;
+    void dialog
+      .showMessageBox({
+        type: 'question',
+        title: 'Edgehook',
+        message: 'Quit Edgehook?',
+        detail:
+          'This desktop shows no tray icons, so Edgehook cannot keep running with its window closed. ' +
+          'Quitting stops taking MQTT messages and delivering webhooks until you start Edgehook again.',
+        buttons: ['Quit Edgehook', 'Keep the window open'],
+        defaultId: 0,
+        cancelId: 1,
+        noLink: true,
+      })
+      .then(({ response }) => {
+        if (response === 0) app.quit();
+      });
   }
 
   /** The window is the admin UI, so the desktop app runs the admin server even if the file turned it off. */
@@ -254,6 +331,7 @@ export class DesktopApp {
         execPath,
         appImage: env.APPIMAGE,
         configHome: env.XDG_CONFIG_HOME || path.join(app.getPath('home'), '.config'),
+        home: app.getPath('home'),
       });
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'cannot change start at login');

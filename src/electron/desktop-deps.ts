@@ -44,7 +44,10 @@ export interface ElectronModules {
     | 'setLoginItemSettings'
     | 'getLoginItemSettings'
     | 'isPackaged'
+    | 'setAppUserModelId'
   >;
+  /** Linux and macOS: 'shutdown' (session-end.ts). Usable only after 'ready'. */
+  powerMonitor: { on(event: 'shutdown', listener: (event?: { preventDefault(): void }) => void): unknown };
   BrowserWindow: new (options: BrowserWindowConstructorOptions) => WindowLike;
   Tray: new (image: NativeImage) => TrayLike;
   Menu: { buildFromTemplate(template: MenuItemConstructorOptions[]): Menu };
@@ -74,6 +77,8 @@ export interface CoreModules {
   writeStarterConfig(file: string): void;
   createAgent(options: { config: Config; logger: Logger; configFile?: string }): AgentLike;
   createLogger(options: { level?: string; destination?: NodeJS.WritableStream }): Logger;
+  /** Selects and checks the SQLite driver every later database opens with (src/outbox/sqlite-driver.ts). */
+  useSqliteDriver(file: string, hint: string): void;
 }
 
 export interface RuntimeInfo {
@@ -81,6 +86,18 @@ export interface RuntimeInfo {
   argv: readonly string[];
   env: NodeJS.ProcessEnv;
   execPath: string;
+  /** process.versions.electron: undefined when main.ts runs under plain Node (its tests). */
+  electronVersion: string | undefined;
+  /** process.resourcesPath. */
+  resourcesPath: string;
+  /** The folder above dist/: the repository when run from it (`npm run desktop`). */
+  sourceRoot: string;
+  arch: string;
+  /**
+   * Linux: whether a StatusNotifier host shows tray icons (tray-host.ts); undefined when it
+   * cannot tell. Elsewhere the tray is always there.
+   */
+  trayHost(): Promise<boolean | undefined>;
   /** Absolute path of the compiled preload.cjs. */
   preloadPath: string;
   /** process.on for SIGINT/SIGTERM: a logout or Ctrl-C in `npm run desktop` also stops cleanly. */

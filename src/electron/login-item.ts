@@ -7,12 +7,16 @@ import type { App } from 'electron';
  * Linux (Raspberry Pi OS desktop among others) the freedesktop way is an XDG autostart entry,
  * ~/.config/autostart/<name>.desktop, honoured by LXDE/labwc, GNOME, KDE and XFCE.
  *
- * A launch at login starts in the tray without opening the window: `--hidden` on Linux and
- * Windows, wasOpenedAtLogin on macOS (which passes no arguments to login items).
+ * A launch at login starts in the tray without opening the window: `--hidden` everywhere. On
+ * macOS a login item can pass no arguments, and since macOS 13 (SMAppService) Electron no longer
+ * reports wasOpenedAtLogin, so the window opened at every login; a per-user LaunchAgent starts
+ * the app with `--hidden` instead (launchd.plist(5), RunAtLoad).
  */
 
 export const HIDDEN_ARG = '--hidden';
 export const AUTOSTART_FILE_NAME = 'edgehook.desktop';
+/** The LaunchAgent's label and file name: electron-builder.yml's appId. */
+export const LAUNCH_AGENT_LABEL = 'org.edgehook.desktop';
 
 export interface LoginItemDeps {
   platform: NodeJS.Platform;
@@ -22,6 +26,33 @@ export interface LoginItemDeps {
   appImage: string | undefined;
   /** $XDG_CONFIG_HOME, or ~/.config. */
   configHome: string;
+  /** The user's home folder (macOS: ~/Library/LaunchAgents). */
+  home: string;
+}
+
+export function launchAgentFile(home: string): string {
+  return path.join(home, 'Library', 'LaunchAgents', `${LAUNCH_AGENT_LABEL}.plist`);
+}
+
+const xml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function launchAgentPlist(executable: string): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
+    '<plist version="1.0">',
+    '<dict>',
+    `  <key>Label</key><string>${LAUNCH_AGENT_LABEL}</string>`,
+    '  <key>ProgramArguments</key>',
+    `  <array><string>${xml(executable)}</string><string>${HIDDEN_ARG}</string></array>`,
+    '  <key>RunAtLoad</key><true/>',
+    // Only in a graphical login, never for an SSH session.
+    '  <key>LimitLoadToSessionType</key><string>Aqua</string>',
+    '  <key>ProcessType</key><string>Interactive</string>',
+    '</dict>',
+    '</plist>',
+    '',
+  ].join('\n');
 }
 
 export function autostartFile(configHome: string): string {
@@ -53,7 +84,15 @@ export function autostartEntry(executable: string): string {
 
 export function applyStartAtLogin(enabled: boolean, deps: LoginItemDeps): void {
   if (deps.platform === 'darwin') {
-    deps.app.setLoginItemSettings({ openAtLogin: enabled });
+    // Removes the login item earlier versions registered: with the LaunchAgent it would start twice.
+    deps.app.setLoginItemSettings({ openAtLogin: false });
+    const file = launchAgentFile(deps.home);
+    if (!enabled) {
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, launchAgentPlist(deps.execPath));
     return;
   }
   if (deps.platform === 'win32') {
@@ -70,7 +109,7 @@ export function applyStartAtLogin(enabled: boolean, deps: LoginItemDeps): void {
   fs.writeFileSync(file, autostartEntry(deps.appImage ?? deps.execPath));
 }
 
-/** Whether this launch came from the login item and should stay in the tray. */
+/** Whether this launch came from the login item and should stay in the tray (wasOpenedAtLogin: macOS 12 and older login items). */
 export function launchedHidden(
   argv: readonly string[],
   platform: NodeJS.Platform,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations/index.js';
+import { sqliteDriverOptions } from './sqlite-driver.js';
 
 export type Db = Database.Database;
 
@@ -47,6 +48,7 @@ export function openDb(dataDir: string, options: { readonly?: boolean } = {}): D
     db = new Database(file, {
       readonly: options.readonly ?? false,
       fileMustExist: options.readonly ?? false,
+      ...sqliteDriverOptions(),
     });
   } catch (cause) {
     throw new EdgehookError(

@@ -28,9 +28,11 @@ interface Pkg {
 function desktopPackageProblems(pkg: Pkg): string[] {
   const problems: string[] = [];
   const scripts = pkg.scripts ?? {};
-  if (pkg.main !== 'dist/electron/main.js')
+  // npm packs the "main" file whatever "files" says: the desktop entry would ship in the CLI's
+  // package. Electron gets it from build/desktop-dev and electron-builder.yml's extraMetadata.
+  if (pkg.main !== undefined)
     problems.push(
-      '"main" must be "dist/electron/main.js" (the entry `electron .` and electron-builder start)',
+      '"main" must be absent (npm always packs it; the desktop entry is not for the npm package)',
     );
   // Electron names userData after productName: without it, dev runs use ~/.config/edgehook and
   // installed ones ~/.config/Edgehook.
@@ -43,8 +45,11 @@ function desktopPackageProblems(pkg: Pkg): string[] {
     problems.push('"build:electron" must compile tsconfig.electron.json');
   if (!/tsconfig\.electron\.json/.test(scripts.typecheck ?? ''))
     problems.push('"typecheck" must also check tsconfig.electron.json');
-  if (!/build:electron/.test(scripts.desktop ?? '') || !/\belectron \./.test(scripts.desktop ?? ''))
-    problems.push('"desktop" must build the desktop code and run `electron .`');
+  if (
+    !/build:electron/.test(scripts.desktop ?? '') ||
+    !/build\/desktop-dev\.mjs && electron build\/desktop-dev$/.test(scripts.desktop ?? '')
+  )
+    problems.push('"desktop" must build the desktop code and run `electron build/desktop-dev`');
   if (!/build:electron/.test(scripts.dist ?? '') || !/electron-builder/.test(scripts.dist ?? ''))
     problems.push('"dist" must build the desktop code and run electron-builder');
   return problems;
@@ -52,14 +57,14 @@ function desktopPackageProblems(pkg: Pkg): string[] {
 
 /** The package.json fields the report asks for, so the check is proven satisfiable. */
 const PROPOSED: Pkg = {
-  main: 'dist/electron/main.js',
   productName: 'Edgehook',
   homepage: 'https://github.com/edgehook/edgehook',
   author: 'Edgehook contributors <maintainers@edgehook.example>',
   scripts: {
     typecheck: 'tsc -p tsconfig.json --noEmit && tsc -p tsconfig.electron.json --noEmit',
     'build:electron': 'tsc -p tsconfig.electron.json',
-    desktop: 'npm run build && npm run build:ui && npm run build:electron && electron .',
+    desktop:
+      'npm run build && npm run build:electron && node build/desktop-dev.mjs && electron build/desktop-dev',
     dist: 'npm run build && npm run build:ui && npm run build:electron && node build/generate-icons.mjs && electron-builder --config electron-builder.yml --publish never',
   },
 };
@@ -95,7 +100,26 @@ describe('headless stays free of Electron', () => {
 describe('package.json wiring for the desktop app', () => {
   it('the check accepts the proposed fields and names every missing one', () => {
     expect(desktopPackageProblems(PROPOSED)).toEqual([]);
-    expect(desktopPackageProblems({})).toHaveLength(8);
+    expect(desktopPackageProblems({})).toHaveLength(7);
+    expect(desktopPackageProblems({ ...PROPOSED, main: 'dist/electron/main.js' })).toEqual([
+      '"main" must be absent (npm always packs it; the desktop entry is not for the npm package)',
+    ]);
+  });
+
+  it('Electron finds the entry: build/desktop-dev for `npm run desktop`, extraMetadata for packages', async () => {
+    const { desktopDevPackage, DESKTOP_MAIN } = await import('../../build/desktop-dev.mjs');
+    const pkg = readJson('package.json');
+    const dev = desktopDevPackage(pkg);
+    // Electron names userData after productName and resolves "main" from the app folder.
+    expect(dev).toMatchObject({ name: 'edgehook', productName: 'Edgehook', version: pkg.version });
+    const devDir = new URL('build/desktop-dev/', root);
+    expect(new URL(dev.main as string, devDir).href).toBe(new URL(DESKTOP_MAIN, root).href);
+    expect(fs.existsSync(new URL('src/electron/main.ts', root))).toBe(true);
+    expect(DESKTOP_MAIN).toBe('dist/electron/main.js');
+    expect(fs.readFileSync(new URL('electron-builder.yml', root), 'utf8')).toMatch(
+      /^extraMetadata:\n {2}main: dist\/electron\/main\.js$/m,
+    );
+    expect((pkg as { exports?: unknown }).exports).toEqual({ './package.json': './package.json' });
   });
 
   it('package.json has it (see docs/desktop.md; added by the maintainer)', () => {

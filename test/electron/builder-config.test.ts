@@ -32,8 +32,10 @@ type Target = { target: string; arch: string[] };
 interface BuilderConfig {
   directories: { output: string; buildResources: string };
   files: string[];
-  asarUnpack: string[];
+  asarUnpack?: string[];
   npmRebuild: boolean;
+  extraResources: unknown;
+  afterPack: string;
   linux: { target: Target[] };
   mac: { target: Target[] };
   win: { target: Target[] };
@@ -84,22 +86,54 @@ describe('electron-builder.yml', () => {
     expect(schemaErrors({ ...loadConfig(), npmRebuild: 'yes' }).join()).toMatch(/npmRebuild must be boolean/);
   });
 
-  it('builds AppImage and deb for x64 and arm64 (Raspberry Pi OS), dmg and nsis', () => {
+  it('builds deb for x64 and arm64 (Raspberry Pi OS), dmg and nsis; no AppImage (docs/desktop.md)', () => {
     const config = loadConfig();
     const linux = Object.fromEntries(config.linux.target.map((t) => [t.target, [...t.arch].sort()]));
-    expect(linux).toEqual({ AppImage: ['arm64', 'x64'], deb: ['arm64', 'x64'] });
+    expect(linux).toEqual({ deb: ['arm64', 'x64'] });
     expect(config.mac.target.map((t) => t.target)).toEqual(['dmg']);
     expect(config.win.target.map((t) => t.target)).toEqual(['nsis']);
   });
 
-  it('rebuilds native modules for Electron and unpacks better-sqlite3 from the asar', () => {
+  it('never rebuilds node_modules; ships the Electron driver from native/ and checks it after packing', () => {
     const config = loadConfig();
-    expect(config.npmRebuild).toBe(true);
-    const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
-    expect(config.asarUnpack.some((p) => minimatch(addon, p))).toBe(true);
-    expect(config.asarUnpack.some((p) => minimatch('node_modules/better-sqlite3/lib/database.js', p))).toBe(
-      true,
-    );
+    expect(config.npmRebuild).toBe(false);
+    expect(config.extraResources).toEqual([
+      { from: 'native/electron/${os}-${arch}', to: 'native', filter: ['better_sqlite3.node'] },
+    ]);
+    expect(config.afterPack).toBe('build/after-pack.mjs');
+    expect(fs.existsSync(new URL('build/after-pack.mjs', root))).toBe(true);
+    // The driver is a plain file in resources/native: nothing needs unpacking from the asar.
+    expect(config.asarUnpack).toBeUndefined();
+  });
+
+  it("leaves better-sqlite3's Node build and C++ sources out of the app, keeping its JavaScript", () => {
+    const { files } = loadConfig();
+    const excluded = (file: string) =>
+      files.some((p) => p.startsWith('!') && minimatch(file, p.slice(1), { dot: true }));
+    for (const file of [
+      'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      'node_modules/better-sqlite3/deps/sqlite3/sqlite3.c',
+      'node_modules/better-sqlite3/src/better_sqlite3.cpp',
+    ])
+      expect(excluded(file), file).toBe(true);
+    expect(excluded('node_modules/better-sqlite3/lib/database.js')).toBe(false);
+    expect(excluded('node_modules/better-sqlite3/package.json')).toBe(false);
+  });
+
+  it("re-signs ad hoc after the fuses, and does not take the CLI's name", () => {
+    const config = loadConfig() as BuilderConfig & {
+      electronFuses: Record<string, boolean>;
+      linux: { executableName: string; syncDesktopName: boolean };
+    };
+    expect(config.electronFuses.resetAdHocDarwinSignature).toBe(true);
+    const pkg = JSON.parse(fs.readFileSync(new URL('package.json', root), 'utf8')) as {
+      bin: Record<string, string>;
+      desktopName: string;
+    };
+    expect(Object.keys(pkg.bin)).toContain('edgehook');
+    expect(config.linux.executableName).toBe('edgehook-desktop');
+    expect(pkg.desktopName).toBe(`${config.linux.executableName}.desktop`);
+    expect(config.linux.syncDesktopName).toBe(true);
   });
 
   it('packages the main process, the preload, the core and the admin UI, not the sources', () => {

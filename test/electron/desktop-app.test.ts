@@ -4,9 +4,11 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { loadConfigFile } from '../../src/config/load.js';
+import { EdgehookError, ErrorCodes } from '../../src/errors.js';
 import { writeStarterConfig } from '../../src/config/starter.js';
 import { silentLogger } from '../../src/log.js';
-import { DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
+import { APP_USER_MODEL_ID, DesktopApp, STOP_TIMEOUT_MS } from '../../src/electron/desktop-app.js';
+import { SESSION_WINDOW_OPTIONS } from '../../src/electron/session-end.js';
 import type { DesktopAppDeps } from '../../src/electron/desktop-deps.js';
 import { channelFor, DESKTOP_API_METHODS } from '../../src/electron/desktop-api.js';
 import { trayIconPng } from '../../src/electron/tray-icons.js';
@@ -15,6 +17,7 @@ import {
   deferred,
   endpoint,
   FakeAgent,
+  fakeEvent,
   FakeWebContents,
   makeStatus,
   type FakeElectron,
@@ -47,11 +50,21 @@ interface Setup {
   configs: Config[];
   configFiles: (string | undefined)[];
   signals: Map<string, () => void>;
+  drivers: { file: string; hint: string }[];
 }
 
 /** Real config loading and starter writing on a temp userData; a fake agent and fake Electron. */
 function setup(
-  opts: { lock?: boolean; packaged?: boolean; argv?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    lock?: boolean;
+    packaged?: boolean;
+    argv?: string[];
+    env?: NodeJS.ProcessEnv;
+    electronVersion?: string;
+    platform?: NodeJS.Platform;
+    trayHost?: boolean | undefined;
+    useSqliteDriver?: (file: string, hint: string) => void;
+  } = {},
 ): Setup {
   const fake = createFakeElectron(userData, opts);
   running.push(fake);
@@ -59,6 +72,7 @@ function setup(
   const configs: Config[] = [];
   const configFiles: (string | undefined)[] = [];
   const signals = new Map<string, () => void>();
+  const drivers: { file: string; hint: string }[] = [];
   const deps: DesktopAppDeps = {
     electron: fake.modules,
     core: {
@@ -70,17 +84,26 @@ function setup(
         return agent;
       },
       createLogger: () => silentLogger(),
+      useSqliteDriver: (file, hint) => {
+        drivers.push({ file, hint });
+        opts.useSqliteDriver?.(file, hint);
+      },
     },
     runtime: {
-      platform: 'linux',
+      platform: opts.platform ?? 'linux',
+      trayHost: async () => ('trayHost' in opts ? opts.trayHost : true),
       argv: opts.argv ?? ['/opt/Edgehook/edgehook'],
       env: opts.env ?? { XDG_CONFIG_HOME: path.join(userData, 'xdg') },
       execPath: '/opt/Edgehook/edgehook',
+      electronVersion: opts.electronVersion,
+      resourcesPath: '/opt/Edgehook/resources',
+      sourceRoot: path.join(userData, 'repo'),
+      arch: 'arm64',
       preloadPath: PRELOAD,
       onSignal: (signal, handler) => void signals.set(signal, handler),
     },
   };
-  return { fake, agent, desktop: new DesktopApp(deps), configs, configFiles, signals };
+  return { fake, agent, desktop: new DesktopApp(deps), configs, configFiles, signals, drivers };
 }
 
 async function started(opts: Parameters<typeof setup>[0] = {}): Promise<Setup> {
@@ -206,6 +229,115 @@ describe('start-up', () => {
     await s.desktop.started;
     expect(s.fake.shell.openPath).toHaveBeenCalledWith(path.join(userData, 'edgehook.yaml'));
     expect(s.fake.app.exited).toBe(true);
+  });
+});
+
+describe('the SQLite driver (docs/desktop.md, "The SQLite driver")', () => {
+  it('under Electron, a packaged app loads the driver from its resources, before the agent opens the outbox', async () => {
+    const { drivers, configs } = await started({ packaged: true, electronVersion: '45.4.1' });
+    expect(drivers).toEqual([
+      {
+        file: '/opt/Edgehook/resources/native/better_sqlite3.node',
+        hint: expect.stringMatching(/reinstall/),
+      },
+    ]);
+    expect(configs).toHaveLength(1);
+  });
+
+  it('from the repository (`npm run desktop`), it loads native/electron/<os>-<arch> and says how to build it', async () => {
+    const { drivers } = await started({ electronVersion: '45.4.1' });
+    expect(drivers).toEqual([
+      {
+        file: path.join(userData, 'repo', 'native', 'electron', 'linux-arm64', 'better_sqlite3.node'),
+        hint: expect.stringContaining('node build/electron-driver.mjs --arch arm64'),
+      },
+    ]);
+  });
+
+  it('under plain Node keeps the default driver', async () => {
+    const { drivers, configs } = await started();
+    expect(drivers).toEqual([]);
+    expect(configs).toHaveLength(1);
+  });
+
+  it('a driver that cannot load stops start-up with a dialog saying what to do, and no agent', async () => {
+    const { fake, configs } = await started({
+      packaged: true,
+      electronVersion: '45.4.1',
+      useSqliteDriver: (file, hint) => {
+        throw new EdgehookError(ErrorCodes.SQLITE_DRIVER, `the SQLite driver ${file} is missing`, {
+          details: [hint],
+        });
+      },
+    });
+    expect(configs).toHaveLength(0);
+    const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { detail: string };
+    expect(options.detail).toMatch(/better_sqlite3\.node is missing\n.*reinstall Edgehook/);
+    expect(fake.app.exited).toBe(true);
+  });
+});
+
+describe('logout, shutdown and desktops without a tray', () => {
+  it('Windows: names the app for notifications, and a hidden window stops the agent when the session ends', async () => {
+    const { fake, agent } = await started({ platform: 'win32', argv: ['Edgehook.exe', '--hidden'] });
+    const builderYml = fs.readFileSync(new URL('../../electron-builder.yml', import.meta.url), 'utf8');
+    expect(builderYml).toMatch(new RegExp(`^appId: ${APP_USER_MODEL_ID.replace(/\./g, '\\.')}$`, 'm'));
+    expect(fake.app.setAppUserModelId).toHaveBeenCalledWith(APP_USER_MODEL_ID);
+    expect(fake.windows).toHaveLength(1);
+    const listener = fake.windows[0]!;
+    expect(listener.options).toEqual(SESSION_WINDOW_OPTIONS);
+    expect(listener.loadURL).not.toHaveBeenCalled();
+    const event = fakeEvent();
+    listener.emit('query-session-end', event);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('Linux and macOS: a system shutdown is delayed while the agent stops', async () => {
+    const { fake, agent } = await started();
+    expect(fake.app.setAppUserModelId).not.toHaveBeenCalled();
+    const event = fakeEvent();
+    fake.powerMonitor.emit('shutdown', event);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  async function closeWindow(trayHost: boolean | undefined, response: number) {
+    const s = await started({ trayHost });
+    s.fake.dialog.showMessageBox.mockResolvedValueOnce({ response, checkboxChecked: false });
+    const event = fakeEvent();
+    s.fake.windows[0]!.emit('close', event);
+    return { ...s, event };
+  }
+
+  it('with no tray icon host, closing the window asks, and Quit stops the agent', async () => {
+    const { fake, agent, event } = await closeWindow(false, 0);
+    expect(event.defaultPrevented).toBe(true);
+    const options = fake.dialog.showMessageBox.mock.calls[0]![0] as { message: string; buttons: string[] };
+    expect(options.message).toBe('Quit Edgehook?');
+    expect(options.buttons).toEqual(['Quit Edgehook', 'Keep the window open']);
+    await vi.waitFor(() => expect(fake.app.exited).toBe(true));
+    expect(agent.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('with no tray icon host, "Keep the window open" keeps it and the agent', async () => {
+    const { fake, agent, event } = await closeWindow(false, 1);
+    expect(event.defaultPrevented).toBe(true);
+    await vi.waitFor(() => expect(fake.dialog.showMessageBox).toHaveBeenCalledTimes(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fake.app.exited).toBe(false);
+    expect(agent.stop).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    [true, 'a tray icon host'],
+    [undefined, 'no way to tell'],
+  ])('with %s (%s), closing the window leaves the agent in the tray without asking', async (host, _what) => {
+    const { fake, event } = await closeWindow(host, 0);
+    expect(event.defaultPrevented).toBe(false);
+    expect(fake.dialog.showMessageBox).not.toHaveBeenCalled();
   });
 });
 

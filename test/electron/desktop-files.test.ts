@@ -8,6 +8,8 @@ import { DEFAULT_SETTINGS, readSettings, writeSettings } from '../../src/electro
 import {
   applyStartAtLogin,
   autostartEntry,
+  launchAgentFile,
+  launchAgentPlist,
   autostartFile,
   HIDDEN_ARG,
   launchedHidden,
@@ -68,15 +70,33 @@ describe('start at login', () => {
       execPath: '/opt/Edgehook/edgehook',
       appImage: undefined,
       configHome: path.join(dir, 'config'),
+      home: path.join(dir, 'home'),
       ...over,
     };
   }
 
-  it('uses the login item API on macOS', () => {
-    const d = deps('darwin');
+  it('macOS: a LaunchAgent starts the app with --hidden, and the old login item is removed', () => {
+    const exe = '/Applications/Edge & Hook.app/Contents/MacOS/Edgehook';
+    const d = deps('darwin', { execPath: exe });
     applyStartAtLogin(true, d);
-    expect(d.app.setLoginItemSettings).toHaveBeenCalledWith({ openAtLogin: true });
+    const file = path.join(dir, 'home', 'Library', 'LaunchAgents', 'org.edgehook.desktop.plist');
+    expect(launchAgentFile(d.home)).toBe(file);
+    const plist = fs.readFileSync(file, 'utf8');
+    expect(plist).toContain('<key>Label</key><string>org.edgehook.desktop</string>');
+    expect(plist).toContain(
+      '<array><string>/Applications/Edge &#38; Hook.app/Contents/MacOS/Edgehook</string><string>--hidden</string></array>',
+    );
+    expect(plist).toContain('<key>RunAtLoad</key><true/>');
+    expect(d.app.setLoginItemSettings).toHaveBeenCalledWith({ openAtLogin: false });
     expect(fs.existsSync(autostartFile(d.configHome))).toBe(false);
+    applyStartAtLogin(false, d);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('the LaunchAgent label is the appId of electron-builder.yml', () => {
+    const yml = fs.readFileSync(new URL('../../electron-builder.yml', import.meta.url), 'utf8');
+    expect(yml).toMatch(/^appId: org\.edgehook\.desktop$/m);
+    expect(launchAgentPlist('/x')).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist/);
   });
 
   it('passes path and --hidden on Windows, also when turning it off', () => {

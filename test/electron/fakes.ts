@@ -113,6 +113,7 @@ export class FakeApp extends EventEmitter {
   ready!: () => void;
   readonly requestSingleInstanceLock: ReturnType<typeof vi.fn<() => boolean>>;
   readonly enableSandbox = vi.fn();
+  readonly setAppUserModelId = vi.fn();
   readonly setLoginItemSettings = vi.fn();
   readonly getLoginItemSettings = vi.fn(() => ({ openAtLogin: false, wasOpenedAtLogin: false }));
   readonly getVersion = () => '9.8.7';
@@ -205,6 +206,7 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
       removeHandler: vi.fn((channel: string) => void handlers.delete(channel)),
     },
     dialog: { showMessageBox: vi.fn(async (_options: unknown) => ({ response: 1, checkboxChecked: false })) },
+    powerMonitor: new EventEmitter(),
   };
 
   return {
@@ -215,6 +217,7 @@ export function createFakeElectron(userData: string, opts: { lock?: boolean; pac
     notifications,
     shell: modules.shell,
     dialog: modules.dialog,
+    powerMonitor: modules.powerMonitor,
     session: modules.session.defaultSession,
     /** Calls an IPC handler as a frame showing `frameUrl` would. */
     invoke: async (channel: string, frameUrl: string, ...args: unknown[]) => {

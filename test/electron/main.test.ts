@@ -34,6 +34,7 @@ vi.mock('electron', () => ({
   Menu: {},
   nativeImage: {},
   Notification: vi.fn(),
+  powerMonitor: {},
   session: {},
   shell: {},
   Tray: vi.fn(),
