@@ -3,7 +3,7 @@
 // every prepared statement timed, so a profile's "SQLite" share can be split by statement.
 //   npm run build && node bench/micro-outbox.js [--events 20000] [--batch 1,10,100]
 // Prints, for each group-commit size: wall and CPU µs per event for append() (ingest) and for
-// record()+flush() of a delivered result, the fsync share, and time per statement.
+// record()+commitResults() of a delivered result, the fsync share, and time per statement.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +110,7 @@ for (const sync of ['FULL', 'NORMAL']) {
                 response: 'ok',
               });
             }
-            store.flush();
+            store.commitResults();
           }
         }
       });
@@ -143,6 +143,6 @@ const show = (title, m) => {
 const ref = out.find((r) => r.sync === 'NORMAL' && r.k === Math.max(...batches)) ?? out[out.length - 1];
 show(`statements during append (synchronous ${ref.sync}, ${ref.k} per commit)`, ref.ingestTimes);
 show(
-  `statements during record+flush of delivered results (synchronous ${ref.sync}, ${ref.k} per commit)`,
+  `statements during record+commitResults of delivered results (synchronous ${ref.sync}, ${ref.k} per commit)`,
   ref.deliverTimes,
 );
