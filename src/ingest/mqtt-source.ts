@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import mqtt, { Store, type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import { hookedIncomingStore, interceptSend, type SendPacket, setReconnectPeriod } from './mqtt-internals.js';
 import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
 import { type Logger, redactUrl } from '../log.js';
@@ -19,15 +20,8 @@ import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
  * the sync runs off the event loop, see OutboxStore.afterDurable). MAX_HELD bounds how many
  * messages wait at once; the broker's in-flight window does not (see MAX_HELD).
  *
- * mqtt.js 5.16 is pinned: this relies on `_sendPacket`, `handleMessage` and `incomingStore`.
+ * mqtt.js 5.16 is pinned: the internals this relies on are all in mqtt-internals.ts.
  */
-
-type SendPacket = (
-  packet: Packet,
-  cb?: (err?: Error) => void,
-  cbStorePut?: () => void,
-  noStore?: boolean,
-) => void;
 
 /**
  * Past this many messages in memory (received but not committed, or committed but not yet on
@@ -111,23 +105,13 @@ export class MqttSource {
   start(): void {
     const { mqtt: cfg, logger } = this.deps;
     const v5 = cfg.protocolVersion === 5;
-    const incomingStore = new Store();
-    const put = incomingStore.put.bind(incomingStore);
     // QoS 2: mqtt.js stores the PUBLISH and sends PUBREC once stored; after PUBREC the broker
-    // will never send it again, so that is the moment the event must be committed.
-    incomingStore.put = (packet: Packet, cb: (err?: Error) => void) => {
-      if (packet.cmd === 'publish' && packet.qos === 2) this.enqueue(packet);
-      return put(packet, cb);
-    };
-    // PUBREL proves the broker has our PUBREC and will not send that PUBLISH again, so its
-    // redelivery guard can go. mqtt.js looks the packet up here on every PUBREL, also after a
-    // restart when its in-memory store no longer has it (and handleMessage is not called).
-    const get = incomingStore.get.bind(incomingStore);
-    incomingStore.get = (packet: Packet, cb: Parameters<typeof get>[1]) => {
-      if (packet.cmd === 'pubrel' && packet.messageId !== undefined)
-        this.deps.outbox.markAcked(packet.messageId);
-      return get(packet, cb);
-    };
+    // will never send it again, so that is the moment the event must be committed. PUBREL
+    // proves the broker has our PUBREC, so its redelivery guard can go.
+    const incomingStore = hookedIncomingStore({
+      beforeQos2Stored: (packet) => this.enqueue(packet as IPublishPacket),
+      onPubrel: (messageId) => this.deps.outbox.markAcked(messageId),
+    });
     const options: IClientOptions = {
       clientId: cfg.clientId,
       clean: false,
@@ -157,10 +141,7 @@ export class MqttSource {
       if (packet.qos === 0) this.readNextOrPause(cb);
       else cb();
     };
-    const internals = client as unknown as { _sendPacket: SendPacket };
-    const send = internals._sendPacket.bind(client);
-    this.originalSend = send;
-    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
+    this.originalSend = interceptSend(client, (packet, send, cb) => {
       if (
         (packet.cmd === 'puback' || packet.cmd === 'pubrec') &&
         this.awaitingCommit.has(packet.messageId!)
@@ -169,12 +150,12 @@ export class MqttSource {
         this.readNextOrPause(cb);
         return;
       }
-      send(packet, cb, cbStorePut, noStore);
-    };
+      send(packet, cb);
+    });
     client.on('connect', (connack) => {
       this.generation++;
       this.reconnectDelayMs = 1000;
-      client.options.reconnectPeriod = this.reconnectDelayMs;
+      setReconnectPeriod(client, this.reconnectDelayMs);
       if (!connack.sessionPresent) {
         // The guards only matter for DUP re-sends, which a broker without our session never
         // sends: when the disk refuses the delete, the stale guards are harmless until then.
@@ -203,7 +184,7 @@ export class MqttSource {
       this.setConnected(false);
       const cap = cfg.reconnectMaxSeconds * 1000;
       this.reconnectDelayMs = Math.min(cap, this.reconnectDelayMs * 2);
-      client.options.reconnectPeriod = Math.round(this.reconnectDelayMs * (0.5 + Math.random() / 2));
+      setReconnectPeriod(client, Math.round(this.reconnectDelayMs * (0.5 + Math.random() / 2)));
     });
     client.on('error', (err) => {
       logger.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'MQTT error');
