@@ -141,6 +141,11 @@ export class Agent {
       this.db = db;
       this.parts.push({ name: 'database', stop: () => void db.close() });
 
+      // A checkpoint grows the database file by the new pages the WAL holds; on a full disk only
+      // the reserve has room for that. So the WAL never holds more than half the reserve's worth.
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      const walPages = Math.max(64, Math.min(1000, Math.floor(config.storage.reserveBytes / pageSize / 2)));
+      db.pragma(`wal_autocheckpoint = ${walPages}`);
       const disk = new DiskGuard({
         dataDir: config.dataDir,
         reserveBytes: config.storage.reserveBytes,

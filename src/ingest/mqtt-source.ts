@@ -4,7 +4,7 @@ import { hookedIncomingStore, interceptSend, type SendPacket, setReconnectPeriod
 import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
 import { type Logger, redactUrl } from '../log.js';
-import type { NewEvent, OutboxStore } from '../outbox/outbox-store.js';
+import type { AppendResult, NewEvent, OutboxStore } from '../outbox/outbox-store.js';
 import { type Routed, Router } from './route.js';
 import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
 
@@ -306,8 +306,9 @@ export class MqttSource {
     const items = this.batch;
     this.batch = [];
     let accepted = 0;
+    let result: AppendResult;
     try {
-      const result = this.deps.outbox.append(items.map((i) => i.event));
+      result = this.deps.outbox.append(items.map((i) => i.event));
       // The disk is full or failing: nothing was stored; the outbox's disk guard has said so
       // once. Hold every ack and try again.
       if (result.disk !== undefined) {
@@ -331,6 +332,11 @@ export class MqttSource {
           this.release(item.messageId, item.event.mqtt?.qos === 1, item.generation);
       this.resumeRead();
     });
+    if (accepted < items.length && result.limited) {
+      // The disk is short of room: the rest go in small groups, one after another.
+      this.holdBack(items.slice(accepted), 0);
+      return;
+    }
     if (accepted < items.length) {
       if (this.fullSince === undefined) {
         this.fullSince = this.deps.clock.now();

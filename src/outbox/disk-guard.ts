@@ -76,6 +76,8 @@ const HEADROOM = 1024 * 1024;
 const ROOM_INSIDE = 64 * 1024;
 const ROOM_INSIDE_LOW = 16 * 1024;
 const CHUNK = 1024 * 1024;
+/** Messages per ingest commit while the disk is short of room (see groupLimit). */
+const SMALL_GROUP = 50;
 
 /** SQLITE_FULL and every SQLITE_IOERR_* (better-sqlite3 puts the extended code in `code`). */
 export function diskErrorKind(err: unknown): 'full' | 'io-error' | undefined {
@@ -154,6 +156,18 @@ export class DiskGuard {
     // Events delivered since the last look are kept only for the log: they go now.
     this.relieve();
     return this.roomInside() >= ROOM_INSIDE;
+  }
+
+  /**
+   * How many messages one ingest commit may take now. While the file system has less room than
+   * it must keep plus HEADROOM, ingest lives on pages freed inside the database and on what the
+   * WAL may still grow by: a group commit of thousands held messages would need more than that
+   * and fail every time, so groups stay small until there is room again.
+   */
+  groupLimit(): number {
+    const free = this.readFree();
+    const mustKeep = this.deps.minFreeBytes + (this.deps.reserveBytes - this.reserveHeld);
+    return free === null || free >= mustKeep + HEADROOM ? Number.POSITIVE_INFINITY : SMALL_GROUP;
   }
 
   /**

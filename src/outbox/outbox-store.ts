@@ -48,6 +48,8 @@ export interface AppendResult {
   accepted: number;
   /** Set when nothing was stored because the disk is full or failing: hold, try again later. */
   disk?: DiskState;
+  /** Set when the disk is short of room and only the first messages were taken: the rest go next. */
+  limited?: boolean;
 }
 
 export interface PendingDelivery {
@@ -314,14 +316,17 @@ export class OutboxStore {
     // Under disk pressure delivery results go first: they settle events, which frees room.
     if (disk && disk.state !== 'ok' && this.queuedResults.length > 0 && !this.tryCommitResults())
       return holding();
+    const limit = disk ? disk.groupLimit() : Number.POSITIVE_INFINITY;
+    const taken = messages.length > limit ? messages.slice(0, limit) : messages;
     let result: AppendResult;
     try {
-      result = this.appendNow(messages);
+      result = this.appendNow(taken);
     } catch (err) {
       if (disk?.noteWriteError(err)) return holding();
       throw err;
     }
     disk?.noteWriteOk();
+    if (taken !== messages) result = { ...result, full: true, limited: true };
     return result;
   }
 
@@ -673,7 +678,6 @@ export class OutboxStore {
         failure = err;
       }
     };
-    checkpoint();
     for (let batch = 0; batch < 1000; batch++) {
       let n: number;
       try {
