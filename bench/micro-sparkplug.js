@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Diagnostic, not part of `npm run bench`: what Sparkplug B decoding costs per message against
-// plain JSON of the same size, through a real OutboxStore on a real SQLite file, one group
-// commit per message (the agent's worst case), and the resident memory the decoder adds.
-//   npm run build && node --expose-gc bench/micro-sparkplug.js [--messages 20000]
+// What Sparkplug B decoding costs per message against plain JSON of the same size, through a
+// real OutboxStore on a real SQLite file, one group commit per message (the agent's worst case),
+// and the resident memory the decoder adds. `npm run bench` runs it as its "sparkplug" phase;
+// alone: npm run build && node --expose-gc bench/micro-sparkplug.js [--messages 20000]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,5 +117,9 @@ function run(kind) {
 const json = run('json');
 const spb = run('sparkplug');
 console.log(
-  JSON.stringify({ json, sparkplug: spb, decoderRssMB: +(decoderBytes / 1e6).toFixed(1) }, null, 2),
+  JSON.stringify(
+    { json, sparkplug: spb, decoderRssMB: +(decoderBytes / 1e6).toFixed(1), decoderRssBytes: decoderBytes },
+    null,
+    2,
+  ),
 );

@@ -24,7 +24,7 @@ import { cpSync, mkdtempSync, mkdirSync, rmSync, readFileSync, symlinkSync, writ
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   forkTracked,
   livePids,
@@ -52,7 +52,7 @@ import { createRequire } from 'node:module';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const PHASES = ['ceiling', 'bridge', 'parallel', 'strict', 'batched', 'drain'];
+const PHASES = ['ceiling', 'bridge', 'parallel', 'strict', 'batched', 'drain', 'sparkplug'];
 /** Not in the default run (it takes long): ask with --only. */
 const EXTRA_PHASES = ['drain-strict'];
 
@@ -99,6 +99,7 @@ const S = args.quick
       storeMaxMs: 40_000,
       drainMaxMs: 25_000,
       outageMs: 6_000,
+      sparkplugMessages: 3_000,
       totalMaxMs: 240_000,
     }
   : {
@@ -116,6 +117,7 @@ const S = args.quick
       storeMaxMs: 90_000,
       drainMaxMs: 60_000,
       outageMs: 15_000,
+      sparkplugMessages: 10_000,
       totalMaxMs: 480_000,
     };
 if (args['time-limit']) S.totalMaxMs = Number(args['time-limit']) * 1000;
@@ -757,6 +759,27 @@ function lastLine(text) {
   return lines.slice(-3).join(' | ').slice(0, 300);
 }
 
+/**
+ * Sparkplug B decoding (README, "Sparkplug B input"): DDATA of 10 metrics and JSON of the same
+ * size through a real outbox store, one commit per message, in a process of its own so that the
+ * RSS the decoder adds is measured from a clean start (bench/micro-sparkplug.js).
+ */
+async function phaseSparkplug() {
+  const stdout = await new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', join(HERE, 'micro-sparkplug.js'), '--messages', String(S.sparkplugMessages)],
+      { timeout: S.storeMaxMs, maxBuffer: 1024 * 1024 },
+      (err, out, errOut) => (err ? fail(new Error(`${err.message} ${lastLine(errOut)}`)) : done(out)),
+    );
+  });
+  R.sparkplug = JSON.parse(stdout);
+  const { sparkplug: sp, json } = R.sparkplug;
+  log(
+    `sparkplug: DDATA ${sp.perSec}/s (${sp.cpuUsPerMessage} µs CPU), JSON ${json.perSec}/s (${json.cpuUsPerMessage} µs), decoder RSS ${fmtMB(R.sparkplug.decoderRssBytes)}`,
+  );
+}
+
 function buildRows() {
   const rows = [];
   const row = (figure, result, vs, target, verdict) => rows.push({ figure, result, vs, target, verdict });
@@ -928,6 +951,34 @@ function buildRows() {
       'info',
     );
   }
+  const sp = R.sparkplug;
+  if (sp) {
+    const what = `10 metrics, ${sp.sparkplug?.payloadBytes ?? '?'} B`;
+    row(
+      `Sparkplug B DDATA (${what}) decoded and stored, 1 transaction each`,
+      err('sparkplug') ?? fmtRate(sp.sparkplug?.perSec),
+      ratio(sp.sparkplug?.perSec, sp.json?.perSec, 'JSON'),
+      '',
+      'info',
+    );
+    if (sp.json) {
+      row(`JSON of the same size stored, 1 transaction each`, fmtRate(sp.json.perSec), '', '', 'baseline');
+      row(
+        'CPU per message: Sparkplug B DDATA vs JSON',
+        `${sp.sparkplug.cpuUsPerMessage} µs vs ${sp.json.cpuUsPerMessage} µs`,
+        ratio(sp.sparkplug.cpuUsPerMessage, sp.json.cpuUsPerMessage, 'JSON'),
+        '',
+        'info',
+      );
+      row(
+        'RSS the Sparkplug B decoder adds (protobufjs + schema)',
+        fmtMB(sp.decoderRssBytes),
+        '',
+        '',
+        'info',
+      );
+    }
+  }
   return rows;
 }
 
@@ -1072,6 +1123,7 @@ async function main() {
     ['batched', () => phaseAgent('batched', 'parallel', S.batchedEvents, BATCH)],
     ['drain', () => phaseDrain('drain-parallel', 'parallel')],
     ['drain-strict', () => phaseDrain('drain-strict', 'strict')],
+    ['sparkplug', () => phaseSparkplug()],
   ];
   const runStart = monitor.snapshot();
   let failed = 0;

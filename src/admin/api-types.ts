@@ -81,6 +81,20 @@ export interface AgentStatus {
   subscriptions: { topic: string; steps: number; counts: SubscriptionCountsView }[];
   /** The dispatcher's view of each endpoint, with its URL and how many deliveries wait. */
   endpoints: EndpointStatusView[];
+  /** Sparkplug B edge nodes seen, per group and node; present only with a `payload: sparkplug` subscription. */
+  sparkplug?: SparkplugStatusView;
+}
+
+/** Sparkplug B edge nodes and their devices (README, "Sparkplug B input"). */
+export interface SparkplugStatusView {
+  nodes: {
+    group: string;
+    node: string;
+    online: boolean;
+    /** Time of the last NBIRTH (epoch ms, agent clock); null for a node never seen born. */
+    birthAt: number | null;
+    devices: { device: string; online: boolean; birthAt: number | null }[];
+  }[];
 }
 
 /** Edge-processing counts of one subscription (README, "Edge processing"). */

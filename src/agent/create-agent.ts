@@ -434,6 +434,8 @@ export class Agent {
         return { ...q, url: ep.url, pending: pendingBy.get(ep.id) ?? 0 };
       }),
     };
+    if (this.sparkplug && this.config.subscriptions.some((s) => s.payload === 'sparkplug'))
+      value.sparkplug = { nodes: this.sparkplug.state.nodes() };
     this.statusCache = { at: now, value };
     return value;
   }

@@ -11,6 +11,7 @@ import { parseConfigText } from '../config/load.js';
 import { createSigner, generateSecret, type Signer } from '../delivery/sign.js';
 import { createCliLogger } from './terminal-log.js';
 import { limitHeapGrowth } from '../heap-growth.js';
+import { DemoEdgeNode, SPARKPLUG_SUBSCRIPTION } from './demo-sparkplug.js';
 
 /**
  * `edgehook demo`: the whole path on one machine, for a newcomer. The embedded broker, three
@@ -20,10 +21,12 @@ import { limitHeapGrowth } from '../heap-growth.js';
  * webhook-id and notices gaps in seq, as docs/receivers.md tells receivers to.
  *
  * Data lives in a fresh temporary directory (os.tmpdir()/edgehook-demo-*) removed at the end,
- * unless --data-dir names one to keep. Runs until SIGINT/SIGTERM.
+ * unless --data-dir names one to keep. Runs until SIGINT/SIGTERM. --sparkplug adds a simulated
+ * Sparkplug B edge node (demo-sparkplug.ts).
  */
 
-const USAGE = 'usage: edgehook demo [--port N] [--admin-port N] [--data-dir DIR]   (N = 0: any free port)\n';
+const USAGE =
+  'usage: edgehook demo [--port N] [--admin-port N] [--data-dir DIR] [--sparkplug]   (N = 0: any free port)\n';
 const DEFAULT_BROKER_PORT = 1883;
 const DEFAULT_ADMIN_PORT = 8787;
 const TOLERANCE_SECONDS = 5 * 60;
@@ -48,11 +51,17 @@ export async function demoCommand(argv: string[]): Promise<number> {
     port?: string | undefined;
     'admin-port'?: string | undefined;
     'data-dir'?: string | undefined;
+    sparkplug?: boolean | undefined;
   };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, 'admin-port': { type: 'string' }, 'data-dir': { type: 'string' } },
+      options: {
+        port: { type: 'string' },
+        'admin-port': { type: 'string' },
+        'data-dir': { type: 'string' },
+        sparkplug: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -76,6 +85,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const logger = await createCliLogger('warn');
   let sensors: MqttClient | undefined;
   let timer: NodeJS.Timeout | undefined;
+  const edgeNode = values.sparkplug ? new DemoEdgeNode() : undefined;
   limitHeapGrowth();
   const agent = createAgent({
     logger,
@@ -95,6 +105,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
             steps: [{ deadband: { path: 'percent', by: 2, maxSilenceSeconds: 60 } }],
           },
           { topic: 'sensors/+/+', qos: 1, type: 'sensor.{1}.{2}' },
+          ...(edgeNode ? [SPARKPLUG_SUBSCRIPTION] : []),
         ],
         endpoints: [
           {
@@ -114,6 +125,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const stop = async () => {
     clearInterval(timer);
     await sensors?.endAsync().catch(() => undefined);
+    await edgeNode?.stop();
     await agent.stop();
     await receiver.close();
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
@@ -143,15 +155,24 @@ export async function demoCommand(argv: string[]): Promise<number> {
         `  receiver   http://127.0.0.1:${await receiver.port}/hooks  (verifies every signature, drops duplicates, spots gaps in seq)`,
         `  data       ${dataDir}${keep ? '' : '  (temporary: removed when the demo stops)'}`,
         '',
+        ...(edgeNode
+          ? [
+              '  sparkplug  one simulated Sparkplug B edge node (spBv1.0/demo/+/line-1/press-1), decoded to JSON; its state on the dashboard',
+              '',
+            ]
+          : []),
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),
     );
+    await edgeNode?.start(brokerUrl);
     let tick = 0;
     timer = setInterval(() => {
       const sensor = SENSORS[tick % SENSORS.length]!;
       tick++;
       sensors?.publish(sensor.topic, JSON.stringify(sensor.reading(tick)), { qos: 1 });
+      // The edge node reports every other second, one DDATA of two metrics by alias.
+      if (tick % 2 === 0) edgeNode?.publishData();
     }, 1000);
   } catch (err) {
     process.stderr.write(`edgehook demo: ${(err as Error).message}\n`);

@@ -29,7 +29,8 @@ usage:
   edgehook init  [--config FILE]                    write a commented starter config (edgehook.yaml)
   edgehook keygen [--ed25519]                       print a new signing secret (whsec_, or whsk_ + its whpk_ public key)
   edgehook status [--config FILE] [--json]          ask the running agent: broker, endpoints, queue depth, drops
-  edgehook demo   [--port N] [--admin-port N]       embedded broker, simulated sensors and a verifying receiver
+  edgehook demo   [--port N] [--admin-port N] [--sparkplug]
+                                                    embedded broker, simulated sensors and a verifying receiver
   edgehook service install [--dry-run]              install and start the systemd unit (as root)
   edgehook --version
 

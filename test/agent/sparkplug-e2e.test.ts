@@ -87,6 +87,18 @@ describe('Sparkplug B through the embedded broker', () => {
     clients.length = 0;
     await agent.stop();
     agent = await startAgent(config, { dataDir });
+    // GET /api/status lists the node and its device as the BIRTHs left them, across the restart.
+    expect(agent.status().sparkplug).toEqual({
+      nodes: [
+        {
+          group: 'G1',
+          node: 'E1',
+          online: true,
+          birthAt: expect.any(Number),
+          devices: [{ device: 'D1', online: true, birthAt: expect.any(Number) }],
+        },
+      ],
+    });
     edge = await device(agent.broker!.url);
     await edge.publishAsync('spBv1.0/G1/DDATA/E1/D1', DDATA, { qos: 1 });
     // Compressed with GZIP, the same values again.

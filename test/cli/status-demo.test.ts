@@ -280,6 +280,52 @@ describe('edgehook demo', () => {
   });
 });
 
+describe('edgehook demo --sparkplug', () => {
+  it('adds a Sparkplug B edge node whose DDATA arrive decoded with names, its node online in the status', async () => {
+    const proc = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--admin-port', '0', '--sparkplug'], {
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (c) => (out += c));
+    proc.stderr.on('data', (c) => (out += c));
+    cleanup.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
+
+    // The DDATA names its metrics by alias only: the names come from the DBIRTH the agent learnt.
+    await waitFor(
+      () =>
+        /verified\s+#\d+ sparkplug\.demo\.DDATA\.line-1\.press-1 \{.*"name":"Temperature"/.test(out) ||
+        proc.exitCode !== null,
+      'a verified, decoded DDATA',
+      30_000,
+    );
+    expect(proc.exitCode, out).toBeNull();
+    expect(out).not.toMatch(/REJECTED|"unresolved":true/);
+    // The JSON sensors still report beside it.
+    await waitFor(() => /verified\s+#\d+ sensor\.\w+\.\w+ \{/.test(out), 'a JSON sensor event', 20_000);
+
+    const login = /admin UI\s+(http:\/\/127\.0\.0\.1:\d+)\/login\?token=(\S+)/.exec(out);
+    const res = await fetch(`${login![1]}/api/status`, {
+      headers: { authorization: `Bearer ${decodeURIComponent(login![2]!)}` },
+    });
+    const status = (await res.json()) as { sparkplug?: { nodes: unknown[] } };
+    expect(status.sparkplug?.nodes).toEqual([
+      {
+        group: 'demo',
+        node: 'line-1',
+        online: true,
+        birthAt: expect.any(Number),
+        devices: [{ device: 'press-1', online: true, birthAt: expect.any(Number) }],
+      },
+    ]);
+
+    const exited = new Promise<number | null>((r) => proc.once('exit', r));
+    proc.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/demo stopped/);
+  }, 60_000);
+});
+
 describe('edgehook run logs', () => {
   async function runUntilStarted(useTty: boolean): Promise<string> {
     const d = dir();

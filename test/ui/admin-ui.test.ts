@@ -74,6 +74,9 @@ describe.skipIf(skipBrowser)('the admin UI in Chromium, against a running agent'
     await go('Dashboard');
     await page.getByText('Connected', { exact: true }).waitFor();
     await page.getByRole('link', { name: 'flaky', exact: true }).waitFor();
+    // No subscription decodes Sparkplug B: the status leaves it out and the dashboard has no card.
+    expect(fx.agent.status().sparkplug).toBeUndefined();
+    expect(await page.getByRole('heading', { name: 'Sparkplug B nodes' }).isVisible()).toBe(false);
     await go('Endpoints');
     await page.getByRole('link', { name: 'cloud', exact: true }).waitFor();
     await go('Subscriptions');

@@ -7,6 +7,7 @@ import { href } from '../router.js';
 import { stream } from '../stream.js';
 import { STATE_TONE } from './health-tone.js';
 import { RatesChart } from './rates-chart.js';
+import { sparkplugTable } from './sparkplug-nodes.js';
 
 /**
  * The agent at a glance: broker, outbox counters, the live in/out chart, each endpoint's health
@@ -29,12 +30,17 @@ export const dashboardPage: Page = (main) => {
     rejected,
   );
   rejectedCard.hidden = true;
+  const sparkplug = h('div', {});
+  // Shown only while a subscription decodes Sparkplug B (the status then carries `sparkplug`).
+  const sparkplugCard = card('Sparkplug B nodes', sparkplug);
+  sparkplugCard.hidden = true;
 
   main.append(
     pageHeader('Dashboard'),
     stats,
     card('Events per second', chart.el),
     card('Endpoints', endpoints),
+    sparkplugCard,
     // Outside the card: redelivering the last rejected event empties and hides the card.
     rejectedNotice.el,
     rejectedCard,
@@ -45,6 +51,8 @@ export const dashboardPage: Page = (main) => {
   const draw = (s: AgentStatus) => {
     stats.replaceChildren(...statTiles(s));
     endpoints.replaceChildren(endpointTable(s));
+    sparkplugCard.hidden = s.sparkplug === undefined;
+    if (s.sparkplug) sparkplug.replaceChildren(sparkplugTable(s.sparkplug));
     if (s.outbox.rejected !== lastRejected) {
       lastRejected = s.outbox.rejected;
       void loadRejected();
