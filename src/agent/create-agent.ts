@@ -290,7 +290,9 @@ export class Agent {
    */
   private announceStart(databaseExisted: boolean): void {
     const { config, clock } = this;
-    const marker = new RunMarker(config.dataDir);
+    const marker = new RunMarker(config.dataDir, (err) =>
+      this.logger.warn({ err: (err as Error).message }, 'could not record the run state (how this run ends)'),
+    );
     this.previousStop = marker.begin(databaseExisted, clock.now());
     this.runMarker = marker;
     const data = {
@@ -301,7 +303,7 @@ export class Agent {
     const event = healthEvent(STARTED_TYPE, STARTED_TOPIC, data, clock.now());
     if (this.ownEventWanted(STARTED_TYPE) && !storeHealthEvent(this.outbox!, event))
       this.logger.warn(
-        'edgehook.agent.started not stored: the outbox is full (storage.whenFull: stop-ingest)',
+        'edgehook.agent.started not stored: the outbox is full (stop-ingest) or the disk is (see the disk state)',
       );
     if (this.previousStop === 'crash')
       this.logger.warn('the previous run did not stop cleanly (crash, kill or power cut)');

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -22,7 +22,11 @@ export class RunMarker {
   private readonly file: string;
   private marked = false;
 
-  constructor(dataDir: string) {
+  /** `onWriteError`: the marker could not be written (a full disk); the run goes on. */
+  constructor(
+    dataDir: string,
+    private readonly onWriteError: (err: unknown) => void = () => undefined,
+  ) {
     this.file = join(dataDir, RUN_STATE_FILE);
   }
 
@@ -35,8 +39,10 @@ export class RunMarker {
     const last = this.read();
     const previous: PreviousStop =
       last === undefined ? (databaseExisted ? 'crash' : 'first-start') : last === 'clean' ? 'clean' : 'crash';
-    this.write({ state: 'running', pid: process.pid, at: now });
-    this.marked = true;
+    // A full disk at start is a state, not a failed start: without a marker the next start
+    // cannot say "clean", so it says "crash" (a "clean" left from before must not stay).
+    this.marked = this.write({ state: 'running', pid: process.pid, at: now });
+    if (!this.marked) rmSync(this.file, { force: true });
     return previous;
   }
 
@@ -58,16 +64,26 @@ export class RunMarker {
     }
   }
 
-  /** Synced before the rename: after a power cut the file says one state or the other, whole. */
-  private write(state: RunState): void {
+  /**
+   * Synced before the rename: after a power cut the file says one state or the other, whole.
+   * False when the disk refused it (told to onWriteError; the old file stays).
+   */
+  private write(state: RunState): boolean {
     const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o644);
     try {
-      writeSync(fd, `${JSON.stringify(state)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(tmp, 'w', 0o644);
+      try {
+        writeSync(fd, `${JSON.stringify(state)}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.file);
+      return true;
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      this.onWriteError(err);
+      return false;
     }
-    renameSync(tmp, this.file);
   }
 }

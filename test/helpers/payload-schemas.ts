@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { CloudEvent, HTTP } from 'cloudevents';
 import addFormatsModule from 'ajv-formats';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../../src/config/schema.js';
 import { ROOT } from './agent.js';
@@ -37,7 +38,7 @@ function compiled(): Map<string, ValidateFunction> {
  * Problems of one request body against the schema of the format its `webhook-format` header
  * names; [] when it is valid. A missing or unknown format is a problem too.
  */
-export function schemaProblems(format: string | undefined, body: string): string[] {
+export function schemaProblems(format: string | undefined, body: string, contentType?: string): string[] {
   const validate = compiled().get(format ?? '');
   if (!validate)
     return [`webhook-format ${JSON.stringify(format)} is not one of ${PAYLOAD_FORMATS.join(', ')}`];
@@ -47,6 +48,31 @@ export function schemaProblems(format: string | undefined, body: string): string
   } catch (err) {
     return [`body is not JSON: ${(err as Error).message}`];
   }
-  if (validate(value)) return [];
-  return (validate.errors ?? []).map((e) => `${format}${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+  const problems = validate(value)
+    ? []
+    : (validate.errors ?? []).map((e) => `${format}${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+  if (format === 'cloudevents/1.0') problems.push(...cloudEventsSdkProblems(body, contentType));
+  return problems;
+}
+
+/**
+ * The official CloudEvents SDK's reading of a body (structured mode, single or batch), as a
+ * CloudEvents consumer would parse it: every event must come out and pass the SDK's own
+ * validation, with the attributes the README lists.
+ */
+export function cloudEventsSdkProblems(body: string, contentType: string | undefined): string[] {
+  try {
+    const parsed = HTTP.toEvent({ headers: { 'content-type': contentType ?? '' }, body });
+    // The constructor validates each event (strict mode), as the SDK's consumers do.
+    const events = (Array.isArray(parsed) ? parsed : [parsed]).map((e) => new CloudEvent<unknown>(e));
+    const problems: string[] = [];
+    for (const ev of events) {
+      if (ev.specversion !== '1.0') problems.push(`CloudEvents SDK: specversion ${ev.specversion}`);
+      if (!String(ev.source).startsWith('edgehook://')) problems.push(`CloudEvents SDK: source ${ev.source}`);
+      if (typeof ev.seq !== 'number' && typeof ev.seq !== 'string') problems.push('CloudEvents SDK: no seq');
+    }
+    return problems;
+  } catch (err) {
+    return [`CloudEvents SDK cannot read the body: ${(err as Error).message}`];
+  }
 }

@@ -137,7 +137,11 @@ export class Receiver {
           body,
           json,
           verified,
-          schemaProblems: schemaProblems(headerValue(req.headers['webhook-format']), body),
+          schemaProblems: schemaProblems(
+            headerValue(req.headers['webhook-format']),
+            body,
+            headerValue(req.headers['content-type']),
+          ),
           status: reply.status,
         };
         this.requests.push(rec);
