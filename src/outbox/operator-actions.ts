@@ -285,7 +285,7 @@ export class OperatorActions {
         targets: [{ id: endpointId, match: () => true }],
         bytes: EVENT_OVERHEAD + Buffer.byteLength(built.body) + DELIVERY_OVERHEAD,
       };
-      if (!this.core.makeRoom(row.bytes, now)) return undefined;
+      if (!this.core.makeRoom(row.bytes)) return undefined;
       this.core.insertRow(row, now);
       return { eventId: row.id, seq };
     });

@@ -360,16 +360,21 @@ export class OutboxStore {
    */
   appendEmitted(fn: (now: number) => readonly NewEvent[]): number {
     const now = this.clock.now();
-    return this.tx(() => {
-      let n = 0;
-      for (const ev of fn(now)) {
-        const row = this.buildRow(ev, this.nextSeq());
-        if (!this.makeRoom(row.bytes, now)) throw new NoRoom('outbox full (stop-ingest)');
-        this.insertRow(row, now);
-        n++;
-      }
-      return n;
-    });
+    try {
+      return this.tx(() => {
+        let n = 0;
+        for (const ev of fn(now)) {
+          const row = this.buildRow(ev, this.nextSeq());
+          if (!this.makeRoom(row.bytes)) throw new NoRoom('outbox full (stop-ingest)');
+          this.insertRow(row, now);
+          n++;
+        }
+        return n;
+      });
+    } catch (err) {
+      this.deps.disk?.noteWriteError(err);
+      throw err;
+    }
   }
 
   /** Runs `fn` with synchronous=NORMAL: its commits write the WAL without waiting for the disk. */
@@ -434,7 +439,7 @@ export class OutboxStore {
       let first = 0;
       for (const ev of events) {
         const row = this.buildRow(ev, this.seqCursor);
-        if (!this.makeRoom(row.bytes, now)) throw new NoRoom();
+        if (!this.makeRoom(row.bytes)) throw new NoRoom();
         this.insertRow(row, now);
         this.seqCursor++;
         first ||= row.seq;
@@ -445,7 +450,7 @@ export class OutboxStore {
     // Without a stage a message is one row, and makeRoom() decides before anything is written.
     if (!this.stage) {
       const row = this.buildRow(msg, this.seqCursor);
-      if (!this.makeRoom(row.bytes, now)) return undefined;
+      if (!this.makeRoom(row.bytes)) return undefined;
       this.insertRow(row, now);
       this.seqCursor++;
       this.guard.put(msg, row.seq);
@@ -571,7 +576,7 @@ export class OutboxStore {
    * logged. Runs inside a transaction: what it removes comes back if that rolls back. Returns
    * false when stop-ingest leaves no room.
    */
-  makeRoom(need: number, _now?: number): boolean {
+  makeRoom(need: number): boolean {
     const max = this.storage.maxBytes;
     const fits = () => this.ledger.bytes + need <= max;
     if (fits()) return true;
