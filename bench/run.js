@@ -570,6 +570,7 @@ async function phaseAgent(name, ordering, events, batch, subscription) {
       idleRssAfterLoad: idleAfter,
       peakRss: hwm,
       outbox: status?.outbox,
+      ...(status?.subscriptions?.some((s) => s.steps > 0) ? { subscriptions: status.subscriptions } : {}),
     };
     log(
       `${name}: ${fmtRate(thr.perSec)} (agent cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)}, idle ${fmtMB(idleRss)}` +
