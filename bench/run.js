@@ -6,7 +6,7 @@
 //   node bench/run.js --json           # JSON on stdout instead of the table (with npm the build's output comes first: use --out)
 //   npm run bench -- --out FILE        # also write the JSON to FILE
 //   npm run bench -- --profile DIR     # agents run with --cpu-prof, profiles land in DIR
-//   npm run bench -- --only ceiling,bridge,parallel,strict,batched,drain
+//   npm run bench -- --only ceiling,bridge,parallel,steps,strict,batched,drain
 //   npm run bench -- --only drain-strict    # also the drain with ordering: strict (not in the default run)
 //   npm run bench -- --drain-receiver 503   # the receiver answers 503 instead of being down
 //   npm run bench -- --priority=-10         # nice value for every benchmark process (shared machine, root)
@@ -52,7 +52,7 @@ import { createRequire } from 'node:module';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const PHASES = ['ceiling', 'bridge', 'parallel', 'strict', 'batched', 'drain', 'sparkplug'];
+const PHASES = ['ceiling', 'bridge', 'parallel', 'steps', 'strict', 'batched', 'drain', 'sparkplug'];
 /** Not in the default run (it takes long): ask with --only. */
 const EXTRA_PHASES = ['drain-strict'];
 
@@ -88,6 +88,7 @@ const S = args.quick
       ceilingEvents: 20_000,
       bridgeEvents: 20_000,
       parallelEvents: 20_000,
+      stepsEvents: 20_000,
       strictEvents: 5_000,
       batchedEvents: 20_000,
       latencySeconds: 3,
@@ -106,6 +107,7 @@ const S = args.quick
       ceilingEvents: 100_000,
       bridgeEvents: 100_000,
       parallelEvents: 100_000,
+      stepsEvents: 100_000,
       strictEvents: 30_000,
       batchedEvents: 100_000,
       latencySeconds: 10,
@@ -127,6 +129,7 @@ const BATCH = { maxEvents: 100, maxWaitMs: 5 };
 
 const TARGETS = {
   parallelVsBridge: 1.0,
+  stepsVsParallel: 0.5,
   batchedVsCeiling: 0.8,
   p99Ms: 25,
   rssBytes: 90 * 1024 * 1024,
@@ -200,6 +203,9 @@ function hookUrl() {
 }
 
 /** Publishes `count` events to `topic` (flat out, or at `rate` per second). */
+/** >0 while the steps phase runs: every publish spreads over that many topics (keys). */
+let pubKeys = 0;
+
 function publish(topic, count, { mode = 'flat', kind = 'd', rate = RATE, maxMs = S.flatMaxMs } = {}) {
   return publisher.call(
     'run',
@@ -213,6 +219,7 @@ function publish(topic, count, { mode = 'flat', kind = 'd', rate = RATE, maxMs =
       window: PUB_WINDOW,
       maxMs,
       kind,
+      ...(pubKeys ? { keys: pubKeys } : {}),
     },
     maxMs + 20_000,
   );
@@ -484,8 +491,30 @@ function agentExtras() {
   };
 }
 
+/**
+ * The parallel agent with edge processing (README, "Edge processing") on its subscription:
+ * filter + map + deadband, 1,000 keys (one topic each). The deadband is on the publish time in
+ * µs, which always moves by more than `by`: every message passes, so the receiver sees them all
+ * and each one reads and writes its key's state (the deadband's most expensive path).
+ */
+const STEPS_KEYS = 1000;
+const STEPS_SUBSCRIPTION =
+  "{ topic: 'bench/steps/+/+', qos: 1, type: 'bench.{1}', key: '{2}', payload: json, steps: [" +
+  ` { filter: 'bat > 3 and temp > -40' },` +
+  ` { map: '{"t": t, "i": i, "k": k, "dev": dev, "celsius": temp, "room": $levels[3]}' },` +
+  ' { deadband: { path: t, by: 1 } } ] }';
+
+async function phaseSteps() {
+  pubKeys = STEPS_KEYS;
+  try {
+    await phaseAgent('steps', 'parallel', S.stepsEvents, undefined, STEPS_SUBSCRIPTION);
+  } finally {
+    pubKeys = 0;
+  }
+}
+
 /** One agent life: start, idle RSS, latency at RATE/s, flat-out throughput, peak RSS. */
-async function phaseAgent(name, ordering, events, batch) {
+async function phaseAgent(name, ordering, events, batch, subscription) {
   const agent = await startAgent({
     root: appDir,
     tmp,
@@ -496,6 +525,7 @@ async function phaseAgent(name, ordering, events, batch) {
     ordering,
     maxInFlight: 64,
     ...(batch ? { batch } : {}),
+    ...(subscription ? { subscription } : {}),
     ...agentExtras(),
   });
   if (agent.rejected) {
@@ -542,6 +572,7 @@ async function phaseAgent(name, ordering, events, batch) {
       idleRssAfterLoad: idleAfter,
       peakRss: hwm,
       outbox: status?.outbox,
+      ...(status?.subscriptions?.some((s) => s.steps > 0) ? { subscriptions: status.subscriptions } : {}),
     };
     log(
       `${name}: ${fmtRate(thr.perSec)} (agent cpu ${thr.cpuPercent?.toFixed(0)} %, ${thr.cpuUsPerEvent?.toFixed(0)} µs cpu/event, peak RSS ${fmtMB(hwm)}, idle ${fmtMB(idleRss)}` +
@@ -819,6 +850,21 @@ function buildRows() {
           : 'info',
     );
   }
+  {
+    const v = R.steps?.perSec;
+    const pv = R.parallel?.perSec;
+    row(
+      `edgehook parallel-64 + steps (filter, map, deadband; ${STEPS_KEYS.toLocaleString('en-US')} keys)`,
+      err('steps') ??
+        (R.steps
+          ? fmtRate(v) +
+            (R.steps.partial ? ` (time-capped: ${R.steps.events.toLocaleString('en-US')} events)` : '')
+          : '—'),
+      ratio(v, pv, 'parallel'),
+      '≥ 0.50× parallel',
+      v && pv ? verdict(v >= pv * TARGETS.stepsVsParallel) : '—',
+    );
+  }
   if (R.batched?.na)
     row(
       `edgehook batched (parallel-64, maxEvents ${BATCH.maxEvents}, maxWaitMs ${BATCH.maxWaitMs})`,
@@ -845,10 +891,11 @@ function buildRows() {
     '',
     'baseline',
   );
-  for (const k of ['strict', 'parallel']) {
+  for (const k of ['strict', 'parallel', 'steps']) {
     const l = R[k]?.latency;
+    if (k === 'steps' && !R.steps) continue;
     row(
-      `Latency p50 / p99 @${RATE}/s, edgehook ${k === 'parallel' ? 'parallel-64' : k}`,
+      `Latency p50 / p99 @${RATE}/s, edgehook ${k === 'parallel' ? 'parallel-64' : k === 'steps' ? 'parallel-64 + steps' : k}`,
       l ? `${fmtMs(l.p50Ms)} / ${fmtMs(l.p99Ms)}` : (err(k) ?? '—'),
       l && bl ? `p99 ${ratio(l.p99Ms, bl.p99Ms, 'bridge')}` : '',
       `p99 ≤ ${TARGETS.p99Ms} ms`,
@@ -858,7 +905,7 @@ function buildRows() {
   const us = (v) => (v == null || !Number.isFinite(v) ? '—' : `${Math.round(v)} µs`);
   const bu = R.bridge?.cpuUsPerEvent;
   row('CPU per event flat out, bare bridge (whole process)', us(bu), '', '', 'baseline');
-  for (const k of ['strict', 'parallel', 'batched']) {
+  for (const k of ['strict', 'parallel', 'steps', 'batched']) {
     if (!R[k]?.cpuUsPerEvent) continue;
     row(
       `CPU per event flat out, edgehook ${k} (whole process)`,
@@ -1119,6 +1166,7 @@ async function main() {
     ['ceiling', () => phaseCeiling()],
     ['bridge', () => phaseBridge()],
     ['parallel', () => phaseAgent('parallel', 'parallel', S.parallelEvents)],
+    ['steps', phaseSteps],
     ['strict', () => phaseAgent('strict', 'strict', S.strictEvents)],
     ['batched', () => phaseAgent('batched', 'parallel', S.batchedEvents, BATCH)],
     ['drain', () => phaseDrain('drain-parallel', 'parallel')],

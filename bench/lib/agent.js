@@ -12,7 +12,8 @@ export const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 /**
  * @param {{ root: string, tmp: string, name: string, brokerUrl: string, topicFilter: string,
  *   hookUrl: string, ordering: 'strict' | 'parallel', maxInFlight?: number,
- *   batch?: { maxEvents: number, maxWaitMs: number }, profileDir?: string, nodeFlags?: string[] }} o
+ *   batch?: { maxEvents: number, maxWaitMs: number }, profileDir?: string, nodeFlags?: string[],
+ *   subscription?: string }} o   subscription: the subscriptions entry in YAML flow style (default: a plain one)
  */
 export async function startAgent(o) {
   const dir = join(o.tmp, o.name);
@@ -32,7 +33,7 @@ export async function startAgent(o) {
     `dataDir: '${dataDir}'`,
     'logLevel: warn',
     `mqtt: { url: '${o.brokerUrl}' }`,
-    `subscriptions: [ { topic: '${o.topicFilter}', qos: 1, type: 'bench.{1}', payload: json } ]`,
+    `subscriptions: [ ${o.subscription ?? `{ topic: '${o.topicFilter}', qos: 1, type: 'bench.{1}', payload: json }`} ]`,
     'endpoints:',
     `  - { ${endpoint.join(', ')} }`,
     'storage: { maxBytes: 2GiB }',

@@ -5,7 +5,8 @@ import { makePayload, nowUs, rpcServe, sleep } from '../lib/util.js';
 
 /**
  * @param {{ url: string, clientId: string, topic: string, mode: 'flat' | 'rate', count: number,
- *   rate?: number, window?: number, maxMs: number, kind?: 'd' | 'w', startIndex?: number }} a
+ *   rate?: number, window?: number, maxMs: number, kind?: 'd' | 'w', startIndex?: number,
+ *   keys?: number }} a   keys: publish to `${topic}/${i % keys}` (that many topics) instead of `topic`
  */
 async function run(a) {
   const client = mqtt.connect(a.url, {
@@ -38,7 +39,8 @@ async function run(a) {
     else if (a.mode === 'flat') pump();
   };
   const publishOne = () => {
-    client.publish(a.topic, makePayload((a.startIndex ?? 0) + sent, kind), { qos: 1 }, onAck);
+    const i = (a.startIndex ?? 0) + sent;
+    client.publish(a.keys ? `${a.topic}/${i % a.keys}` : a.topic, makePayload(i, kind), { qos: 1 }, onAck);
     sent++;
   };
   const pump = () => {

@@ -17,6 +17,8 @@ import type {
   SubscriptionInput,
   SubscriptionView,
   TestEventResult,
+  TryStepsInput,
+  TryStepsResult,
 } from '../../src/admin/api-types.js';
 
 /**
@@ -126,6 +128,7 @@ export const api = {
   updateSubscription: (index: number, input: SubscriptionInput) =>
     request<SubscriptionView>('PUT', `/api/subscriptions/${index}`, input),
   deleteSubscription: (index: number) => request<void>('DELETE', `/api/subscriptions/${index}`),
+  trySteps: (input: TryStepsInput) => request<TryStepsResult>('POST', '/api/subscriptions/try', input),
 
   settings: () => request<SettingsView>('GET', '/api/settings'),
   saveSettings: (partial: object) => request<SaveResult>('PUT', '/api/settings', partial),

@@ -1,10 +1,18 @@
-import type { SubscriptionInput, SubscriptionView } from '../../../src/admin/api-types.js';
+import type {
+  AgentStatus,
+  SubscriptionCountsView,
+  SubscriptionInput,
+  SubscriptionView,
+} from '../../../src/admin/api-types.js';
 import { api, describeError } from '../api.js';
 import { button, h, notice, table, tableWrap } from '../dom.js';
 import { Form } from '../form.js';
 import { card, loading, pageHeader, type Page } from '../page.js';
 import { href, navigate } from '../router.js';
+import { stream } from '../stream.js';
 import { eventTypeProblem, topicFilterProblem } from '../validate.js';
+import { StepsEditor } from './steps-editor.js';
+import { tryPanel } from './steps-try.js';
 
 /**
  * Subscriptions: which MQTT topic filters the agent takes in and the event type each becomes.
@@ -31,6 +39,15 @@ export const subscriptionsPage: Page = (main, route) => {
   );
 
   let alive = true;
+  // Each subscription's counts cell, by index, refreshed from the status stream.
+  const countCells = new Map<number, HTMLElement>();
+  const showCounts = (status: AgentStatus) => {
+    (status.subscriptions ?? []).forEach((s, i) => {
+      const cell = countCells.get(i);
+      if (cell && cell.dataset.topic === s.topic) cell.replaceChildren(countsText(s.counts));
+    });
+  };
+  const offStatus = stream.on('status', showCounts);
   const load = async () => {
     let subs: SubscriptionView[];
     try {
@@ -42,7 +59,8 @@ export const subscriptionsPage: Page = (main, route) => {
       return;
     }
     if (!alive) return;
-    listHost.replaceChildren(listTable(subs, selected, result));
+    listHost.replaceChildren(listTable(subs, selected, result, countCells));
+    api.status().then(showCounts, () => undefined);
     if (selected === 'new') formHost.replaceChildren(subscriptionForm(undefined));
     else if (selected !== undefined) {
       const sub = subs.find((s) => String(s.index) === selected);
@@ -56,6 +74,7 @@ export const subscriptionsPage: Page = (main, route) => {
   void load();
   return () => {
     alive = false;
+    offStatus();
   };
 };
 
@@ -63,8 +82,12 @@ function listTable(
   subs: SubscriptionView[],
   selected: string | undefined,
   result: ReturnType<typeof notice>,
+  countCells: Map<number, HTMLElement>,
 ): HTMLElement {
+  countCells.clear();
   const rows = subs.map((s) => {
+    const counts = h('td', { class: 'counts', 'data-topic': s.topic }, h('span', { class: 'muted' }, '…'));
+    countCells.set(s.index, counts);
     let armed = false;
     const del = button('Delete', async () => {
       if (!armed) {
@@ -89,6 +112,8 @@ function listTable(
       h('td', { class: 'mono' }, s.type ?? h('span', { class: 'muted' }, s.topic.replace(/\//g, '.'))),
       h('td', { class: 'num' }, s.qos),
       h('td', {}, s.payload),
+      h('td', { class: 'num' }, s.steps?.length ?? 0),
+      counts,
       h(
         'td',
         { class: 'row-actions' },
@@ -99,7 +124,7 @@ function listTable(
   });
   return tableWrap(
     table(
-      ['##', 'Topic', 'Type', 'QoS level#', 'Payload', ''],
+      ['##', 'Topic', 'Type', 'QoS level#', 'Payload', 'Steps#', 'Counts', ''],
       rows,
       'No subscriptions: the agent takes in nothing. Add one.',
     ),
@@ -111,14 +136,7 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
   const form = new Form(
     existing ? `Edit subscription ${existing.index + 1}` : 'New subscription',
     async () => {
-      const input: SubscriptionInput = {
-        topic: topic.value.trim(),
-        qos: Number(qos.value) as 0 | 1 | 2,
-        payload: payload.value as 'json' | 'text' | 'binary' | 'sparkplug',
-      };
-      if (type.value.trim()) input.type = type.value.trim();
-      // Options the form has no field for yet stay as the file has them.
-      if (existing?.sparkplug && input.payload === 'sparkplug') input.sparkplug = existing.sparkplug;
+      const input = edited();
       const saved = existing
         ? await api.updateSubscription(existing.index, input)
         : await api.createSubscription(input);
@@ -166,9 +184,37 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       ['sparkplug', 'Sparkplug B (decoded to JSON)'],
     ],
   });
-  topic.control.addEventListener('input', () => type.recheck());
+  const key = form.add({
+    name: 'key',
+    label: 'State key',
+    value: existing?.key ?? '',
+    placeholder: '{1}',
+    check: (v) => eventTypeProblem(v.trim(), topic.value.trim()),
+    hint: 'Which messages share step state, a template like the event type. Empty: each topic its own.',
+  });
+  const steps = new StepsEditor(form, existing?.steps);
+  /** The subscription as edited: what Save writes and what Try it runs. */
+  const edited = (): SubscriptionInput => {
+    const input: SubscriptionInput = {
+      topic: topic.value.trim(),
+      qos: Number(qos.value) as 0 | 1 | 2,
+      payload: payload.value as 'json' | 'text' | 'binary' | 'sparkplug',
+    };
+    if (type.value.trim()) input.type = type.value.trim();
+    if (key.value.trim()) input.key = key.value.trim();
+    const list = steps.value();
+    if (list.length > 0) input.steps = list;
+    // Options the form has no field for yet stay as the file has them.
+    if (existing?.sparkplug && input.payload === 'sparkplug') input.sparkplug = existing.sparkplug;
+    return input;
+  };
+  topic.control.addEventListener('input', () => {
+    type.recheck();
+    key.recheck();
+  });
   form.el.append(
-    h('div', { class: 'grid-2' }, topic.row, type.row, qos.row, payload.row),
+    h('div', { class: 'grid-2' }, topic.row, type.row, qos.row, payload.row, key.row),
+    steps.el,
     h(
       'div',
       { class: 'form-actions' },
@@ -176,5 +222,13 @@ function subscriptionForm(existing: SubscriptionView | undefined): HTMLElement {
       h('a', { class: 'button', href: href('subscriptions') }, 'Cancel'),
     ),
   );
-  return card(existing ? `Edit subscription ${existing.index + 1}` : 'New subscription', form.el);
+  return card(
+    existing ? `Edit subscription ${existing.index + 1}` : 'New subscription',
+    form.el,
+    tryPanel(form, edited),
+  );
+}
+
+function countsText(c: SubscriptionCountsView): string {
+  return `${c.messages} in · ${c.events} out · ${c.reported} reported · ${c.filtered} filtered · ${c.held} held · ${c.rejected} rejected`;
 }
