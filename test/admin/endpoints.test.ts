@@ -261,6 +261,8 @@ describe('admin API: endpoints', () => {
     rx.respond = () => ({ status: 200 });
     await waitFor(() => rx.delivered.length === 1, 'the backlog delivered', 15_000);
     expect(verifies(SECRET, rx.delivered[0]!)).toBe(true);
+    // The receiver has it; the agent's record of it is committed a moment later.
+    await waitFor(() => agent!.outbox!.counts().delivered === 1, 'the delivery recorded');
     clock.advance(pastWindow);
     expect(await agent.configService!.expireSecrets()).toBe(1);
     clock.advance(-pastWindow);
