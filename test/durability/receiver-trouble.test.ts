@@ -184,7 +184,9 @@ describe('receiver trouble, one troubled endpoint beside a healthy one', () => {
     await troubledGetsAll(server, c);
     // Each drip was given up after timeoutMs and counted as delivered: no retry of those ids.
     expect(new Set(server.requests.map((r) => r.id)).size).toBe(server.requests.length);
-    expect(server.requests[1]!.at - server.requests[0]!.at).toBeGreaterThanOrEqual(750);
+    // The agent's 800 ms run from when it sent the first request, which the server may log some
+    // tens of ms later on a loaded machine (744 ms was seen); far above the drip's 100 ms either way.
+    expect(server.requests[1]!.at - server.requests[0]!.at).toBeGreaterThanOrEqual(650);
   });
 
   it('a 3xx is message trouble: never followed, retried on its schedule, then a dead letter; order holds; the healthy one goes on', async () => {
