@@ -30,6 +30,7 @@ afterEach(() => cleanup.run());
 
 type Skip = (note?: string) => never;
 
+/** Skipped (with the reason) only outside CI without root to mount the tmpfs; under CI=true the mount failing fails the test. */
 async function rigOrSkip(skip: Skip, o: RigOptions): Promise<Rig> {
   const started = await startRig(cleanup, o);
   if (!started.rig) return skip(started.skipReason);

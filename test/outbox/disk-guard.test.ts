@@ -25,12 +25,16 @@ afterEach(() => {
   disk = undefined;
 });
 
-function setup(opts: { minFreeBytes?: number; whenFull?: 'drop-oldest' | 'stop-ingest' } = {}) {
+/**
+ * Mounting the tmpfs needs root: outside CI without it the test is reported as skipped with the
+ * reason; under CI=true mountSmallDisk throws instead, so CI never skips it.
+ */
+function setup(
+  skip: (note?: string) => never,
+  opts: { minFreeBytes?: number; whenFull?: 'drop-oldest' | 'stop-ingest' } = {},
+) {
   const m = mountSmallDisk(tempDir('edgehook-disk-'), 24 * MiB);
-  if (!m.disk) {
-    console.warn(`skipped: ${m.skipReason}`);
-    return undefined;
-  }
+  if (!m.disk) return skip(m.skipReason);
   const small = m.disk;
   disk = small;
   const dataDir = small.dir;
@@ -74,9 +78,10 @@ function appendUntilFull(store: OutboxStore, from: number): number {
 }
 
 describe('DiskGuard with the outbox on a real full disk', () => {
-  it('holds on SQLITE_FULL without changing anything in memory, says so once, and resumes by itself', () => {
-    const s = setup();
-    if (!s) return;
+  it('holds on SQLITE_FULL without changing anything in memory, says so once, and resumes by itself', ({
+    skip,
+  }) => {
+    const s = setup(skip);
     const { store, guard, lines, dataDir } = s;
     expect(statSync(join(dataDir, RESERVE_FILE_NAME)).size).toBe(2 * MiB);
     expect(store.append(batch(0, 100)).stored).toBe(100);
@@ -107,9 +112,10 @@ describe('DiskGuard with the outbox on a real full disk', () => {
     expectBalanced(store.counts());
   });
 
-  it('frees room by pruning delivered events kept for the log (counted), so ingest goes on while the disk stays full', () => {
-    const s = setup();
-    if (!s) return;
+  it('frees room by pruning delivered events kept for the log (counted), so ingest goes on while the disk stays full', ({
+    skip,
+  }) => {
+    const s = setup(skip);
     const { store, guard } = s;
     s.disk.fill(2 * MiB);
     const stored = appendUntilFull(store, 0);
@@ -130,9 +136,8 @@ describe('DiskGuard with the outbox on a real full disk', () => {
     expectBalanced(c);
   });
 
-  it('holds ingest below storage.minFreeBytes, before SQLite meets a full disk', () => {
-    const s = setup({ minFreeBytes: 4 * MiB });
-    if (!s) return;
+  it('holds ingest below storage.minFreeBytes, before SQLite meets a full disk', ({ skip }) => {
+    const s = setup(skip, { minFreeBytes: 4 * MiB });
     const { store, guard, lines } = s;
     s.disk.fill(3 * MiB);
     clock.t += 1_000;

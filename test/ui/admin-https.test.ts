@@ -41,6 +41,7 @@ async function browserTrusting(spki: string) {
   return browser;
 }
 
+// Skipped only without /usr/bin/chromium outside CI (see skipBrowser); under CI=true it runs.
 describe.skipIf(skipBrowser)('the admin UI over HTTPS in Chromium', () => {
   it('loads and signs in over HTTPS trusting the printed fingerprint; Settings shows that fingerprint', async () => {
     const dataDir = tempDir();
