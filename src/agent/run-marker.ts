@@ -42,7 +42,13 @@ export class RunMarker {
     // A full disk at start is a state, not a failed start: without a marker the next start
     // cannot say "clean", so it says "crash" (a "clean" left from before must not stay).
     this.marked = this.write({ state: 'running', pid: process.pid, at: now });
-    if (!this.marked) rmSync(this.file, { force: true });
+    if (!this.marked) {
+      try {
+        rmSync(this.file, { force: true });
+      } catch (err) {
+        this.onWriteError(err);
+      }
+    }
     return previous;
   }
 
@@ -81,7 +87,11 @@ export class RunMarker {
       renameSync(tmp, this.file);
       return true;
     } catch (err) {
-      rmSync(tmp, { force: true });
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        /* the disk that refused the write may refuse this too; the next start overwrites it */
+      }
       this.onWriteError(err);
       return false;
     }

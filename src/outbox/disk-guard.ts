@@ -138,7 +138,7 @@ export class DiskGuard {
   mayIngest(): boolean {
     const now = this.deps.clock.now();
     if (this.current === 'io-error') return now - this.lastLookAt >= DISK_RETRY_MS;
-    const mustKeep = this.deps.minFreeBytes + (this.deps.reserveBytes - this.reserveHeld);
+    const mustKeep = this.mustKeep();
     if (this.current === 'ok') {
       const free = this.readFree();
       if (free === null || free >= mustKeep || this.roomInside() >= ROOM_INSIDE_LOW) return true;
@@ -166,7 +166,7 @@ export class DiskGuard {
    */
   groupLimit(): number {
     const free = this.readFree();
-    const mustKeep = this.deps.minFreeBytes + (this.deps.reserveBytes - this.reserveHeld);
+    const mustKeep = this.mustKeep();
     return free === null || free >= mustKeep + HEADROOM ? Number.POSITIVE_INFINITY : SMALL_GROUP;
   }
 
@@ -239,6 +239,11 @@ export class DiskGuard {
     }
   }
 
+  /** What the file system must keep free: minFreeBytes, and the room of a reserve given up. */
+  private mustKeep(): number {
+    return this.deps.minFreeBytes + (this.deps.reserveBytes - this.reserveHeld);
+  }
+
   private roomInside(): number {
     try {
       return this.deps.roomInside?.() ?? 0;
@@ -261,16 +266,16 @@ export class DiskGuard {
   private takeReserve(): boolean {
     const size = this.deps.reserveBytes;
     if (size <= 0 || this.reserveHeld >= size) return true;
-    // Left by an earlier run: it is ours already.
-    const existing = statSync(this.reservePath, { throwIfNoEntry: false });
-    if (existing && existing.size >= size) {
-      this.reserveHeld = size;
-      return true;
-    }
-    const free = this.readFree(true);
-    if (free !== null && free < size + this.deps.minFreeBytes) return false;
     let fd: number | undefined;
     try {
+      // Left by an earlier run: it is ours already.
+      const existing = statSync(this.reservePath, { throwIfNoEntry: false });
+      if (existing && existing.size >= size) {
+        this.reserveHeld = size;
+        return true;
+      }
+      const free = this.readFree(true);
+      if (free !== null && free < size + this.deps.minFreeBytes) return false;
       fd = openSync(this.reservePath, 'w');
       const zeros = Buffer.alloc(Math.min(CHUNK, size));
       for (let written = 0; written < size; ) {
