@@ -32,10 +32,12 @@ interface Entry {
   appended: boolean;
   /** Callbacks to run once the transaction has committed (in order). */
   after: (() => void)[];
+  /** The entry of the transaction (or savepoint) this savepoint runs in. */
+  parent: Entry | undefined;
 }
 
-function emptyEntry(): Entry {
-  return { bytes: 0, counters: new Map(), removed: [], appended: false, after: [] };
+function emptyEntry(parent?: Entry): Entry {
+  return { bytes: 0, counters: new Map(), removed: [], appended: false, after: [], parent };
 }
 
 export interface LedgerDeps {
@@ -49,6 +51,8 @@ export class Ledger {
   private readonly onListenerError: LedgerDeps['onListenerError'];
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly counterAdd: Database.Statement;
+  /** Made once: better-sqlite3 runs it as a SAVEPOINT when called inside a transaction. */
+  private readonly nested: Database.Transaction<(fn: () => unknown) => unknown>;
   private committedBytes = 0;
   private readonly counters = new Map<CounterName, number>();
   private entry: Entry | undefined;
@@ -68,6 +72,7 @@ export class Ledger {
       for (const [name, by] of this.entry!.counters) if (by !== 0) this.counterAdd.run(name, by);
       return result;
     });
+    this.nested = this.db.transaction((fn: () => unknown) => fn());
     for (const name of COUNTER_NAMES) this.counters.set(name, 0);
     const rows = this.db.prepare(`SELECT name, value FROM counters`).all() as {
       name: CounterName;
@@ -103,12 +108,12 @@ export class Ledger {
   savepoint<T>(fn: () => T): T {
     const outer = this.entry;
     if (!outer) throw new Error('savepoint() outside a transaction');
-    const inner = emptyEntry();
+    const inner = emptyEntry(outer);
     this.entry = inner;
     let result: T;
     try {
       // better-sqlite3 runs a transaction function called inside a transaction as a SAVEPOINT.
-      result = this.db.transaction(fn)();
+      result = this.nested(fn) as T;
     } finally {
       this.entry = outer;
     }
@@ -126,7 +131,9 @@ export class Ledger {
 
   /** The byte total as the transaction running now sees it (committed, outside one). */
   get bytes(): number {
-    return this.committedBytes + (this.entry?.bytes ?? 0);
+    let bytes = this.committedBytes;
+    for (let e = this.entry; e; e = e.parent) bytes += e.bytes;
+    return bytes;
   }
 
   /** A cumulative counter as committed. */

@@ -339,7 +339,7 @@ export class OutboxStore {
     const store = (): AppendResult => {
       if (results.length > 0) {
         try {
-          return this.appendWith(messages, results, now);
+          return this.appendFitting(messages, results, now);
         } catch (err) {
           this.log.warn(
             { err: (err as Error).message, results: results.length },
@@ -347,7 +347,7 @@ export class OutboxStore {
           );
         }
       }
-      return this.appendWith(messages, [], now);
+      return this.appendFitting(messages, [], now);
     };
     // With a WalSync the commit only writes the WAL; afterDurable() is when it is on disk.
     return this.walSync ? this.withoutSync(store) : store();
@@ -402,7 +402,29 @@ export class OutboxStore {
     return this.walSync ? this.walSync.idle() : Promise.resolve();
   }
 
-  private appendWith(messages: readonly NewEvent[], results: AttemptRecord[], now: number): AppendResult {
+  /**
+   * With a stage, a message's room is known only once the stage has run (and written its state),
+   * so a message that does not fit must be undone alone. A savepoint per message costs about as
+   * much as the rest of its storing (SQLite copies each page it touches first), so the group is
+   * stored without them first; only when a message does not fit (stop-ingest on a full outbox) is
+   * the whole transaction rolled back and run again with one savepoint per message.
+   */
+  private appendFitting(messages: readonly NewEvent[], results: AttemptRecord[], now: number): AppendResult {
+    if (!this.stage) return this.appendWith(messages, results, now, true);
+    try {
+      return this.appendWith(messages, results, now, false);
+    } catch (err) {
+      if (!(err instanceof NoRoom)) throw err;
+    }
+    return this.appendWith(messages, results, now, true);
+  }
+
+  private appendWith(
+    messages: readonly NewEvent[],
+    results: AttemptRecord[],
+    now: number,
+    savepoints: boolean,
+  ): AppendResult {
     const result = this.tx((): AppendResult => {
       for (const rec of results) this.applyResult(rec);
       this.guard.begin();
@@ -418,7 +440,7 @@ export class OutboxStore {
           accepted++;
           continue;
         }
-        const n = this.storeMessage(msg, now);
+        const n = this.storeMessage(msg, now, savepoints);
         if (n === undefined) break;
         stored += n;
         accepted++;
@@ -430,8 +452,12 @@ export class OutboxStore {
     return result;
   }
 
-  /** One message's events (and its stage's state) in a savepoint; undefined when there is no room. */
-  private storeMessage(msg: NewEvent, now: number): number | undefined {
+  /**
+   * One message's events (and its stage's state); undefined when there is no room. With a stage
+   * and `savepoints`, in a savepoint that undoes the message when it does not fit; without, a
+   * message that does not fit throws NoRoom (the whole transaction rolls back).
+   */
+  private storeMessage(msg: NewEvent, now: number, savepoints: boolean): number | undefined {
     const run = (): number => {
       const events = this.stage
         ? this.stage.process(msg, { now, afterCommit: (fn) => this.ledger.afterCommit(fn) })
@@ -456,6 +482,7 @@ export class OutboxStore {
       this.guard.put(msg, row.seq);
       return 1;
     }
+    if (!savepoints) return run();
     const cursor = this.seqCursor;
     try {
       return this.ledger.savepoint(run);

@@ -53,6 +53,24 @@ interface Run {
   newKeys: number;
   /** The earliest due time written, to arm the timer after the commit. */
   due: number | undefined;
+  /**
+   * State written by this message's steps, by scope and key: read back by its later steps,
+   * written to SQLite only once every step applied (a step that cannot apply leaves no trace,
+   * without the cost of a savepoint).
+   */
+  writes: Map<string, PendingPut>;
+}
+
+interface PendingPut {
+  scope: string;
+  key: string;
+  state: unknown;
+  dueAt: number | null;
+  isNew: boolean;
+}
+
+function newRun(key: string, now: number): Run {
+  return { key, now, heldOwn: false, newKeys: 0, due: undefined, writes: new Map() };
 }
 
 export interface StepsStageDeps {
@@ -91,15 +109,6 @@ export class StepsStage implements IngestStage {
     this.byScope = new Map(
       this.subs.flatMap((sub) => sub.steps.map((s, index) => [s.scope, { sub, index }] as const)),
     );
-  }
-
-  /**
-   * Some subscription has steps. Without any, the agent installs no stage at all: each message
-   * would otherwise pay a counts write inside its own savepoint (about 30 µs, BENCHMARKS.md)
-   * for counts that only repeat the outbox's own.
-   */
-  get hasSteps(): boolean {
-    return this.subs.some((s) => s.steps.length > 0);
   }
 
   setMaxKeys(maxKeys: number): void {
@@ -143,17 +152,12 @@ export class StepsStage implements IngestStage {
             type: msg.type,
             receivedAt: msg.receivedAt,
           };
-    const run: Run = {
-      key: renderKey(sub, msg.topic),
-      now: ctx.now,
-      heldOwn: false,
-      newKeys: 0,
-      due: undefined,
-    };
+    const run = newRun(renderKey(sub, msg.topic), ctx.now);
     let flows: Flow[];
     try {
-      // A savepoint of its own: a step failing half-way through a split leaves no trace.
-      flows = this.store.db.transaction(() => this.runFrom(sub, 0, [{ item, own: true }], run))();
+      // A step failing half-way through a split leaves no trace: its state is not written.
+      flows = this.runFrom(sub, 0, [{ item, own: true }], run);
+      this.writeState(run);
     } catch (err) {
       if (!(err instanceof StepError)) throw err;
       this.store.count(sub.name, { messages: 1, rejected: 1, events: 1 });
@@ -183,7 +187,7 @@ export class StepsStage implements IngestStage {
     ctx: Pick<StageContext, 'afterCommit'>,
   ): { events: NewEvent[]; more: boolean } {
     const rows = this.store.due(now, limit);
-    const run: Run = { key: '', now, heldOwn: false, newKeys: 0, due: undefined };
+    const run = newRun('', now);
     const events: NewEvent[] = [];
     for (const row of rows) events.push(...this.release(row, run, false));
     if (run.newKeys > 0) events.push(...this.evict(run, { now, ...ctx }));
@@ -297,14 +301,17 @@ export class StepsStage implements IngestStage {
     }
     if (!item) return [];
     const sub = loc.sub;
-    const keyed: Run = { ...run, key: row.key };
+    const keyed = newRun(row.key, run.now);
     let events: NewEvent[];
     try {
       events = this.runFrom(sub, loc.index + 1, [{ item, own: false }], keyed).map((f) =>
         toEvent(f.item, sub.index),
       );
+      this.writeState(keyed);
     } catch (err) {
       if (!(err instanceof StepError)) throw err;
+      keyed.newKeys = 0;
+      keyed.due = undefined;
       events = [{ ...toEvent(item, sub.index), rejected: err.message }];
     }
     run.newKeys += keyed.newKeys;
@@ -382,14 +389,14 @@ export class StepsStage implements IngestStage {
         const value = valueAt(item.data, step.valuePath);
         if (value === undefined)
           throw new StepError(`${step.path}: no value at ${step.valuePath?.join('.') ?? 'data'}`);
-        const old = this.store.get<DeadbandState>(step.scope, run.key);
+        const old = this.read<DeadbandState>(step, run);
         const r = deadband(step.config, old, value, item.receivedAt);
         this.put(step, run, r.state, null, old === undefined);
         if (r.pass) next.push(flow);
         return;
       }
       case 'throttle': {
-        const old = this.store.get<ThrottleState>(step.scope, run.key);
+        const old = this.read<ThrottleState>(step, run);
         const r = throttleArrive(step.intervalMs, old, item, item.receivedAt);
         this.put(step, run, r.state, throttleDueAt(r.state), old === undefined);
         if (r.overdue) next.push({ own: false, item: loadItem(r.overdue) });
@@ -403,7 +410,7 @@ export class StepsStage implements IngestStage {
           throw new StepError(
             `${step.path}: the value at ${step.valuePath?.join('.') ?? 'data'} is not a number (${JSON.stringify(value) ?? 'nothing'})`,
           );
-        const old = this.store.get<WindowState>(step.scope, run.key);
+        const old = this.read<WindowState>(step, run);
         const r = windowArrive(step.ms, old, value, item, item.receivedAt);
         this.put(step, run, r.state, windowDueAt(r.state), old === undefined);
         if (r.closed) next.push({ own: false, item: windowItem(r.closed, run.now) });
@@ -413,10 +420,23 @@ export class StepsStage implements IngestStage {
     }
   }
 
+  /** A key's state as this message's steps left it so far, else as stored. */
+  private read<T>(step: CompiledStep, run: Run): T | undefined {
+    const pending = run.writes.get(`${step.scope}\u0000${run.key}`);
+    return pending ? (pending.state as T) : this.store.get<T>(step.scope, run.key);
+  }
+
   private put(step: CompiledStep, run: Run, state: unknown, dueAt: number | null, isNew: boolean): void {
-    this.store.put(step.scope, run.key, state, dueAt, run.now, isNew);
+    const id = `${step.scope}\u0000${run.key}`;
+    const earlier = run.writes.get(id);
+    run.writes.set(id, { scope: step.scope, key: run.key, state, dueAt, isNew: earlier?.isNew ?? isNew });
     if (isNew) run.newKeys++;
     run.due = minDue(run.due, dueAt);
+  }
+
+  private writeState(run: Run): void {
+    for (const w of run.writes.values()) this.store.put(w.scope, w.key, w.state, w.dueAt, run.now, w.isNew);
+    run.writes.clear();
   }
 }
 

@@ -211,6 +211,26 @@ describe('steps in the ingest commit', () => {
     expect(countsOf(stage)).toMatchObject({ messages: 2, held: 2 });
   });
 
+  it('stop-ingest: in a group that does not fit, the messages before the first that does not are stored with their state; its state and counts are not', () => {
+    const { o, stage } = setup(
+      [sub({ steps: [{ deadband: { path: 'v', by: 1 } }] })],
+      open({ whenFull: 'stop-ingest' }),
+    );
+    o.store.append([msg({ v: 10 })]);
+    const bytes = o.store.counts().bytes;
+    o.store.setStorage({
+      maxBytes: Math.floor(bytes * 2.5),
+      whenFull: 'stop-ingest',
+      keepDeliveredHours: 24,
+    });
+    const r = o.store.append([msg({ v: 20 }, { room: 'hall' }), msg({ v: 30 }, { room: 'attic' })]);
+    expect(r).toMatchObject({ full: true, stored: 1, accepted: 1 });
+    expect(stored(o).map((e) => e.data)).toEqual([{ v: 10 }, { v: 20 }]);
+    const keys = o.db.prepare('SELECT key FROM step_state ORDER BY key').pluck().all();
+    expect(keys).toEqual(['hall', 'kitchen']);
+    expect(countsOf(stage)).toMatchObject({ messages: 2, reported: 2 });
+  });
+
   it('a commit that fails leaves the step state and the counts as they were', () => {
     const o = open();
     const stage = new StepsStage({
