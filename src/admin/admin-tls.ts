@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,11 @@ export interface AdminTls {
   certFile: string;
   /** True when this start made the certificate (first start, or the old one was about to expire). */
   created: boolean;
+  /**
+   * Set when the data directory refused the new certificate (a full disk): what is served
+   * instead, for the agent to log. The agent still starts: the admin UI is where a full disk is seen.
+   */
+  warning?: string;
 }
 
 /** 127.0.0.0/8, ::1 and localhost: nobody else can reach the server there. */
@@ -76,19 +81,21 @@ export async function loadAdminTls(
   }
   const certFile = join(dataDir, CERT_FILE);
   const keyFile = join(dataDir, KEY_FILE);
+  let kept: AdminTls | undefined;
   if (existsSync(certFile) && existsSync(keyFile)) {
     const cert = readPem(certFile, 'the admin certificate');
     const x509 = parseCert(cert, certFile);
-    if (Date.parse(x509.validTo) - now > RENEW_BEFORE_MS) {
-      return {
-        cert,
-        key: readPem(keyFile, 'the admin key'),
-        fingerprint256: x509.fingerprint256,
-        source: 'self-signed',
-        certFile,
-        created: false,
-      };
-    }
+    const left = Date.parse(x509.validTo) - now;
+    const current: AdminTls = {
+      cert,
+      key: readPem(keyFile, 'the admin key'),
+      fingerprint256: x509.fingerprint256,
+      source: 'self-signed',
+      certFile,
+      created: false,
+    };
+    if (left > RENEW_BEFORE_MS) return current;
+    if (left > 0) kept = { ...current, warning: `valid until ${x509.validTo}` };
   }
   const made = await makeSelfSigned(now);
   try {
@@ -98,11 +105,27 @@ export async function loadAdminTls(
     writeAtomic(keyFile, made.key, 0o600);
     writeAtomic(certFile, made.cert, 0o644);
   } catch (cause) {
-    throw new EdgehookError(
-      ErrorCodes.ADMIN_TLS,
-      `cannot keep the admin certificate in ${dataDir} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`,
-      { cause },
-    );
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT')
+      throw new EdgehookError(
+        ErrorCodes.ADMIN_TLS,
+        `cannot keep the admin certificate in ${dataDir} (${code ?? (cause as Error).message})`,
+        { cause },
+      );
+    // A full disk must not keep the agent (and the UI that shows the full disk) from starting.
+    if (kept)
+      return {
+        ...kept,
+        warning: `the disk is full (${code}): the admin certificate, ${kept.warning}, is not renewed yet; it is at the next start with room`,
+      };
+    return {
+      ...made,
+      fingerprint256: new X509Certificate(made.cert).fingerprint256,
+      source: 'self-signed',
+      certFile,
+      created: true,
+      warning: `the disk is full (${code}): the admin certificate made now is not kept; its fingerprint changes at the next start`,
+    };
   }
   return {
     ...made,
@@ -171,6 +194,11 @@ function parseCert(pem: string, file: string): X509Certificate {
 
 function writeAtomic(file: string, text: string, mode: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, text, { mode });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }

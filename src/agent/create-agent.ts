@@ -321,7 +321,12 @@ export class Agent {
     const { config } = this;
     this.adminToken = loadOrCreateToken(config.dataDir, config.admin.token);
     if (this.adminTls) {
-      if (this.adminTls.created)
+      if (this.adminTls.warning)
+        this.logger.warn(
+          { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
+          this.adminTls.warning,
+        );
+      else if (this.adminTls.created)
         this.logger.info(
           { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
           'made a self-signed certificate for the admin UI',
