@@ -205,7 +205,7 @@ export class OutboxStore {
       trimAttempts: db.prepare(
         `DELETE FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId AND id NOT IN
            (SELECT id FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId ORDER BY id DESC LIMIT @keep)
-         RETURNING @overhead + length(coalesce(response, '')) + length(coalesce(error, '')) AS cost`,
+         RETURNING @overhead + length(CAST(coalesce(response, '') AS BLOB)) + length(CAST(coalesce(error, '') AS BLOB)) AS cost`,
       ),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET status = @status, attempts = attempts + @attempted,
@@ -849,7 +849,12 @@ export class OutboxStore {
    */
   private logAttempt(rec: AttemptRecord, attempts: number): void {
     const response = rec.response ?? null;
-    const cost = ATTEMPT_OVERHEAD + (response?.length ?? 0) + (rec.error?.length ?? 0);
+    // UTF-8 bytes on both sides (trimAttempts gives back what SQLite counts): a JS length
+    // counts an emoji twice and SQLite's length() of text once, which would drift.
+    const cost =
+      ATTEMPT_OVERHEAD +
+      (response ? Buffer.byteLength(response) : 0) +
+      (rec.error ? Buffer.byteLength(rec.error) : 0);
     const max = this.storage.maxBytes;
     const fits = () => this.ledger.bytes + cost <= max;
     if (attempts > MAX_ATTEMPTS_KEPT) this.trimAttempts(rec, MAX_ATTEMPTS_KEPT - 1);

@@ -320,7 +320,7 @@ describe('OutboxStore storage.maxBytes', () => {
     expectBytesTrue(o);
   });
 
-  it('with room, the attempt log keeps the newest attempts of a delivery, and the bytes follow the rows', () => {
+  it('with room, the attempt log keeps the newest attempts of a delivery, and the bytes follow the rows (UTF-8 bytes, also for emoji and accents)', () => {
     const o = open();
     o.store.append([json('e', 1)]);
     for (let i = 0; i < 30; i++) {
@@ -333,8 +333,8 @@ describe('OutboxStore storage.maxBytes', () => {
         attempted: true,
         status: 503,
         durationMs: 1,
-        error: i % 2 ? `HTTP 503 #${i}` : undefined,
-        response: 'e'.repeat(i * 10),
+        error: i % 2 ? `HTTP 503 #${i} — réessayez` : undefined,
+        response: '🔥é'.repeat(i * 5),
       });
       if (i % 4 === 0) o.store.commitResults();
     }

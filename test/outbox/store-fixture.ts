@@ -164,7 +164,8 @@ export function rowCosts(db: Db): number {
       `SELECT total(
          ${EVENT_OVERHEAD} + length(CAST(e.body AS BLOB)) + coalesce(length(e.payload), 0)
          + ${DELIVERY_OVERHEAD} * (SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
-         + (SELECT total(${ATTEMPT_OVERHEAD} + coalesce(length(a.response), 0) + coalesce(length(a.error), 0))
+         + (SELECT total(${ATTEMPT_OVERHEAD} + coalesce(length(CAST(a.response AS BLOB)), 0)
+              + coalesce(length(CAST(a.error AS BLOB)), 0))
             FROM attempts a WHERE a.event_seq = e.seq)
        ) FROM events e`,
     )
