@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { buildCrashAtAck } from '../helpers/crash-at-ack.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
 import { Cleanup, device, integrityCheck, publishPaced, tempDirIn } from './support/rig.js';
@@ -9,8 +10,9 @@ import { Cleanup, device, integrityCheck, publishPaced, tempDirIn } from './supp
 /**
  * Windows that ended while the agent was down are emitted at the next start (README, "Edge
  * processing"). Through a real Mosquitto and the agent started as a user starts it: readings go
- * into open windows, the agent is SIGKILLed before the windows end, stays down past their end,
- * and is started again with nothing more published. The windows arrive with every reading the
+ * into open windows, the agent is SIGKILLed before the windows end — right after it has sent the
+ * PUBACK of the last reading (test/helpers/crash-at-ack.c) — stays down past their end, and is
+ * started again with nothing more published. The windows arrive with every reading the
  * agent had taken in (the open windows were in SQLite, not in the killed process's memory).
  */
 
@@ -54,6 +56,9 @@ endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET} } ]
 admin: { port: 0 }
 `,
   );
+  const crash = buildCrashAtAck();
+  cleanup.add(() => crash.cleanup());
+  agent.env = crash.env;
   cleanup.add(() => agent.kill());
   await agent.start();
 
@@ -78,22 +83,26 @@ admin: { port: 0 }
   // Meter m's readings are m*100 + 1 … m*100 + PER_METER, interleaved across the meters.
   const total = METERS * PER_METER;
   const value = (i: number) => (i % METERS) * 100 + Math.floor(i / METERS) + 1;
-  await publishPaced(
-    dev,
-    total,
-    (i) => ({ topic: `meter/m${i % METERS}`, payload: JSON.stringify({ v: value(i) }) }),
-    { window: 5 },
-  );
-  // Every reading is committed (counted in the same transaction as its window's state).
+  const reading = (i: number) => ({
+    topic: `meter/m${i % METERS}`,
+    payload: JSON.stringify({ v: value(i) }),
+  });
+  await publishPaced(dev, total - 1, reading, { window: 5 });
+  // Every reading but the last is committed (counted in the same transaction as its window's state).
   await waitFor(
-    async () => (await agent.status()).subscriptions[0]!.counts.messages === total,
-    `the agent to take in all ${total} readings`,
+    async () => (await agent.status()).subscriptions[0]!.counts.messages === total - 1,
+    `the agent to take in ${total - 1} readings`,
     10_000,
     50,
   );
+  // The last reading's PUBACK is the agent's last act: whatever it had not stored by then is lost.
   const beforeKill = receiver.delivered.filter((r) => r.json.type.startsWith('meter.')).length;
+  crash.arm();
+  const last = reading(total - 1);
+  await dev.publishAsync(last.topic, last.payload, { qos: 1 });
+  await crash.crashed(agent.proc!);
   const killedAt = Date.now();
-  expect(await agent.kill()).toBeNull();
+  expect(crash.fired(), 'the agent died right after a PUBACK').toBe(true);
   // The windows were still open at the kill: what arrives later was emitted by the next run.
   expect(beforeKill, 'no window may have ended before the kill').toBe(0);
   expect(

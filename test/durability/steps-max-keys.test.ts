@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { AgentProcess, SECRET } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { buildCrashAtAck } from '../helpers/crash-at-ack.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
 import { Cleanup, device, integrityCheck, publishPaced, tempDirIn, waitWithProgress } from './support/rig.js';
@@ -13,7 +14,9 @@ import { Cleanup, device, integrityCheck, publishPaced, tempDirIn, waitWithProgr
  * the agent says so in its log once. Through a real Mosquitto and the agent started as a user
  * starts it: hour-long windows over more meters than maxKeys allows, so an eviction is the only
  * way a window is emitted; deadbands over more tanks, whose readings never move, so a tank is
- * reported again only when its key was evicted.
+ * reported again only when its key was evicted. Half-way the agent dies right after sending a
+ * PUBACK (test/helpers/crash-at-ack.c): what was in state then is evicted (and emitted) by the
+ * next run.
  */
 
 const MAX_KEYS = 5;
@@ -62,6 +65,9 @@ endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET}, ordering: p
 admin: { port: 0 }
 `,
   );
+  const crash = buildCrashAtAck();
+  cleanup.add(() => crash.cleanup());
+  agent.env = crash.env;
   cleanup.add(() => agent.kill());
   await agent.start();
 
@@ -95,7 +101,26 @@ admin: { port: 0 }
   // One outstanding publish at a time. "Least recently used" is to the millisecond (a commit's
   // time), so with only five keys a key can be flushed between two readings of one visit: a
   // visit may come as more than one window, which changes no count below.
-  await publishPaced(dev, plan.length, (i) => plan[i]!, { window: 1 });
+  // Half-way, a crash: the keys in state then (open windows among them) are evicted by the
+  // next run, from what SQLite holds.
+  const half = Math.floor(plan.length / 2);
+  await publishPaced(dev, half - 1, (i) => plan[i]!, { window: 1 });
+  await waitFor(
+    async () =>
+      (await agent.status()).subscriptions.slice(0, 2).reduce((sum, s) => sum + s.counts.messages, 0) >=
+      half - 1,
+    `the agent to take in the first ${half - 1} readings`,
+    10_000,
+    50,
+  );
+  // Killed right after the PUBACK of the next reading: whatever it had not stored by then is lost.
+  crash.arm();
+  await dev.publishAsync(plan[half - 1]!.topic, plan[half - 1]!.payload, { qos: 1 });
+  await crash.crashed(agent.proc!);
+  expect(crash.fired(), 'the agent died right after a PUBACK').toBe(true);
+  const firstRunLog = agent.output;
+  await agent.start();
+  await publishPaced(dev, plan.length - half, (i) => plan[half + i]!, { window: 1 });
 
   const firstById = () => {
     const byId = new Map<string, (typeof receiver.delivered)[number]>();
@@ -166,10 +191,11 @@ admin: { port: 0 }
   expect(metric('edgehook_step_keys_evicted_total{subscription="tank/+"}')).toBe(tanks!.counts.evicted);
   expect(metric('edgehook_messages_total{subscription="meter/+",outcome="held"}')).toBe(meterReadings);
 
-  // Logged once, not once per eviction.
-  const logged = agent.output.split('\n').filter((l) => l.includes('reached processing.maxKeys'));
-  expect(meters!.counts.evicted + tanks!.counts.evicted).toBeGreaterThan(1);
-  expect(logged).toHaveLength(1);
+  // Logged once per run, not once per eviction.
+  const logged = (log: string) => log.split('\n').filter((l) => l.includes('reached processing.maxKeys'));
+  expect(meters!.counts.evicted + tanks!.counts.evicted).toBeGreaterThan(2);
+  expect(logged(firstRunLog)).toHaveLength(1);
+  expect(logged(agent.output)).toHaveLength(1);
 
   expect(await agent.signal('SIGTERM')).toBe(0);
   expect(integrityCheck(join(agent.dataDir, 'edgehook.db'))).toBe('ok');
