@@ -13,8 +13,11 @@ export interface CrashAtAck {
   arm(): void;
   /** The crash happened since the last arm() (the library removes the switch as it fires). */
   fired(): boolean;
-  /** Resolves when the armed crash has killed `proc` (at once when it is already dead). */
-  crashed(proc: ChildProcess): Promise<void>;
+  /**
+   * Resolves when the armed crash has killed `proc` (at once when it is already dead); rejects,
+   * naming what did not happen, when it has not within `timeoutMs`.
+   */
+  crashed(proc: ChildProcess, timeoutMs?: number): Promise<void>;
   cleanup(): void;
 }
 
@@ -42,9 +45,18 @@ export function buildCrashAtAck(): CrashAtAck {
     fired() {
       return !existsSync(control);
     },
-    crashed(proc) {
+    crashed(proc, timeoutMs = 20_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-      return new Promise((resolve) => proc.once('exit', () => resolve()));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no crash within ${timeoutMs} ms: the agent wrote no PUBACK while armed`)),
+          timeoutMs,
+        );
+        proc.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
