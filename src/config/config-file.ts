@@ -6,6 +6,7 @@ import { Document, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml
 import { EdgehookError, ErrorCodes, isEdgehookError } from '../errors.js';
 import { isPlainObject } from '../plain-object.js';
 import { parseConfigText } from './load.js';
+import { mergeList } from './merge-list.js';
 import {
   configSchema,
   endpointSchema,
@@ -193,7 +194,9 @@ export function literal<T>(value: T): T {
  * Writes `next` at `at`, touching only what differs from `current` (both in the schema's
  * parsed form, defaults filled). `given` is what the caller actually sent: a changed key it
  * gave is written as given (so "1GiB" stays "1GiB"); a changed key it left out goes back to its
- * default, i.e. is removed from the file. Unchanged keys keep their text, comments and ${VAR}s.
+ * default, i.e. is removed from the file. Unchanged keys keep their text, comments and ${VAR}s;
+ * a list is updated item by item (mergeList), so the comments of the items an edit leaves alone
+ * stay with them.
  */
 export function mergeInto(
   doc: Document,
@@ -215,9 +218,17 @@ export function mergeInto(
     }
     return;
   }
+  if (
+    Array.isArray(next) &&
+    Array.isArray(current) &&
+    Array.isArray(given) &&
+    mergeList(doc, at, current, next, given, mergeInto)
+  )
+    return;
   if (given === undefined) {
     if (doc.hasIn(at)) doc.deleteIn(at);
   } else {
+    // A scalar over a scalar is changed in place (yaml's set): its style and comment stay.
     doc.setIn(at, literal(given));
   }
 }

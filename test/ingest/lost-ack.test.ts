@@ -3,7 +3,8 @@ import { rmSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Agent } from '../../src/agent/create-agent.js';
-import { SECRET, startAgent, tempDir } from '../helpers/agent.js';
+import { AgentProcess, SECRET, startAgent, tempDir } from '../helpers/agent.js';
+import { buildCrashAtAck } from '../helpers/crash-at-ack.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
@@ -187,6 +188,58 @@ admin: { port: 0 }
 
   expect(receiver.delivered.map((r) => r.json.data)).toEqual([expect.objectContaining({ count: 1, max: 5 })]);
   expect(agent.status().subscriptions[0]!.counts).toMatchObject({
+    messages: 1,
+    held: 1,
+    events: 1,
+    emitted: 1,
+  });
+});
+
+it('a message whose PUBACK was lost as the agent died right after sending it is in its window once after the restart (README, "Edge processing")', async () => {
+  const m = await startMosquitto();
+  cleanup.push(() => m.cleanup());
+  const proxy = new AckEatingProxy();
+  await proxy.start(m.port);
+  cleanup.push(() => proxy.stop());
+  const receiver = await new Receiver([SECRET]).start();
+  cleanup.push(() => receiver.stop());
+  const crash = buildCrashAtAck();
+  cleanup.push(() => crash.cleanup());
+  // The agent as a user starts it, killed by the shim the moment its PUBACK is written: the
+  // message's effect on its window must be on disk by then, or the restart loses it (and the
+  // re-send the broker makes, as it never got the ack, is recognised and not counted again).
+  const agent = new AgentProcess(
+    tempDir('edgehook-lostack-crash-'),
+    `agentId: gw-lost-ack-crash
+mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-ack-crash' }
+subscriptions: [ { topic: 'dev/#', qos: 1, type: dev.window, steps: [ { window: { seconds: 2, path: v } } ] } ]
+endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET} } ]
+admin: { port: 0 }
+`,
+  );
+  agent.env = crash.env;
+  cleanup.push(() => agent.cleanup());
+  await agent.start();
+  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
+
+  proxy.eat = PUBACK;
+  crash.arm();
+  const device = await mqtt.connectAsync(m.url);
+  cleanup.push(() => device.endAsync(true));
+  await device.publishAsync('dev/once', JSON.stringify({ v: 5 }), { qos: 1 });
+  await crash.crashed(agent.proc!);
+  expect(crash.fired()).toBe(true);
+  expect(proxy.seen.cut).toBe(1);
+  expect(receiver.delivered).toHaveLength(0);
+
+  await agent.start();
+  await waitFor(() => proxy.seen.dupPublish >= 1, 'the broker to send the message again (DUP)', 20_000);
+  await waitFor(() => proxy.seen.acksForwarded >= 1, 'the redelivery to be acked', 10_000);
+  await waitFor(() => receiver.delivered.length >= 1, 'the window to close and be delivered', 10_000);
+  await waitFor(async () => (await agent.status()).outbox.pending === 0, 'the outbox to settle', 10_000);
+
+  expect(receiver.delivered.map((r) => r.json.data)).toEqual([expect.objectContaining({ count: 1, max: 5 })]);
+  expect((await agent.status()).subscriptions[0]!.counts).toMatchObject({
     messages: 1,
     held: 1,
     events: 1,
