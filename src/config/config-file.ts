@@ -7,6 +7,7 @@ import { EdgehookError, ErrorCodes, isEdgehookError } from '../errors.js';
 import { isPlainObject } from '../plain-object.js';
 import { parseConfigText } from './load.js';
 import { mergeList } from './merge-list.js';
+import { literal, type PathSegment } from './yaml-literal.js';
 import {
   configSchema,
   endpointSchema,
@@ -25,7 +26,7 @@ import {
  * fsync'd, renamed over the original.
  */
 
-export type PathSegment = string | number;
+export { literal, type PathSegment };
 
 export interface ConfigProblem {
   /** rendered like the config file's errors: "endpoints[2].url" */
@@ -176,19 +177,6 @@ export function writeAtomic(file: string, text: string): void {
 }
 
 // ---- editing helpers ----------------------------------------------------------------------
-
-/**
- * Values that come from the API are literal: a "${" in them must not read the agent's
- * environment when the file is loaded again, so it is written as "$${" (load.ts unescapes it).
- */
-export function literal<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('${', '$${') as T;
-  if (Array.isArray(value)) return value.map(literal) as T;
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, literal(v)])) as T;
-  }
-  return value;
-}
 
 /**
  * Writes `next` at `at`, touching only what differs from `current` (both in the schema's

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type Document, isMap, isSeq, type Node } from 'yaml';
 import { isPlainObject } from '../plain-object.js';
-import { literal, type PathSegment } from './config-file.js';
+import { literal, type PathSegment } from './yaml-literal.js';
 
 /**
  * A list in the config file edited item by item (docs/architecture.md "Configuration file"),
