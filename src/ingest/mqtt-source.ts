@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
+import { connectMqtt } from './mqtt-connect.js';
 import { hookedIncomingStore, interceptSend, type SendPacket, setReconnectPeriod } from './mqtt-internals.js';
 import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
@@ -139,7 +140,7 @@ export class MqttSource {
       ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       ...(cfg.tls ? tlsOptions(cfg.tls) : {}),
     };
-    const client = mqtt.connect(this.deps.url, options);
+    const client = connectMqtt(this.deps.url, options);
     this.client = client;
     // Handlers go on before connecting: messages queued in the session arrive with CONNACK.
     client.handleMessage = (packet, cb) => {
