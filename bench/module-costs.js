@@ -8,6 +8,8 @@
 // runs. `--alone`: each module on its own on top of bare node instead of one after the other.
 // See BENCHMARKS.md "Memory: where the MB go".
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -19,6 +21,8 @@ const opt = (name, dflt) => {
 const root = resolve(opt('root', join(import.meta.dirname, '..')));
 const runs = Number(opt('runs', 3));
 const alone = args.includes('--alone');
+/** Each child opens its outbox in a fresh directory under this one, removed at the end. */
+const tmp = mkdtempSync(join(tmpdir(), 'edgehook-costs-'));
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 const nm = (p) => pathToFileURL(join(root, 'node_modules', p)).href;
 
@@ -30,7 +34,7 @@ const STEPS = [
   ['yaml + config loading', `await import(${JSON.stringify(dist('config/load.js'))})`],
   [
     'better-sqlite3 + an open outbox',
-    `{ const m = await import(${JSON.stringify(dist('outbox/open-db.js'))}); await import(${JSON.stringify(dist('outbox/outbox-store.js'))}); globalThis.keep = m.openDb(':memory:'); }`,
+    `{ const m = await import(${JSON.stringify(dist('outbox/open-db.js'))}); await import(${JSON.stringify(dist('outbox/outbox-store.js'))}); globalThis.keep = m.openDb((await import('node:fs')).mkdtempSync(${JSON.stringify(join(tmp, 'run-'))})); }`,
   ],
   ['mqtt.js (+ MqttSource)', `await import(${JSON.stringify(dist('ingest/mqtt-source.js'))})`],
   ['undici dispatchers (+ delivery)', `await import(${JSON.stringify(dist('delivery/dispatcher.js'))})`],
@@ -92,3 +96,4 @@ if (alone) {
     console.log(`${label.padEnd(40)} +${MB(d)} MB RSS (+${MB(h)} MB heap)  = ${MB(total)} MB`);
   });
 }
+rmSync(tmp, { recursive: true, force: true });
