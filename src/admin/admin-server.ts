@@ -1,5 +1,11 @@
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { systemClock, type Clock } from '../clock.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -33,7 +39,13 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   // forceCloseConnections: stopping the agent must not wait on a browser's connections (an
   // EventSource between frames, a socket opened ahead for a next request): Node's close() only
   // drops idle keep-alive ones, and those others would hold the stop for minutes.
-  const options = { logger: false, trustProxy: false, bodyLimit: 1024 * 1024, forceCloseConnections: true };
+  const options = {
+    logger: false,
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    schemaController: { compilersFactory: lazySchemaCompilers() },
+  };
   let app: FastifyInstance;
   try {
     // The HTTPS instance routes exactly like the HTTP one; only its server type differs.
@@ -113,4 +125,31 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
 
 function credential(req: FastifyRequest): string | undefined {
   return bearerToken(req.headers.authorization) ?? cookieValue(req.headers.cookie, COOKIE_NAME);
+}
+
+type SchemaCompilers = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+
+/**
+ * Fastify's default schema compilers (ajv and fast-json-stringify, a few MB of heap: BENCHMARKS.md
+ * "Memory: where the MB go"), built when a route with a schema first needs them. No route here
+ * has one, so an agent never loads them; a route given a schema still gets the same compilers.
+ * They are resolved from fastify's own dependencies, as fastify does.
+ */
+function lazySchemaCompilers(): SchemaCompilers {
+  type Factory = (...args: unknown[]) => unknown;
+  const fromFastify = createRequire(createRequire(import.meta.url).resolve('fastify'));
+  let validator: Factory | undefined;
+  let serializer: Factory | undefined;
+  const compilers = {
+    buildValidator: (...args: unknown[]) => {
+      validator ??= (fromFastify('@fastify/ajv-compiler') as () => Factory)();
+      return validator(...args);
+    },
+    buildSerializer: (...args: unknown[]) => {
+      serializer ??= (fromFastify('@fastify/fast-json-stringify-compiler') as () => Factory)();
+      return serializer(...args);
+    },
+  };
+  // Same call shape as fastify's own factories; their types name packages not ours to import.
+  return compilers as unknown as SchemaCompilers;
 }

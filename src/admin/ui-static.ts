@@ -1,16 +1,13 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { extname, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 /**
  * Serves the built admin UI (renderer/ → dist/ui): index.html at `/`, Vite's hashed files under
  * `/assets/`. The admin server's auth hook runs first, so these need the token like the API
- * (the /login link sets the cookie, then redirects here).
- *
- * A handful of small files read on request: no static-file plugin (no new dependency), and a
- * rebuilt UI shows up without restarting the agent.
+ * (the /login link sets the cookie, then redirects here). The files are served by ui-files.ts,
+ * loaded with the first page.
  */
 
 /**
@@ -32,7 +29,7 @@ export const UI_CSP = [
   "form-action 'self'",
 ].join('; ');
 
-const CONTENT_TYPES: Record<string, string> = {
+export const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -49,9 +46,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** A name Vite emits under assets/: letters, digits, "-", "_", ".", no leading dot. */
-const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-
 /**
  * Where the built UI is. Compiled, this module is dist/admin/ui-static.js and the UI dist/ui.
  * Run from source (vitest, tsx) it is src/admin/ui-static.ts, and the UI is still built into
@@ -64,62 +58,29 @@ export function defaultUiDir(): string {
   return built;
 }
 
+export interface UiHandlers {
+  index(reply: FastifyReply): Promise<FastifyReply>;
+  asset(name: string, reply: FastifyReply): Promise<FastifyReply>;
+}
+
+/**
+ * The UI's routes, registered at start; this module and its handlers are loaded on the first
+ * request for a page (README "Memory").
+ */
 export function registerUi(app: FastifyInstance, uiDir: string): void {
-  const root = resolve(uiDir);
-  const assets = resolve(root, 'assets');
-
-  const securityHeaders = (reply: FastifyReply) =>
-    reply
-      .header('content-security-policy', UI_CSP)
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'no-referrer')
-      .header('cross-origin-opener-policy', 'same-origin')
-      .header('cross-origin-resource-policy', 'same-origin');
-
-  const notFound = (reply: FastifyReply, what: string) =>
-    securityHeaders(reply)
-      .code(404)
-      .header('cache-control', 'no-store')
-      .send({ error: `${what} not found`, code: 'EDGEHOOK_ERR_NOT_FOUND' });
-
-  const sendIndex = async (_req: unknown, reply: FastifyReply) => {
-    const body = await readFile(resolve(root, 'index.html')).catch(() => undefined);
-    if (!body) {
-      return securityHeaders(reply)
-        .code(404)
-        .header('cache-control', 'no-store')
-        .send({
-          error: `the admin UI is not built (no ${resolve(root, 'index.html')}): run npm run build`,
-          code: 'EDGEHOOK_ERR_NOT_FOUND',
-        });
-    }
-    // Revalidated every time: it names the hashed assets of the current build.
-    return securityHeaders(reply)
-      .type(CONTENT_TYPES['.html']!)
-      .header('cache-control', 'no-cache')
-      .send(body);
-  };
+  let handlers: Promise<UiHandlers> | undefined;
+  const load = () =>
+    (handlers ??= import('./ui-files.js').then(
+      (m) => m.uiHandlers(uiDir),
+      (err: unknown) => {
+        handlers = undefined;
+        throw err;
+      },
+    ));
+  const sendIndex = async (_req: unknown, reply: FastifyReply) => (await load()).index(reply);
   app.get('/', sendIndex);
   app.get('/index.html', sendIndex);
-
-  app.get('/assets/*', async (req, reply) => {
-    const rest = (req.params as { '*': string })['*'];
-    // One plain file name: no "..", no separators, no encoded tricks (Fastify has decoded %2F
-    // already, so a slash here came from the URL either way).
-    if (!ASSET_NAME.test(rest) || rest.includes('..')) return notFound(reply, 'file');
-    const file = resolve(assets, rest);
-    if (!file.startsWith(assets + sep)) return notFound(reply, 'file');
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) return notFound(reply, 'file');
-    const body = await readFile(file);
-    return (
-      securityHeaders(reply)
-        .type(CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream')
-        // The name carries a content hash: a changed file gets a new name. "private": these
-        // answers need the admin token, so no shared cache may keep them.
-        .header('cache-control', 'private, max-age=31536000, immutable')
-        .header('last-modified', info.mtime.toUTCString())
-        .send(body)
-    );
-  });
+  app.get('/assets/*', async (req, reply) =>
+    (await load()).asset((req.params as { '*': string })['*'], reply),
+  );
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
+import { connectMqtt } from './mqtt-connect.js';
 import { hookedIncomingStore, interceptSend, type SendPacket, setReconnectPeriod } from './mqtt-internals.js';
 import type { Config, SubscriptionConfig } from '../config/schema.js';
 import type { Clock } from '../clock.js';
@@ -18,7 +19,7 @@ import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
  * message. So the callback runs at once, and the PUBACK/PUBREC it triggers is held back here
  * until the group commit that holds its event is done and on disk (group commit, docs/architecture.md "The promise";
  * the sync runs off the event loop, see OutboxStore.afterDurable). MAX_HELD bounds how many
- * messages wait at once; the broker's in-flight window does not (see MAX_HELD).
+ * messages wait at once; with MQTT 5 the broker's in-flight window is set below it (RECEIVE_MAXIMUM).
  *
  * mqtt.js 5.16 is pinned: the internals this relies on are all in mqtt-internals.ts.
  */
@@ -33,6 +34,13 @@ import { DISK_RETRY_MS } from '../outbox/disk-guard.js';
  */
 const MAX_HELD = 2000;
 const RESUME_AT = 1000;
+/**
+ * MQTT 5's Receive Maximum (MQTT 5 §3.1.2.11.3, §4.9): the broker sends at most this many QoS 1/2
+ * messages ahead of their PUBACK/PUBCOMP, so with MQTT 5 it stops before MAX_HELD is reached
+ * and the socket is not parked for them. One below MAX_HELD, because the park starts at
+ * MAX_HELD; it stays for MQTT 3.1.1 (no such limit), QoS 0 and a broker that ignores the limit.
+ */
+export const RECEIVE_MAXIMUM = MAX_HELD - 1;
 
 /** How long stop() waits for the sync of the last commit before it closes the connection. */
 const STOP_SYNC_WAIT_MS = 5000;
@@ -125,12 +133,14 @@ export class MqttSource {
       // mqtt-packet's default cache pre-builds a Buffer for each of the 65,536 packet ids:
       // about 10 MB of RSS on a gateway, for a saving of one 2-byte allocation per packet.
       writeCache: false,
-      ...(v5 ? { properties: { sessionExpiryInterval: cfg.sessionExpirySeconds } } : {}),
+      ...(v5
+        ? { properties: { sessionExpiryInterval: cfg.sessionExpirySeconds, receiveMaximum: RECEIVE_MAXIMUM } }
+        : {}),
       ...(cfg.username !== undefined ? { username: cfg.username } : {}),
       ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       ...(cfg.tls ? tlsOptions(cfg.tls) : {}),
     };
-    const client = mqtt.connect(this.deps.url, options);
+    const client = connectMqtt(this.deps.url, options);
     this.client = client;
     // Handlers go on before connecting: messages queued in the session arrive with CONNACK.
     client.handleMessage = (packet, cb) => {
@@ -435,6 +445,7 @@ export class MqttSource {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    const parked = this.pausedRead !== undefined;
     this.clearPaused();
     const client = this.client;
     if (!client) return;
@@ -455,7 +466,11 @@ export class MqttSource {
     ]);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // A parked socket (readNextOrPause) is never read to its end, so a graceful end would wait
+    // for its close for ever: it is closed at once instead (no DISCONNECT; the session stays).
+    const force = parked || this.pausedRead !== undefined;
+    this.clearPaused();
+    await new Promise<void>((resolve) => client.end(force, {}, () => resolve()));
     this.setConnected(false);
   }
 }

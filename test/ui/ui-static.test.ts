@@ -173,3 +173,36 @@ describe('the browser the UI tests drive', () => {
     expect(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`).toBe(true);
   });
 });
+
+describe('the admin server loads its schema compilers only for a route with a schema', () => {
+  it('validates a body and serializes a reply by schema, as Fastify does by default', async () => {
+    const app = await createAdminServer({
+      token: 'a-token-of-enough-length',
+      host: '127.0.0.1',
+      allowedHosts: [],
+      logger: silentLogger(),
+      status: () => ({}) as AgentStatus,
+    });
+    app.post(
+      '/schema-probe',
+      {
+        schema: {
+          body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } },
+          response: { 200: { type: 'object', properties: { n: { type: 'integer' } } } },
+        },
+      },
+      async (req) => ({ n: (req.body as { n: number }).n, dropped: 'by the serializer' }),
+    );
+    const headers = {
+      host: '127.0.0.1',
+      authorization: 'Bearer a-token-of-enough-length',
+      origin: 'http://127.0.0.1',
+    };
+    const bad = await app.inject({ method: 'POST', url: '/schema-probe', headers, payload: { n: 'x' } });
+    expect(bad.statusCode).toBe(400);
+    const good = await app.inject({ method: 'POST', url: '/schema-probe', headers, payload: { n: 3 } });
+    expect(good.statusCode).toBe(200);
+    expect(good.json()).toEqual({ n: 3 });
+    await app.close();
+  });
+});
