@@ -132,7 +132,9 @@ const TARGETS = {
   stepsVsParallel: 0.5,
   batchedVsCeiling: 0.8,
   p99Ms: 25,
-  rssBytes: 90 * 1024 * 1024,
+  /** p99 from the first event of the fixed-rate warm-up (the agent's first seconds on the path). */
+  p99FirstMs: 100,
+  rssBytes: 110 * 1024 * 1024,
   firstDeliveryMs: 2000,
   backoffCapMs: 30_000,
   drainPerSec: 5000,
@@ -341,6 +343,7 @@ function rateOf(events, firstUs, lastUs) {
  */
 async function latencyRun(topic) {
   const atRate = Math.round(RATE * S.warmRateSeconds);
+  await receiver.call('clearWarm');
   const warmBefore = (await receiver.call('stats')).warm;
   await publish(topic, atRate, { kind: 'w', mode: 'rate', maxMs: S.warmRateSeconds * 1000 + 10_000 });
   await waitFor(
@@ -362,6 +365,10 @@ async function latencyRun(topic) {
     p99Ms: lat.p99 / 1000,
     maxMs: lat.max / 1000,
     meanMs: lat.mean / 1000,
+    // From the first event of the fixed-rate warm-up: the agent's first seconds on this path.
+    withWarmUp: st.latencyWithWarmUpUs?.n
+      ? { p99Ms: st.latencyWithWarmUpUs.p99 / 1000, maxMs: st.latencyWithWarmUpUs.max / 1000 }
+      : undefined,
     partial: !!st.partial,
     outOfOrder: st.outOfOrder,
     duplicates: st.duplicates,
@@ -557,7 +564,7 @@ async function phaseAgent(name, ordering, events, batch, subscription) {
     const latency = batch ? undefined : await latencyRun(topic);
     if (latency)
       log(
-        `${name} latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}, max ${fmtMs(latency.maxMs)}`,
+        `${name} latency @${RATE}/s: p50 ${fmtMs(latency.p50Ms)}, p99 ${fmtMs(latency.p99Ms)}, max ${fmtMs(latency.maxMs)}${latency.withWarmUp ? `; from the warm-up's first event p99 ${fmtMs(latency.withWarmUp.p99Ms)}, max ${fmtMs(latency.withWarmUp.maxMs)}` : ''}`,
       );
     const thr = await throughputRun(topic, events, agent.pid, agent);
     const hwm = readRss(agent.pid)?.hwm;
@@ -901,6 +908,15 @@ function buildRows() {
       `p99 ≤ ${TARGETS.p99Ms} ms`,
       l ? verdict(l.p99Ms <= TARGETS.p99Ms) : '—',
     );
+    const w = l?.withWarmUp;
+    if (w)
+      row(
+        `Latency p99 / max @${RATE}/s from the warm-up's first event, edgehook ${k === 'parallel' ? 'parallel-64' : k === 'steps' ? 'parallel-64 + steps' : k}`,
+        `${fmtMs(w.p99Ms)} / ${fmtMs(w.maxMs)}`,
+        '',
+        `p99 ≤ ${TARGETS.p99FirstMs} ms`,
+        verdict(w.p99Ms <= TARGETS.p99FirstMs),
+      );
   }
   const us = (v) => (v == null || !Number.isFinite(v) ? '—' : `${Math.round(v)} µs`);
   const bu = R.bridge?.cpuUsPerEvent;
@@ -933,7 +949,7 @@ function buildRows() {
       `Peak RSS under load, edgehook ${k} (VmHWM)`,
       fmtMB(R[k].peakRss),
       ratio(R[k].peakRss, R.bridge?.peakRss, 'bridge'),
-      '≤ 90 MB',
+      `≤ ${TARGETS.rssBytes / 1024 / 1024} MB`,
       verdict(R[k].peakRss <= TARGETS.rssBytes),
     );
   }

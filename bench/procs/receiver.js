@@ -16,6 +16,11 @@ let secret = '';
 let listening = false;
 const sockets = new Set();
 let stats = freshStats();
+/**
+ * Latencies of warm-up events since the last clearWarm (kept across reset): with the measured
+ * ones they give the latency from the agent's first second on a path, not only after warm-up.
+ */
+let warmLatenciesUs = [];
 
 function freshStats() {
   return {
@@ -80,6 +85,7 @@ function record(body, headers, at) {
     const d = ev?.data;
     if (d?.k !== 'd') {
       stats.warm++;
+      if (typeof d?.t === 'number') warmLatenciesUs.push(at - d.t);
       continue;
     }
     counted = true;
@@ -158,11 +164,16 @@ rpcServe({
     stats = freshStats();
     return true;
   },
+  clearWarm() {
+    warmLatenciesUs = [];
+    return true;
+  },
   stats(args) {
     const { latenciesUs, ids, ...rest } = stats;
     return {
       ...rest,
       latencyUs: args.latency ? summarize(latenciesUs) : undefined,
+      latencyWithWarmUpUs: args.latency ? summarize(warmLatenciesUs.concat(latenciesUs)) : undefined,
       uniqueIds: ids.size,
       ...(args.raw ? { raw: latenciesUs } : {}),
     };
