@@ -71,7 +71,7 @@ export class MqttSource {
   private commitScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Packet ids whose event is not committed yet: their PUBACK/PUBREC waits. */
-  private readonly awaitingCommit = new Set<number>();
+  private readonly awaitingCommit = new Map<number, number>(); // packet id → its connection (generation)
   private readonly heldAcks = new Map<number, { packet: Packet; generation: number }>();
   private generation = 0;
   /** mqtt.js's "go on with the next packet", held while MAX_HELD messages are in memory. */
@@ -293,7 +293,7 @@ export class MqttSource {
       // An id we never acked cannot have been reused by the broker: compare it like a DUP.
       const resend = packet.dup || this.neverAcked.delete(messageId);
       event.mqtt = { messageId, qos: packet.qos as 1 | 2, dup: resend };
-      this.awaitingCommit.add(messageId);
+      this.awaitingCommit.set(messageId, this.generation);
     }
     this.batch.push({ event, messageId, generation: this.generation });
     this.scheduleFlush();
@@ -419,9 +419,12 @@ export class MqttSource {
   }
 
   private release(messageId: number, qos1: boolean, generation: number): void {
-    this.awaitingCommit.delete(messageId);
-    const held = this.heldAcks.get(messageId);
-    this.heldAcks.delete(messageId);
+    // The same packet sent again on a newer connection may wait for a commit of its own: its
+    // place in awaitingCommit and its held ack are its own, not this copy's.
+    if (this.awaitingCommit.get(messageId) === generation) this.awaitingCommit.delete(messageId);
+    const entry = this.heldAcks.get(messageId);
+    const held = entry !== undefined && entry.generation <= generation ? entry : undefined;
+    if (held) this.heldAcks.delete(messageId);
     if (
       generation !== this.generation ||
       !this.client?.connected ||
