@@ -99,6 +99,12 @@ class AckEatingProxy {
     this.port = (this.server.address() as AddressInfo).port;
   }
 
+  /** Cuts every connection now (the agent reconnects through the proxy). */
+  cutNow(): void {
+    this.seen.cut++;
+    for (const s of this.sockets) s.destroy();
+  }
+
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -154,6 +160,44 @@ admin: { port: 0 }
     expect(agent.status().outbox.received).toBe(1);
   });
 }
+
+it('the connection lost while a commit waits for its sync: the copy the broker sends again on the new connection is acked (the first copy’s release does not take its ack)', async () => {
+  const m = await startMosquitto();
+  cleanup.push(() => m.cleanup());
+  const proxy = new AckEatingProxy();
+  await proxy.start(m.port);
+  cleanup.push(() => proxy.stop());
+  const dataDir = tempDir('edgehook-lostack-');
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const agent: Agent = await startAgent(
+    `agentId: gw-lost-conn
+mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-conn' }
+subscriptions: [ { topic: 'dev/#', qos: 1 } ]
+admin: { port: 0 }
+`,
+    { dataDir },
+  );
+  cleanup.push(() => agent.stop());
+  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
+  // The disk's sync is held by the test: each commit's acks wait for it, as on a slow SD card.
+  const outbox = agent.outbox!;
+  const syncs: (() => void)[] = [];
+  const realAfterDurable = outbox.afterDurable.bind(outbox);
+  outbox.afterDurable = (done) => syncs.push(() => realAfterDurable(done));
+
+  const device = await mqtt.connectAsync(m.url);
+  cleanup.push(() => device.endAsync(true));
+  await device.publishAsync('dev/once', JSON.stringify({ i: 0 }), { qos: 1 });
+  await waitFor(() => syncs.length === 1, 'the first copy committed, its sync pending');
+  proxy.cutNow();
+  await waitFor(() => proxy.seen.dupPublish >= 1, 'the broker to send the message again (DUP)', 20_000);
+  await waitFor(() => syncs.length === 2, 'the second copy committed (a recognised redelivery)', 10_000);
+  // The first copy's sync ends first: its release must leave the new copy's held PUBACK alone.
+  for (const sync of syncs.splice(0)) sync();
+  outbox.afterDurable = realAfterDurable;
+  await waitFor(() => proxy.seen.acksForwarded >= 1, 'the PUBACK of the copy sent again', 10_000);
+  expect(agent.status().outbox.received).toBe(1);
+});
 
 it('a message redelivered because its PUBACK was lost is added to its window once (README, "Edge processing")', async () => {
   const m = await startMosquitto();
