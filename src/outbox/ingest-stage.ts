@@ -4,7 +4,8 @@ import type { NewEvent } from './outbox-store.js';
  * Work that joins the ingest commit (docs/architecture.md, "The promise"): Sparkplug B alias
  * learning, edge-processing steps. The outbox calls `process` inside the transaction that
  * stores the message's events, once per message that is not a recognised redelivery, in
- * arrival order, within a savepoint of its own.
+ * arrival order (in a savepoint of its own only when the group is stored again because a
+ * message did not fit: then a message that does not fit is undone alone).
  *
  * - It returns the events to store for that message: none (filtered out, held in state), the
  *   message itself, or several (split). An event with `rejected` set is kept as rejected.
