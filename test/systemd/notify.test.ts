@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { skipNote } from '../helpers/skip-note.js';
 import { SystemdNotifier } from '../../src/systemd/notify.js';
 import { tempDir } from '../helpers/agent.js';
 import { waitFor } from '../helpers/net.js';
@@ -106,7 +107,11 @@ describe('SystemdNotifier', () => {
 
   // Needs systemd-notify; skipped only outside CI on a machine without systemd (haveSystemdNotify).
   it.skipIf(!haveSystemdNotify())(
-    'reaches a real notification socket through the real systemd-notify',
+    skipNote(
+      'reaches a real notification socket through the real systemd-notify',
+      !haveSystemdNotify(),
+      'systemd-notify',
+    ),
     async () => {
       const dir = tempDir('edgehook-sock-');
       cleanup.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { skipNote } from '../helpers/skip-note.js';
 import { renderUnit, UNIT_DEFAULTS } from '../../src/systemd/unit-file.js';
 import { launcherNodeFlags } from '../../src/cli/launcher-flags.js';
 import { ROOT, tempDir } from '../helpers/agent.js';
@@ -72,7 +73,11 @@ describe('the systemd unit', () => {
 
   // Needs /usr/bin/systemd-analyze; skipped only outside CI on a machine without systemd.
   it.skipIf(!haveAnalyze)(
-    'what `edgehook service print` renders for this machine passes systemd-analyze verify',
+    skipNote(
+      'what `edgehook service print` renders for this machine passes systemd-analyze verify',
+      !haveAnalyze,
+      '/usr/bin/systemd-analyze',
+    ),
     async () => {
       const r = await cli(['service', 'print', '--user', 'root']);
       expect(r.code).toBe(0);
@@ -120,38 +125,41 @@ describe('the systemd unit', () => {
 });
 
 // Needs systemd-notify; skipped only outside CI on a machine without systemd (haveSystemdNotify).
-describe.skipIf(!haveSystemdNotify())('edgehook run under systemd (a fake notification socket)', () => {
-  it('sends READY=1 once it serves, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM', async () => {
-    const d = dir();
-    const socket = await new FakeNotifySocket(d).start();
-    cleanup.push(() => socket.stop());
-    const config = join(d, 'edgehook.yaml');
-    writeFileSync(
-      config,
-      `mqtt: { url: embedded, embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`,
-    );
-    const proc = spawn(process.execPath, [BIN, 'run', '--config', config, '--data-dir', join(d, 'data')], {
-      env: { ...ENV, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '1000000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+describe.skipIf(!haveSystemdNotify())(
+  skipNote('edgehook run under systemd (a fake notification socket)', !haveSystemdNotify(), 'systemd-notify'),
+  () => {
+    it('sends READY=1 once it serves, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM', async () => {
+      const d = dir();
+      const socket = await new FakeNotifySocket(d).start();
+      cleanup.push(() => socket.stop());
+      const config = join(d, 'edgehook.yaml');
+      writeFileSync(
+        config,
+        `mqtt: { url: embedded, embedded: { port: ${await freePort()} } }\nadmin: { port: 0 }\n`,
+      );
+      const proc = spawn(process.execPath, [BIN, 'run', '--config', config, '--data-dir', join(d, 'data')], {
+        env: { ...ENV, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '1000000' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      proc.stdout.on('data', (c) => (out += c));
+      proc.stderr.on('data', (c) => (out += c));
+      cleanup.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
+
+      await waitFor(() => socket.having('READY=1').length === 1, 'READY=1', 20_000);
+      // Ready means ready: the admin server already answers.
+      expect(out).toMatch(/Admin UI: http/);
+      expect(socket.messages[0]).toMatch(/^READY=1\nSTATUS=running; admin UI http:\/\/127\.0\.0\.1:\d+$/);
+      await waitFor(() => socket.having('WATCHDOG=1').length >= 2, 'two watchdog pings (every 500 ms)', 5000);
+
+      const exited = new Promise<number | null>((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(socket.having('STOPPING=1')).toHaveLength(1);
+      const stoppingAt = socket.messages.findIndex((m) => m.startsWith('STOPPING=1'));
+      expect(stoppingAt).toBeGreaterThan(socket.messages.findIndex((m) => m.startsWith('READY=1')));
+      // The agent removed its address record on the way out.
+      expect(existsSync(join(d, 'data', 'agent.json'))).toBe(false);
     });
-    let out = '';
-    proc.stdout.on('data', (c) => (out += c));
-    proc.stderr.on('data', (c) => (out += c));
-    cleanup.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
-
-    await waitFor(() => socket.having('READY=1').length === 1, 'READY=1', 20_000);
-    // Ready means ready: the admin server already answers.
-    expect(out).toMatch(/Admin UI: http/);
-    expect(socket.messages[0]).toMatch(/^READY=1\nSTATUS=running; admin UI http:\/\/127\.0\.0\.1:\d+$/);
-    await waitFor(() => socket.having('WATCHDOG=1').length >= 2, 'two watchdog pings (every 500 ms)', 5000);
-
-    const exited = new Promise<number | null>((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(socket.having('STOPPING=1')).toHaveLength(1);
-    const stoppingAt = socket.messages.findIndex((m) => m.startsWith('STOPPING=1'));
-    expect(stoppingAt).toBeGreaterThan(socket.messages.findIndex((m) => m.startsWith('READY=1')));
-    // The agent removed its address record on the way out.
-    expect(existsSync(join(d, 'data', 'agent.json'))).toBe(false);
-  });
-});
+  },
+);
