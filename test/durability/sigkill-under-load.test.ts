@@ -12,6 +12,7 @@ import {
   publishPaced,
   seededRandom,
   tempDirIn,
+  waitSubscribed,
   waitWithProgress,
 } from './support/rig.js';
 
@@ -52,17 +53,7 @@ admin: { port: 0 }
 
   const dev = await device(mosq.url, 'device-kill', cleanup);
   // The subscription is in place (and the session exists) once a probe comes out at the receiver.
-  let probes = 0;
-  await waitFor(
-    async () => {
-      await dev.publishAsync('load/probe', JSON.stringify({ probe: probes++ }), { qos: 1 });
-      // Any request shows the subscription, whatever its signature (asserted below, by name).
-      return receiver.requests.some((r) => r.json.topic === 'load/probe');
-    },
-    'the agent to subscribe',
-    20_000,
-    250,
-  );
+  const probes = await waitSubscribed(dev, receiver, 'load/probe');
 
   const progress = { published: 0 };
   let killsDone = 0;

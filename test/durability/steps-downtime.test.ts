@@ -5,7 +5,7 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { buildCrashAtAck } from '../helpers/crash-at-ack.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
-import { Cleanup, device, integrityCheck, publishPaced, tempDirIn } from './support/rig.js';
+import { Cleanup, device, integrityCheck, publishPaced, tempDirIn, waitSubscribed } from './support/rig.js';
 
 /**
  * Windows that ended while the agent was down are emitted at the next start (README, "Edge
@@ -63,16 +63,7 @@ admin: { port: 0 }
   await agent.start();
 
   const dev = await device(mosq.url, 'device-downtime', cleanup);
-  let probes = 0;
-  await waitFor(
-    async () => {
-      await dev.publishAsync('probe', JSON.stringify({ probe: probes++ }), { qos: 1 });
-      return receiver.delivered.some((r) => r.json.topic === 'probe');
-    },
-    'the agent to subscribe',
-    20_000,
-    250,
-  );
+  await waitSubscribed(dev, receiver, 'probe');
 
   // Start just after a window's start (windows are aligned to the clock), so every reading
   // falls into the same window and the kill comes well before it ends.

@@ -6,7 +6,15 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { buildCrashAtAck } from '../helpers/crash-at-ack.js';
 import { Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/net.js';
-import { Cleanup, device, integrityCheck, publishPaced, tempDirIn, waitWithProgress } from './support/rig.js';
+import {
+  Cleanup,
+  device,
+  integrityCheck,
+  publishPaced,
+  tempDirIn,
+  waitWithProgress,
+  waitSubscribed,
+} from './support/rig.js';
 
 /**
  * Step state is bounded (README, "Edge processing", processing.maxKeys): past it the least
@@ -72,16 +80,7 @@ admin: { port: 0 }
   await agent.start();
 
   const dev = await device(mosq.url, 'device-maxkeys', cleanup);
-  let probes = 0;
-  await waitFor(
-    async () => {
-      await dev.publishAsync('probe', JSON.stringify({ probe: probes++ }), { qos: 1 });
-      return receiver.delivered.some((r) => r.json.topic === 'probe');
-    },
-    'the agent to subscribe',
-    20_000,
-    250,
-  );
+  await waitSubscribed(dev, receiver, 'probe');
 
   // Rounds over every meter (a few readings each) with a tank reading between meters: each
   // visit finds its key evicted since the last one (more than maxKeys others came between).

@@ -12,6 +12,7 @@ import {
   publishPaced,
   seededRandom,
   tempDirIn,
+  waitSubscribed,
   waitWithProgress,
 } from './support/rig.js';
 
@@ -77,16 +78,7 @@ admin: { port: 0 }
   await agent.start();
 
   const dev = await device(mosq.url, 'device-steps', cleanup);
-  let probes = 0;
-  await waitFor(
-    async () => {
-      await dev.publishAsync('probe', JSON.stringify({ probe: probes++ }), { qos: 1 });
-      return receiver.delivered.some((r) => r.json.topic === 'probe');
-    },
-    'the agent to subscribe',
-    20_000,
-    250,
-  );
+  await waitSubscribed(dev, receiver, 'probe');
 
   // A level that steps up by the band every 100 readings and jitters by 0.1 in between: with its
   // last reported value kept, exactly one report per step; were it lost at a kill, the first

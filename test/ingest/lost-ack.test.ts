@@ -117,28 +117,40 @@ afterEach(async () => {
   cleanup = [];
 });
 
-for (const qos of [1, 2] as const) {
-  it(`QoS ${qos}: a message redelivered because its ${qos === 1 ? 'PUBACK' : 'PUBREC'} was lost is stored once, with one webhook-id`, async () => {
-    const m = await startMosquitto();
-    cleanup.push(() => m.cleanup());
-    const proxy = new AckEatingProxy();
-    await proxy.start(m.port);
-    cleanup.push(() => proxy.stop());
-    const receiver = await new Receiver([SECRET]).start();
-    cleanup.push(() => receiver.stop());
-    const dataDir = tempDir('edgehook-lostack-');
-    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const agent: Agent = await startAgent(
-      `agentId: gw-lost-ack
-mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-ack-${qos}' }
-subscriptions: [ { topic: 'dev/#', qos: ${qos} } ]
+/**
+ * Mosquitto, the ack-eating proxy in front of it, a receiver and an in-process agent that
+ * connects through the proxy with `subscriptions` (YAML); resolves once the agent subscribed.
+ */
+async function agentBehindProxy(name: string, subscriptions: string) {
+  const m = await startMosquitto();
+  cleanup.push(() => m.cleanup());
+  const proxy = new AckEatingProxy();
+  await proxy.start(m.port);
+  cleanup.push(() => proxy.stop());
+  const receiver = await new Receiver([SECRET]).start();
+  cleanup.push(() => receiver.stop());
+  const dataDir = tempDir('edgehook-lostack-');
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const agent: Agent = await startAgent(
+    `agentId: gw-${name}
+mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-${name}' }
+subscriptions: ${subscriptions}
 endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET} } ]
 admin: { port: 0 }
 `,
-      { dataDir },
+    { dataDir },
+  );
+  cleanup.push(() => agent.stop());
+  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
+  return { m, proxy, receiver, agent };
+}
+
+for (const qos of [1, 2] as const) {
+  it(`QoS ${qos}: a message redelivered because its ${qos === 1 ? 'PUBACK' : 'PUBREC'} was lost is stored once, with one webhook-id`, async () => {
+    const { m, proxy, receiver, agent } = await agentBehindProxy(
+      `lost-ack-${qos}`,
+      `[ { topic: 'dev/#', qos: ${qos} } ]`,
     );
-    cleanup.push(() => agent.stop());
-    await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
 
     proxy.eat = qos === 1 ? PUBACK : PUBREC;
     const device = await mqtt.connectAsync(m.url);
@@ -162,23 +174,7 @@ admin: { port: 0 }
 }
 
 it('the connection lost while a commit waits for its sync: the copy the broker sends again on the new connection is acked (the first copy’s release does not take its ack)', async () => {
-  const m = await startMosquitto();
-  cleanup.push(() => m.cleanup());
-  const proxy = new AckEatingProxy();
-  await proxy.start(m.port);
-  cleanup.push(() => proxy.stop());
-  const dataDir = tempDir('edgehook-lostack-');
-  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const agent: Agent = await startAgent(
-    `agentId: gw-lost-conn
-mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-conn' }
-subscriptions: [ { topic: 'dev/#', qos: 1 } ]
-admin: { port: 0 }
-`,
-    { dataDir },
-  );
-  cleanup.push(() => agent.stop());
-  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
+  const { m, proxy, agent } = await agentBehindProxy('lost-conn', "[ { topic: 'dev/#', qos: 1 } ]");
   // The disk's sync is held by the test: each commit's acks wait for it, as on a slow SD card.
   const outbox = agent.outbox!;
   const syncs: (() => void)[] = [];
@@ -200,26 +196,10 @@ admin: { port: 0 }
 });
 
 it('a message redelivered because its PUBACK was lost is added to its window once (README, "Edge processing")', async () => {
-  const m = await startMosquitto();
-  cleanup.push(() => m.cleanup());
-  const proxy = new AckEatingProxy();
-  await proxy.start(m.port);
-  cleanup.push(() => proxy.stop());
-  const receiver = await new Receiver([SECRET]).start();
-  cleanup.push(() => receiver.stop());
-  const dataDir = tempDir('edgehook-lostack-steps-');
-  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const agent: Agent = await startAgent(
-    `agentId: gw-lost-ack
-mqtt: { url: 'mqtt://127.0.0.1:${proxy.port}', clientId: 'edgehook-lost-ack-steps' }
-subscriptions: [ { topic: 'dev/#', qos: 1, type: dev.window, steps: [ { window: { seconds: 2, path: v } } ] } ]
-endpoints: [ { id: cloud, url: '${receiver.url}', secret: ${SECRET} } ]
-admin: { port: 0 }
-`,
-    { dataDir },
+  const { m, proxy, receiver, agent } = await agentBehindProxy(
+    'lost-ack-steps',
+    '[ { topic: "dev/#", qos: 1, type: dev.window, steps: [ { window: { seconds: 2, path: v } } ] } ]',
   );
-  cleanup.push(() => agent.stop());
-  await waitFor(() => proxy.seen.suback > 0, 'the agent to subscribe');
 
   proxy.eat = PUBACK;
   const device = await mqtt.connectAsync(m.url);

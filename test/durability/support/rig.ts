@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { expect } from 'vitest';
 import type { AgentStatus } from '../../../src/agent/agent-status.js';
 import { ROOT, type AgentProcess } from '../../helpers/agent.js';
-import { sleep } from '../../helpers/net.js';
+import { sleep, waitFor } from '../../helpers/net.js';
 
 /** Shared pieces of the durability scenarios: cleanup, seeded randomness, publishing, checks. */
 
@@ -80,6 +80,29 @@ export async function device(url: string, clientId: string, cleanup: Cleanup): P
   const client = await mqtt.connectAsync(url, { clientId, clean: false, reconnectPeriod: 200 });
   cleanup.add(() => client.endAsync(true));
   return client;
+}
+
+/**
+ * Publishes probes on `topic` until one reaches the receiver (any answer: signatures are
+ * asserted by the tests): the agent's subscription, and its MQTT session, are in place.
+ * Returns how many probes were published (each one is an event the agent stores).
+ */
+export async function waitSubscribed(
+  dev: MqttClient,
+  receiver: { requests: readonly { json: { topic?: unknown } }[] },
+  topic: string,
+): Promise<number> {
+  let probes = 0;
+  await waitFor(
+    async () => {
+      await dev.publishAsync(topic, JSON.stringify({ probe: probes++ }), { qos: 1 });
+      return receiver.requests.some((r) => r.json.topic === topic);
+    },
+    'the agent to subscribe',
+    20_000,
+    250,
+  );
+  return probes;
 }
 
 export interface PaceOptions {
