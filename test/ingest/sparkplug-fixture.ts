@@ -6,6 +6,10 @@ import { payloadType } from '../../src/ingest/sparkplug/sparkplug-schema.js';
  * Sparkplug 3.0 `sparkplug_b.proto`), as an edge node would encode them.
  */
 
+/**
+ * The spec's datatype numbers (Sparkplug 3.0, section 6.4.16), written out here rather than
+ * imported from the agent's table: a wrong number there then fails the tests.
+ */
 export const DT = {
   Int8: 1,
   Int16: 2,
