@@ -7,7 +7,7 @@ import { payloadType } from '../../src/ingest/sparkplug/sparkplug-schema.js';
  */
 
 /**
- * The spec's datatype numbers (Sparkplug 3.0, section 6.4.16), written out here rather than
+ * The DataType numbers of Sparkplug 3.0's sparkplug_b.proto, written out here rather than
  * imported from the agent's table: a wrong number there then fails the tests.
  */
 export const DT = {
