@@ -198,7 +198,11 @@ function writeAtomic(file: string, text: string, mode: number): void {
     writeFileSync(tmp, text, { mode });
     renameSync(tmp, file);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the write's own error is the one to report */
+    }
     throw err;
   }
 }
