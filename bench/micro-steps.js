@@ -78,7 +78,12 @@ for (const [name, steps] of SCENARIOS) {
     if (steps) {
       const sub = subscriptionSchema.parse({ topic: 'bench/steps/+', steps });
       store.setIngestStage(
-        new StepsStage({ store: new StepStateStore(db), subscriptions: [sub], maxKeys: 100_000, logger }),
+        new StepsStage({
+          store: new StepStateStore(db, store.ledger),
+          subscriptions: [sub],
+          maxKeys: 100_000,
+          logger,
+        }),
       );
     }
     const events = Array.from({ length: N }, (_, i) => event(i));

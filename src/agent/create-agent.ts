@@ -177,7 +177,7 @@ export class Agent {
       // Edge processing (README, "Edge processing"): steps run inside the ingest commit; their
       // timers start now, so windows that ended while the agent was down are emitted first.
       const steps = new StepsStage({
-        store: new StepStateStore(db),
+        store: new StepStateStore(db, outbox.ledger),
         subscriptions: config.subscriptions,
         maxKeys: config.processing.maxKeys,
         logger: logger.child({ module: 'steps' }),

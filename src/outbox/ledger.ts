@@ -32,12 +32,36 @@ interface Entry {
   appended: boolean;
   /** Callbacks to run once the transaction has committed (in order). */
   after: (() => void)[];
+  /** Sums to write just before the commit, by writer and key (see `sum`). */
+  sums: Map<SumWriter, Map<string, Record<string, number>>>;
   /** The entry of the transaction (or savepoint) this savepoint runs in. */
   parent: Entry | undefined;
 }
 
 function emptyEntry(parent?: Entry): Entry {
-  return { bytes: 0, counters: new Map(), removed: [], appended: false, after: [], parent };
+  return { bytes: 0, counters: new Map(), removed: [], appended: false, after: [], sums: new Map(), parent };
+}
+
+/** Writes one key's sums inside the transaction, just before its COMMIT. */
+export type SumWriter = (key: string, sums: Readonly<Record<string, number>>) => void;
+
+function addSums(
+  into: Map<SumWriter, Map<string, Record<string, number>>>,
+  write: SumWriter,
+  key: string,
+  delta: Readonly<Record<string, number>>,
+): void {
+  let byKey = into.get(write);
+  if (!byKey) {
+    byKey = new Map();
+    into.set(write, byKey);
+  }
+  const sums = byKey.get(key);
+  if (!sums) {
+    byKey.set(key, { ...delta });
+    return;
+  }
+  for (const name in delta) sums[name] = (sums[name] ?? 0) + delta[name]!;
 }
 
 export interface LedgerDeps {
@@ -69,7 +93,9 @@ export class Ledger {
     // counter, not one per event), inside it.
     this.txn = this.db.transaction((fn: () => unknown) => {
       const result = fn();
-      for (const [name, by] of this.entry!.counters) if (by !== 0) this.counterAdd.run(name, by);
+      const entry = this.entry!;
+      for (const [name, by] of entry.counters) if (by !== 0) this.counterAdd.run(name, by);
+      for (const [write, byKey] of entry.sums) for (const [key, sums] of byKey) write(key, sums);
       return result;
     });
     this.nested = this.db.transaction((fn: () => unknown) => fn());
@@ -122,6 +148,8 @@ export class Ledger {
     outer.removed.push(...inner.removed);
     outer.appended ||= inner.appended;
     outer.after.push(...inner.after);
+    for (const [write, byKey] of inner.sums)
+      for (const [key, sums] of byKey) addSums(outer.sums, write, key, sums);
     return result;
   }
 
@@ -148,6 +176,16 @@ export class Ledger {
   bump(name: CounterName, by: number): void {
     const c = this.current().counters;
     c.set(name, (c.get(name) ?? 0) + by);
+  }
+
+  /**
+   * Adds `delta` to sums kept for the transaction running now; `write` stores them once per key,
+   * inside the transaction, just before its COMMIT (one UPSERT per key a commit, not one per
+   * message). A rollback, of the transaction or of the savepoint the sum was added in, throws
+   * it away with the rows. `write` must be the same function for the same table.
+   */
+  sum(write: SumWriter, key: string, delta: Readonly<Record<string, number>>): void {
+    addSums(this.current().sums, write, key, delta);
   }
 
   /** Events removed by this transaction (dropped or deleted): told to listeners after commit. */

@@ -1,9 +1,12 @@
+import type { Ledger, SumWriter } from '../outbox/ledger.js';
 import type { Db } from '../outbox/open-db.js';
 
 /**
  * Step state and per-subscription counts in SQLite, on the outbox's connection (README, "Edge
  * processing"): every write here joins the transaction that stores the events it goes with.
  * Statements are prepared once; rows are parsed on the way out. Nothing is cached in memory.
+ * Counts made inside an outbox transaction are summed by its ledger and written once per
+ * subscription, just before the commit (an UPSERT per message cost 3–4 µs, BENCHMARKS.md).
  */
 
 export const COUNT_NAMES = [
@@ -33,7 +36,13 @@ export function zeroCounts(): Counts {
 export class StepStateStore {
   private readonly stmt;
 
-  constructor(readonly db: Db) {
+  private readonly writeCounts: SumWriter;
+
+  constructor(
+    readonly db: Db,
+    /** The outbox's ledger (same connection); without it every count is written at once. */
+    private readonly ledger?: Pick<Ledger, 'inTransaction' | 'sum'>,
+  ) {
     this.stmt = {
       get: db.prepare('SELECT state FROM step_state WHERE scope = ? AND key = ?').pluck(),
       upsert: db.prepare(
@@ -66,6 +75,8 @@ export class StepStateStore {
         `SELECT subscription, messages, reported, filtered, held, rejected, events, emitted, evicted FROM step_counts`,
       ),
     };
+    this.writeCounts = (subscription, sums) =>
+      this.stmt.count.run({ subscription, ...zeroCounts(), ...sums });
   }
 
   get<T>(scope: string, key: string): T | undefined {
@@ -111,7 +122,8 @@ export class StepStateStore {
   }
 
   count(subscription: string, delta: Partial<Counts>): void {
-    this.stmt.count.run({ subscription, ...zeroCounts(), ...delta });
+    if (this.ledger?.inTransaction) this.ledger.sum(this.writeCounts, subscription, delta);
+    else this.writeCounts(subscription, delta);
   }
 
   counts(): Map<string, Counts> {

@@ -29,7 +29,7 @@ it('a window closes at its end; a commit that fails is logged and tried again, n
   const o = open();
   const sub = subscriptionSchema.parse({ topic: 'm/+', steps: [{ window: { seconds: 10, path: 'v' } }] });
   const stage = new StepsStage({
-    store: new StepStateStore(o.db),
+    store: new StepStateStore(o.db, o.store.ledger),
     subscriptions: [sub],
     maxKeys: 100,
     logger: silentLogger(),

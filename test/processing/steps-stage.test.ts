@@ -21,7 +21,7 @@ function sub(cfg: Record<string, unknown>): SubscriptionConfig {
 
 function setup(subs: SubscriptionConfig[], o: Opened = open(), maxKeys = 1000) {
   const stage = new StepsStage({
-    store: new StepStateStore(o.db),
+    store: new StepStateStore(o.db, o.store.ledger),
     subscriptions: subs,
     maxKeys,
     logger: silentLogger(),
@@ -234,7 +234,7 @@ describe('steps in the ingest commit', () => {
   it('a commit that fails leaves the step state and the counts as they were', () => {
     const o = open();
     const stage = new StepsStage({
-      store: new StepStateStore(o.db),
+      store: new StepStateStore(o.db, o.store.ledger),
       subscriptions: [sub({ steps: [{ deadband: { path: 'v', by: 1 } }] })],
       maxKeys: 1000,
       logger: silentLogger(),
