@@ -1213,6 +1213,12 @@ async function main() {
       log(
         `warning: other processes used ${cpu.foreignCores.toFixed(2)} cores during ${name}: its figures are disturbed`,
       );
+    // In a VM the host can take cores too (steal time): the phase then runs on less than two
+    // cores, which no figure of it shows otherwise.
+    if (cpu.stealCores > NOISY_CORES)
+      log(
+        `warning: the hypervisor took ${cpu.stealCores.toFixed(2)} cores (steal) during ${name}: its figures are disturbed`,
+      );
   }
   const background = monitor.between(runStart, monitor.snapshot());
   monitor.stop();
@@ -1232,8 +1238,8 @@ async function main() {
     figure: 'CPU used by other processes during the run (avg cores)',
     result: `${background.foreignCores.toFixed(2)} (steal ${background.stealCores.toFixed(2)})`,
     vs: '',
-    target: `≤ ${NOISY_CORES} for clean figures`,
-    verdict: background.foreignCores <= NOISY_CORES ? 'quiet' : 'NOISY',
+    target: `≤ ${NOISY_CORES} each for clean figures`,
+    verdict: background.foreignCores <= NOISY_CORES && background.stealCores <= NOISY_CORES ? 'quiet' : 'NOISY',
   });
   const out = {
     date: new Date().toISOString(),
