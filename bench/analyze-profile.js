@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. `npm run bench -- --profile DIR`):
 // self time by function and by file/package, and inclusive time of the project's own functions.
-//   node bench/analyze-profile.js FILE.cpuprofile [--top 30]
+//   node bench/analyze-profile.js FILE.cpuprofile [--top 30] [--from S] [--to S] [--timeline]
+// --from/--to keep the samples between S seconds after the profile's start (e.g. only the
+// drain after a burst); --timeline prints, per second, the share of idle, garbage collection,
+// and the outbox's ingest (insertRow) and result (applyResult) work, to find those phases.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '30' } },
+  options: {
+    top: { type: 'string', default: '30' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    timeline: { type: 'boolean', default: false },
+  },
 });
 if (positionals.length === 0) {
   process.stderr.write('usage: node bench/analyze-profile.js FILE.cpuprofile [--top N]\n');
@@ -20,12 +28,39 @@ for (const file of positionals) {
   const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  // Self time per node from the sample stream.
+  // Self time per node from the sample stream, within --from/--to (seconds from the start).
   const self = new Map();
   const dt = prof.timeDeltas;
+  const from = values.from === undefined ? -Infinity : Number(values.from) * 1e6;
+  const to = values.to === undefined ? Infinity : Number(values.to) * 1e6;
+  const seconds = new Map();
+  let at = 0;
   for (let i = 0; i < prof.samples.length; i++) {
+    at += dt[i] ?? 0;
+    if (at < from || at > to) continue;
     const id = prof.samples[i];
-    self.set(id, (self.get(id) ?? 0) + (dt[i + 1] ?? dt[i] ?? 0));
+    const t = dt[i + 1] ?? dt[i] ?? 0;
+    self.set(id, (self.get(id) ?? 0) + t);
+    if (values.timeline) {
+      const s = Math.floor(at / 1e6);
+      const row = seconds.get(s) ?? { all: 0, idle: 0, gc: 0, insertRow: 0, applyResult: 0 };
+      const name = nodes.get(id).callFrame.functionName;
+      row.all += t;
+      if (name === '(idle)') row.idle += t;
+      else if (name === '(garbage collector)') row.gc += t;
+      else if (name in row) row[name] += t;
+      seconds.set(s, row);
+    }
+  }
+  if (values.timeline) {
+    process.stdout.write(
+      `\n=== ${file}: per second, share of the samples\n  s   idle    gc  insertRow  applyResult\n`,
+    );
+    const share = (x, all) => `${((x / all) * 100).toFixed(0).padStart(4)} %`;
+    for (const [s, r] of [...seconds].sort((a, b) => a[0] - b[0]))
+      process.stdout.write(
+        `${String(s).padStart(3)} ${share(r.idle, r.all)} ${share(r.gc, r.all)} ${share(r.insertRow, r.all)}    ${share(r.applyResult, r.all)}\n`,
+      );
   }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const where = (n) => {
