@@ -1239,7 +1239,8 @@ async function main() {
     result: `${background.foreignCores.toFixed(2)} (steal ${background.stealCores.toFixed(2)})`,
     vs: '',
     target: `≤ ${NOISY_CORES} each for clean figures`,
-    verdict: background.foreignCores <= NOISY_CORES && background.stealCores <= NOISY_CORES ? 'quiet' : 'NOISY',
+    verdict:
+      background.foreignCores <= NOISY_CORES && background.stealCores <= NOISY_CORES ? 'quiet' : 'NOISY',
   });
   const out = {
     date: new Date().toISOString(),
