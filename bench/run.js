@@ -627,6 +627,16 @@ async function phaseDrain(name, ordering) {
   try {
     await receiver.call('reset');
     await warmUp(topic, async () => (await receiver.call('stats')).warm);
+    // The receiver has the warm-up events, but the agent commits their results a moment later:
+    // read the base once they are, or those late results would count against the stored ones.
+    await waitFor(
+      'the warm-up results to be committed',
+      async () => (await agent.status()).outbox.pending === 0,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      },
+    );
     const before = dirBytes(agent.dataDir);
     const base = (await agent.status()).outbox;
     await receiver.call('mode', { mode: args['drain-receiver'] });
