@@ -888,24 +888,35 @@ export class OutboxStore {
     if (n > 0) this.addEventBytes(-n, rec.seq);
   }
 
+  /**
+   * Every count of the outbox. `pending`, `failed` and `unrouted` are counted from an index, a
+   * scan that grows with the outbox; `totals()` has the rest without it.
+   */
   counts(): OutboxCounts {
     const byState = new Map<string, number>();
     for (const r of this.stmt.countStates.all() as { state: string; n: number }[]) byState.set(r.state, r.n);
+    return {
+      ...this.totals(),
+      pending: byState.get('pending') ?? 0,
+      failed: byState.get('failed') ?? 0,
+      unrouted: (byState.get('unrouted') ?? 0) + this.ledger.counter('unroutedRemoved'),
+      oldestPendingAt: (this.stmt.oldestPending.get() as number | undefined) ?? null,
+    };
+  }
+
+  /** The cumulative counts and the bytes, kept beside the database: no query. */
+  totals(): Omit<OutboxCounts, 'pending' | 'failed' | 'unrouted' | 'oldestPendingAt'> {
     const c = (n: CounterName) => this.ledger.counter(n);
     return {
       received: c('received'),
-      pending: byState.get('pending') ?? 0,
       delivered: c('delivered'),
-      failed: byState.get('failed') ?? 0,
       rejected: c('rejected'),
       dropped: c('dropped'),
       expired: c('expired'),
       deleted: c('deleted'),
-      unrouted: (byState.get('unrouted') ?? 0) + c('unroutedRemoved'),
       prunedForDisk: c('prunedForDisk'),
       bytes: this.ledger.bytes,
       maxBytes: this.storage.maxBytes,
-      oldestPendingAt: (this.stmt.oldestPending.get() as number | undefined) ?? null,
     };
   }
 
@@ -990,6 +1001,7 @@ export class OutboxStore {
 export type AdminOutbox = Pick<
   OutboxStore,
   | 'counts'
+  | 'totals'
   | 'pendingByEndpoint'
   | 'queryDeliveries'
   | 'deliveryDetail'

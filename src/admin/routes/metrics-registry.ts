@@ -30,7 +30,7 @@ export function createMetrics(deps: AdminApiDeps, tally: DeliveryTally): Registr
   mirrored(
     'edgehook_events_received_total',
     'Events received from MQTT and committed to the outbox.',
-    () => outbox.counts().received,
+    () => outbox.totals().received,
   );
   mirrored(
     'edgehook_events_rejected_total',
@@ -40,7 +40,7 @@ export function createMetrics(deps: AdminApiDeps, tally: DeliveryTally): Registr
   mirrored(
     'edgehook_events_dropped_total',
     'Undelivered events dropped because the outbox was full (storage.whenFull: drop-oldest).',
-    () => outbox.counts().dropped,
+    () => outbox.totals().dropped,
   );
 
   // Edge processing (README, "Edge processing"): every message of a subscription is counted
@@ -109,13 +109,13 @@ export function createMetrics(deps: AdminApiDeps, tally: DeliveryTally): Registr
     help: 'Bytes the outbox accounts for (storage.maxBytes bounds it).',
     registers,
     collect() {
-      this.set(outbox.counts().bytes);
+      this.set(outbox.totals().bytes);
     },
   });
   mirrored(
     'edgehook_events_pruned_for_disk_total',
     'Delivered events kept for the log that were removed early because the disk was full.',
-    () => outbox.counts().prunedForDisk,
+    () => outbox.totals().prunedForDisk,
   );
   new Gauge({
     name: 'edgehook_disk_full',
