@@ -97,7 +97,14 @@ export async function loadAdminTls(
     if (left > RENEW_BEFORE_MS) return current;
     if (left > 0) kept = { ...current, warning: `valid until ${x509.validTo}` };
   }
-  const made = await makeSelfSigned(now);
+  const pems = await makeSelfSigned(now);
+  const made: AdminTls = {
+    ...pems,
+    fingerprint256: new X509Certificate(pems.cert).fingerprint256,
+    source: 'self-signed',
+    certFile,
+    created: true,
+  };
   try {
     mkdirSync(dataDir, { recursive: true });
     // The key first: a crash between the two leaves a certificate without its key, which the
@@ -120,20 +127,10 @@ export async function loadAdminTls(
       };
     return {
       ...made,
-      fingerprint256: new X509Certificate(made.cert).fingerprint256,
-      source: 'self-signed',
-      certFile,
-      created: true,
       warning: `the disk is full (${code}): the admin certificate made now is not kept; its fingerprint changes at the next start`,
     };
   }
-  return {
-    ...made,
-    fingerprint256: new X509Certificate(made.cert).fingerprint256,
-    source: 'self-signed',
-    certFile,
-    created: true,
-  };
+  return made;
 }
 
 async function makeSelfSigned(now: number): Promise<{ cert: string; key: string }> {
