@@ -15,6 +15,28 @@ export function tempDir(prefix = 'edgehook-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/**
+ * Publishes `payload` on `topic` (QoS 1) until the agent in this process has stored a message:
+ * its subscription is then in place at the broker.
+ */
+export async function publishUntilStored(
+  device: { publishAsync(topic: string, payload: string, opts: { qos: 1 }): Promise<unknown> },
+  agent: { status(): AgentStatus },
+  topic: string,
+  payload: string,
+  what = 'the agent to subscribe',
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await device.publishAsync(topic, payload, { qos: 1 });
+      return agent.status().outbox.received > 0;
+    },
+    what,
+    20_000,
+    200,
+  );
+}
+
 /** An agent in this process, from YAML text, with a silent logger unless one is given. */
 export async function startAgent(
   yaml: string,

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Agent } from '../../src/agent/create-agent.js';
-import { SECRET, startAgent } from '../helpers/agent.js';
+import { SECRET, publishUntilStored, startAgent } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { Receiver } from '../helpers/receiver.js';
 import { freePort, sleep, waitFor } from '../helpers/net.js';
@@ -36,15 +36,7 @@ admin: { port: 0 }
   cleanup.push(() => agent.stop());
   const device = await mqtt.connectAsync(mosq.url, { clientId: 'device-bp' });
   cleanup.push(() => device.endAsync());
-  await waitFor(
-    async () => {
-      await device.publishAsync('d/probe', '{"probe":true}', { qos: 1 });
-      return agent.status().outbox.received > 0;
-    },
-    'the agent to subscribe',
-    20_000,
-    200,
-  );
+  await publishUntilStored(device, agent, 'd/probe', '{"probe":true}');
 
   let maxHeld = 0;
   let sampling = true;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Agent } from '../../src/agent/create-agent.js';
-import { startAgent, tempDir } from '../helpers/agent.js';
+import { publishUntilStored, startAgent, tempDir } from '../helpers/agent.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { makePki, type TestPki } from '../helpers/tls.js';
@@ -58,15 +58,7 @@ async function receives(agent: Agent, mosq: Mosquitto): Promise<void> {
   await waitFor(() => agent.status().mqtt.connected, 'the agent to connect over TLS', 20_000, 50);
   const device = await mqtt.connectAsync(mosq.url, { clientId: 'device-tls' });
   cleanup.push(() => device.endAsync());
-  await waitFor(
-    async () => {
-      await device.publishAsync('d/x', '{"v":1}', { qos: 1 });
-      return agent.status().outbox.received > 0;
-    },
-    'a message through the TLS connection',
-    20_000,
-    200,
-  );
+  await publishUntilStored(device, agent, 'd/x', '{"v":1}', 'a message through the TLS connection');
 }
 
 it('connects to mqtts:// by IP and by host name with a private CA, and receives', async () => {

@@ -5,7 +5,7 @@ import { afterEach, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Agent } from '../../src/agent/create-agent.js';
 import { RECEIVE_MAXIMUM } from '../../src/ingest/mqtt-source.js';
-import { SECRET, startAgent, tempDir } from '../helpers/agent.js';
+import { SECRET, publishUntilStored, startAgent, tempDir } from '../helpers/agent.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { Receiver } from '../helpers/receiver.js';
 import { freePort, waitFor } from '../helpers/net.js';
@@ -63,15 +63,7 @@ admin: { port: 0 }
   cleanup.push(() => agent.stop());
   const device = await mqtt.connectAsync(mosq.url, { clientId: `device-rm${protocolVersion}` });
   cleanup.push(() => device.endAsync());
-  await waitFor(
-    async () => {
-      await device.publishAsync('d/probe', '{"probe":true}', { qos: 1 });
-      return agent.status().outbox.received > 0;
-    },
-    'the agent to subscribe',
-    20_000,
-    200,
-  );
+  await publishUntilStored(device, agent, 'd/probe', '{"probe":true}');
   const pad = 'x'.repeat(150);
   for (let i = 0; i < TOTAL; i += 500) {
     await Promise.all(
