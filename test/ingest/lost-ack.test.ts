@@ -117,11 +117,8 @@ afterEach(async () => {
   cleanup = [];
 });
 
-/**
- * Mosquitto, the ack-eating proxy in front of it, a receiver and an in-process agent that
- * connects through the proxy with `subscriptions` (YAML); resolves once the agent subscribed.
- */
-async function agentBehindProxy(name: string, subscriptions: string) {
+/** Mosquitto, the ack-eating proxy in front of it, and a receiver. */
+async function brokerBehindProxy() {
   const m = await startMosquitto();
   cleanup.push(() => m.cleanup());
   const proxy = new AckEatingProxy();
@@ -129,6 +126,15 @@ async function agentBehindProxy(name: string, subscriptions: string) {
   cleanup.push(() => proxy.stop());
   const receiver = await new Receiver([SECRET]).start();
   cleanup.push(() => receiver.stop());
+  return { m, proxy, receiver };
+}
+
+/**
+ * Mosquitto, the ack-eating proxy in front of it, a receiver and an in-process agent that
+ * connects through the proxy with `subscriptions` (YAML); resolves once the agent subscribed.
+ */
+async function agentBehindProxy(name: string, subscriptions: string) {
+  const { m, proxy, receiver } = await brokerBehindProxy();
   const dataDir = tempDir('edgehook-lostack-');
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const agent: Agent = await startAgent(
@@ -220,13 +226,7 @@ it('a message redelivered because its PUBACK was lost is added to its window onc
 });
 
 it('a message whose PUBACK was lost as the agent died right after sending it is in its window once after the restart (README, "Edge processing")', async () => {
-  const m = await startMosquitto();
-  cleanup.push(() => m.cleanup());
-  const proxy = new AckEatingProxy();
-  await proxy.start(m.port);
-  cleanup.push(() => proxy.stop());
-  const receiver = await new Receiver([SECRET]).start();
-  cleanup.push(() => receiver.stop());
+  const { m, proxy, receiver } = await brokerBehindProxy();
   const crash = buildCrashAtAck();
   cleanup.push(() => crash.cleanup());
   // The agent as a user starts it, killed by the shim the moment its PUBACK is written: the
