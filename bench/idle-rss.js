@@ -13,13 +13,10 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startMosquitto } from './lib/mosquitto.js';
 import { spawnTracked, stopAll, stopProcess } from './lib/procs.js';
-import { freePort, readRss, sleep, waitFor } from './lib/util.js';
+import { argValue, freePort, readRss, sleep, waitFor } from './lib/util.js';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => argValue(args, name, dflt);
 const root = resolve(opt('root', join(import.meta.dirname, '..')));
 const runs = Number(opt('runs', 3));
 const seconds = Number(opt('seconds', 5));

@@ -12,12 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { argValue } from './lib/util.js';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => argValue(args, name, dflt);
 const root = resolve(opt('root', join(import.meta.dirname, '..')));
 const runs = Number(opt('runs', 3));
 const alone = args.includes('--alone');

@@ -248,3 +248,9 @@ export function cpuMonitor(pids) {
     },
   };
 }
+
+/** The value after `--name` in `args` (a command line's options), or `dflt`. */
+export function argValue(args, name, dflt) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+}
