@@ -4,13 +4,25 @@ import type { Db } from './open-db.js';
 import { typeMatcher } from './type-match.js';
 import { EventIdSource } from './event-id.js';
 import { WalSync } from './wal-sync.js';
-import { ATTEMPT_OVERHEAD, DELIVERY_OVERHEAD, EVENT_OVERHEAD } from './row-costs.js';
-import type { DiskGuard, DiskState } from './disk-guard.js';
+import { DELIVERY_OVERHEAD, EVENT_OVERHEAD } from './row-costs.js';
 import { Ledger, type CounterName } from './ledger.js';
 import { RedeliveryGuard } from './redelivery-guard.js';
 import type { IngestStage } from './ingest-stage.js';
 import { DeliveryLog, type DeliveryQuery, type SecretExpiryRow } from './delivery-log.js';
 import { OperatorActions } from './operator-actions.js';
+import { type RemovableEvent, type RemoveReason, RoomKeeper } from './room-keeper.js';
+import { ResultRecorder } from './result-recorder.js';
+import type {
+  AppendResult,
+  AttemptRecord,
+  NewEvent,
+  OutboxCounts,
+  OutboxStoreDeps,
+  PendingDelivery,
+  RouteTarget,
+} from './outbox-types.js';
+
+export type * from './outbox-types.js';
 
 /**
  * The outbox: the single owner of the SQLite database (docs/architecture.md, "The data path"). Every statement is
@@ -21,114 +33,11 @@ import { OperatorActions } from './operator-actions.js';
  * (settled by an operator's delete of a delivery; kept for the log like delivered).
  * Counters are cumulative and survive restarts; each received event is counted exactly once in
  * delivered | rejected | dropped | expired | deleted, or is currently pending or failed.
+ *
+ * Its parts: RoomKeeper (room under storage.maxBytes, pruning, a full disk), ResultRecorder
+ * (delivery results), RedeliveryGuard, DeliveryLog (what the admin API reads) and
+ * OperatorActions (what an operator does); the types they share are in outbox-types.ts.
  */
-
-export type EventData = { kind: 'json'; json: string } | { kind: 'text'; text: string } | { kind: 'binary' };
-
-export interface NewEvent {
-  topic: string;
-  type: string;
-  receivedAt: number;
-  payload: Buffer;
-  data: EventData;
-  /** Why the payload was not accepted as its subscription declares; the event is kept, not routed. */
-  rejected?: string;
-  /** Set for QoS 1/2 messages, so a redelivery after a crash is recognised. */
-  mqtt?: { messageId: number; qos: 1 | 2; dup: boolean };
-  /** Index of the subscription (in config order) whose filter matched; absent when none did. */
-  subscription?: number;
-}
-
-export interface AppendResult {
-  /** stop-ingest and no room: only the first `accepted` events were taken; hold the rest. */
-  full: boolean;
-  stored: number;
-  duplicates: number;
-  /** How many events, from the start of the list, were stored or recognised as duplicates. */
-  accepted: number;
-  /** Set when nothing was stored because the disk is full or failing: hold, try again later. */
-  disk?: DiskState;
-  /** Set when the disk is short of room and only the first messages were taken: the rest go next. */
-  limited?: boolean;
-}
-
-export interface PendingDelivery {
-  seq: number;
-  id: string;
-  type: string;
-  receivedAt: number;
-  body: string;
-  attempts: number;
-  messageFailures: number;
-  nextAttemptAt: number;
-}
-
-export type AttemptOutcome =
-  | 'delivered'
-  | 'endpoint-trouble'
-  | 'message-trouble'
-  | 'gone'
-  | 'expired'
-  | 'failed';
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'expired';
-
-export interface AttemptRecord {
-  endpointId: string;
-  seq: number;
-  at: number;
-  outcome: AttemptOutcome;
-  /** The delivery's status after this attempt. */
-  newStatus: DeliveryStatus;
-  /** false for bookkeeping without a request (expiry). */
-  attempted: boolean;
-  messageFailure?: boolean;
-  nextAttemptAt?: number;
-  status?: number | undefined;
-  durationMs?: number;
-  error?: string | undefined;
-  response?: string | undefined;
-}
-
-export interface OutboxCounts {
-  received: number;
-  pending: number;
-  delivered: number;
-  failed: number;
-  rejected: number;
-  dropped: number;
-  expired: number;
-  deleted: number;
-  unrouted: number;
-  /** Settled events removed before keepDeliveredHours because the disk was full. */
-  prunedForDisk: number;
-  bytes: number;
-  maxBytes: number;
-  oldestPendingAt: number | null;
-}
-
-export interface RouteTarget {
-  id: string;
-  types: readonly string[];
-}
-
-export interface OutboxStoreDeps {
-  db: Db;
-  logger: Logger;
-  clock: Clock;
-  agentId: string;
-  storage: { maxBytes: number; whenFull: 'drop-oldest' | 'stop-ingest'; keepDeliveredHours: number };
-  endpoints: readonly RouteTarget[];
-  /** Told of every failed write; holds ingest while the disk is full (absent: failures only throw). */
-  disk?: DiskGuard;
-}
-
-const MAX_ATTEMPTS_KEPT = 20;
-/** Queued delivery results are committed once this many wait, or a few ms after the first. */
-const RESULTS_PER_COMMIT = 512;
-/** Events per pruning transaction while the disk is full (each needs WAL room of its own). */
-const PRUNE_UNDER_PRESSURE = 50;
-/** A failed result commit is tried again after this long; the results stay queued. */
-const RESULTS_RETRY_MS = 1000;
 
 /** Thrown inside a message's savepoint when stop-ingest leaves no room: undoes that message. */
 class NoRoom extends Error {}
@@ -145,9 +54,10 @@ export class OutboxStore {
   readonly ledger: Ledger;
   private readonly guard: RedeliveryGuard;
   private readonly eventIds = new EventIdSource();
-  private readonly queuedResults: AttemptRecord[] = [];
-  private resultsTimer: NodeJS.Timeout | undefined;
-  private readonly resultListeners = new Set<(records: readonly AttemptRecord[]) => void>();
+  /** Room under storage.maxBytes: what goes when new events need it, pruning, a full disk. */
+  private readonly room: RoomKeeper;
+  /** Delivery results, queued until a commit takes them. */
+  private readonly results: ResultRecorder;
   private stage: IngestStage | undefined;
   /** The seq the next event of the running ingest transaction gets (read once per commit). */
   private seqCursor = 0;
@@ -198,34 +108,7 @@ export class OutboxStore {
          WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.event_seq <= ? AND d.next_attempt_at <= ?
          ORDER BY d.event_seq LIMIT ?`,
       ),
-      insertAttempt: db.prepare(
-        `INSERT INTO attempts (endpoint_id, event_seq, at, outcome, status, duration_ms, error, response)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      trimAttempts: db.prepare(
-        `DELETE FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId AND id NOT IN
-           (SELECT id FROM attempts WHERE event_seq = @seq AND endpoint_id = @endpointId ORDER BY id DESC LIMIT @keep)
-         RETURNING @overhead + length(CAST(coalesce(response, '') AS BLOB)) + length(CAST(coalesce(error, '') AS BLOB)) AS cost`,
-      ),
-      updateDelivery: db.prepare(
-        `UPDATE deliveries SET status = @status, attempts = attempts + @attempted,
-           message_failures = message_failures + @messageFailure, next_attempt_at = @nextAttemptAt,
-           last_status = coalesce(@lastStatus, last_status), last_error = @lastError, updated_at = @at,
-           last_duration_ms = coalesce(@durationMs, last_duration_ms)
-         WHERE endpoint_id = @endpointId AND event_seq = @seq AND status = 'pending'
-         RETURNING attempts`,
-      ),
       addEventBytes: db.prepare(`UPDATE events SET bytes = bytes + ? WHERE seq = ?`),
-      settleEvent: db.prepare(
-        `UPDATE events SET remaining = remaining - 1,
-           state = CASE WHEN remaining > 1 THEN state ELSE (
-             SELECT CASE WHEN sum(status = 'failed') > 0 THEN 'failed'
-                         WHEN sum(status = 'expired') > 0 THEN 'expired' ELSE 'delivered' END
-             FROM deliveries WHERE event_seq = @seq) END,
-           settled_at = CASE WHEN remaining > 1 THEN NULL ELSE @at END
-         WHERE seq = @seq AND remaining > 0
-         RETURNING state, remaining`,
-      ),
       countStates: db.prepare(`SELECT state, count(*) AS n FROM events GROUP BY state`),
       oldestPending: db
         .prepare(`SELECT received_at FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`)
@@ -233,32 +116,24 @@ export class OutboxStore {
       pendingByEndpoint: db.prepare(
         `SELECT endpoint_id AS id, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY endpoint_id`,
       ),
-      oldestOfStates: db.prepare(
-        `SELECT seq, state, bytes FROM events WHERE state IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
-      ),
-      prunable: db.prepare(
-        `SELECT seq, state, bytes FROM events
-         WHERE (state IN ('delivered', 'expired', 'unrouted', 'deleted') AND settled_at < @settledBefore)
-            OR (state = 'rejected' AND received_at < @settledBefore)
-         ORDER BY seq LIMIT @limit`,
-      ),
-      // Under disk pressure: every settled event kept only for the log, whatever its age.
-      // Rejected events stay: they are kept to be looked at and redelivered.
-      prunableNow: db.prepare(
-        `SELECT seq, state, bytes FROM events
-         WHERE state IN ('delivered', 'expired', 'unrouted', 'deleted') ORDER BY seq LIMIT @limit`,
-      ),
-      freelist: db.prepare('PRAGMA freelist_count').pluck(),
-      pageSize: db.prepare('PRAGMA page_size').pluck(),
-      deleteEvent: db.prepare(`DELETE FROM events WHERE seq = ?`),
-      deleteDeliveries: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
-      deleteAttempts: db.prepare(`DELETE FROM attempts WHERE event_seq = ?`),
     };
     const wal =
       !db.memory &&
       !db.readonly &&
       String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
     if (wal) this.walSync = new WalSync(`${db.name}-wal`, this.log);
+    const storage = () => this.storage;
+    this.room = new RoomKeeper({ db, ledger: this.ledger, logger: this.log, clock: this.clock, storage });
+    this.results = new ResultRecorder({
+      db,
+      ledger: this.ledger,
+      logger: this.log,
+      disk: deps.disk,
+      storage,
+      room: this.room,
+      addEventBytes: (n, seq) => this.addEventBytes(n, seq),
+      withoutSync: (fn) => this.withoutSync(fn),
+    });
     this.deliveryLog = new DeliveryLog({ db, ledger: this.ledger, beforeRead: () => this.commitResults() });
     this.actions = new OperatorActions({ db, core: this, clock: this.clock });
   }
@@ -293,8 +168,7 @@ export class OutboxStore {
 
   /** Called after delivery results are committed (for live views and metrics). */
   onResults(listener: (records: readonly AttemptRecord[]) => void): () => void {
-    this.resultListeners.add(listener);
-    return () => this.resultListeners.delete(listener);
+    return this.results.onResults(listener);
   }
 
   /**
@@ -314,7 +188,7 @@ export class OutboxStore {
     });
     if (disk && !disk.mayIngest()) return holding();
     // Under disk pressure delivery results go first: they settle events, which frees room.
-    if (disk && disk.state !== 'ok' && this.queuedResults.length > 0 && !this.tryCommitResults())
+    if (disk && disk.state !== 'ok' && this.results.queued.length > 0 && !this.tryCommitResults())
       return holding();
     const limit = disk ? disk.groupLimit() : Number.POSITIVE_INFINITY;
     const taken = messages.length > limit ? messages.slice(0, limit) : messages;
@@ -335,7 +209,7 @@ export class OutboxStore {
     // Delivery results waiting for their own commit ride along: one fsync for both. If the
     // commit with them fails, the messages are tried alone, so that a bad result never keeps
     // messages from being stored; the results stay queued either way until a commit takes them.
-    const results = this.queuedResults.length > 0 ? this.queuedResults.slice() : [];
+    const results = this.results.queued.length > 0 ? this.results.queued.slice() : [];
     const store = (): AppendResult => {
       if (results.length > 0) {
         try {
@@ -426,7 +300,7 @@ export class OutboxStore {
     savepoints: boolean,
   ): AppendResult {
     const result = this.tx((): AppendResult => {
-      for (const rec of results) this.applyResult(rec);
+      for (const rec of results) this.results.apply(rec);
       this.guard.begin();
       this.seqCursor = this.nextSeq();
       let duplicates = 0;
@@ -448,7 +322,7 @@ export class OutboxStore {
       this.guard.deleteAcked();
       return { full: accepted < messages.length, stored, duplicates, accepted };
     });
-    if (results.length > 0) this.resultsCommitted(results);
+    if (results.length > 0) this.results.committed(results);
     return result;
   }
 
@@ -597,138 +471,29 @@ export class OutboxStore {
     this.ledger.addBytes(n);
   }
 
-  /**
-   * Frees `need` bytes under storage.maxBytes (README, "Storage"): first delivered events kept
-   * only for the log, then — with drop-oldest — the oldest undelivered ones, each counted and
-   * logged. Runs inside a transaction: what it removes comes back if that rolls back. Returns
-   * false when stop-ingest leaves no room.
-   */
+  /** For the outbox's own parts, inside a transaction: see RoomKeeper.makeRoom. */
   makeRoom(need: number): boolean {
-    const max = this.storage.maxBytes;
-    const fits = () => this.ledger.bytes + need <= max;
-    if (fits()) return true;
-    this.removeWhile(['delivered', 'expired', 'unrouted', 'deleted'], () => !fits(), 'pruned');
-    if (fits()) return true;
-    if (this.storage.whenFull === 'stop-ingest') return false;
-    const dropped = this.removeWhile(['pending', 'failed', 'rejected'], () => !fits(), 'dropped');
-    if (dropped.length > 0) {
-      const info = { dropped: dropped.length, maxBytes: max, firstSeq: dropped[0], lastSeq: dropped.at(-1) };
-      this.ledger.afterCommit(() =>
-        this.log.warn(
-          info,
-          'outbox full: dropped the oldest undelivered events (storage.whenFull = drop-oldest)',
-        ),
-      );
-    }
-    return true;
-  }
-
-  private removeWhile(
-    states: string[],
-    more: () => boolean,
-    reason: 'pruned' | 'dropped' | 'deleted',
-  ): number[] {
-    const removed: number[] = [];
-    const statesJson = JSON.stringify(states);
-    while (more()) {
-      const rows = this.stmt.oldestOfStates.all(statesJson, 256) as {
-        seq: number;
-        state: string;
-        bytes: number;
-      }[];
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        if (!more()) break;
-        this.removeEvent(r, reason);
-        removed.push(r.seq);
-      }
-    }
-    return removed;
+    return this.room.makeRoom(need);
   }
 
   /** For the outbox's own parts, inside a transaction: an event and everything of it goes. */
-  removeEvent(
-    r: { seq: number; state: string; bytes: number },
-    reason: 'pruned' | 'dropped' | 'deleted',
-  ): void {
-    this.stmt.deleteAttempts.run(r.seq);
-    this.stmt.deleteDeliveries.run(r.seq);
-    this.stmt.deleteEvent.run(r.seq);
-    this.ledger.addBytes(-r.bytes);
-    // Events already accounted for (delivered, expired, rejected…) are not counted again.
-    if (reason !== 'pruned' && (r.state === 'pending' || r.state === 'failed')) this.ledger.bump(reason, 1);
-    // "unrouted" is a state while the event is here; once it leaves, a counter keeps it.
-    if (r.state === 'unrouted') this.ledger.bump('unroutedRemoved', 1);
-    if (reason !== 'pruned') this.ledger.noteRemoved([r.seq]);
+  removeEvent(r: RemovableEvent, reason: RemoveReason): void {
+    this.room.removeEvent(r, reason);
   }
 
-  /**
-   * Removes events delivered (and rejected events received) longer ago than keepDeliveredHours;
-   * `underPressure` (the disk is full): every settled event kept only for the log, counted in
-   * prunedForDisk. Returns how many; throws when a write fails (what was committed before stays).
-   */
+  /** See RoomKeeper.prune. */
   prune(underPressure = false): number {
-    let total = 0;
-    for (;;) {
-      const n = this.pruneBatch(underPressure, 500);
-      total += n;
-      if (n < 500) return total;
-    }
+    return this.room.prune(underPressure);
   }
 
-  /** One transaction of prune(): at most `limit` events. */
-  private pruneBatch(underPressure: boolean, limit: number): number {
-    const settledBefore = this.clock.now() - this.storage.keepDeliveredHours * 3_600_000;
-    return this.tx(() => {
-      const rows = (
-        underPressure
-          ? this.stmt.prunableNow.all({ limit })
-          : this.stmt.prunable.all({ settledBefore, limit })
-      ) as { seq: number; state: string; bytes: number }[];
-      for (const r of rows) this.removeEvent(r, 'pruned');
-      if (underPressure && rows.length > 0) this.ledger.bump('prunedForDisk', rows.length);
-      return rows.length;
-    });
-  }
-
-  /**
-   * Frees room while the disk is full: the WAL's space goes back to the file system, and settled
-   * events kept only for the log go (counted). Throws when a write fails.
-   */
+  /** See RoomKeeper.relieveDiskPressure. */
   relieveDiskPressure(): void {
-    // The WAL keeps the size of its busiest moment (megabytes, up to the auto-checkpoint) and
-    // is reused, never shrunk: on a full disk that is the room every commit, deletes included,
-    // needs. A TRUNCATE checkpoint writes it back and gives its space to the file system.
-    // Small transactions, each followed by a checkpoint: a delete needs WAL room too, and a big
-    // one would need more than a full disk has.
-    let pruned = 0;
-    let failure: unknown;
-    const checkpoint = () => {
-      try {
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
-      } catch (err) {
-        failure = err;
-      }
-    };
-    for (let batch = 0; batch < 1000; batch++) {
-      let n: number;
-      try {
-        n = this.pruneBatch(true, PRUNE_UNDER_PRESSURE);
-      } catch (err) {
-        failure = err;
-        break;
-      }
-      pruned += n;
-      checkpoint();
-      if (n < PRUNE_UNDER_PRESSURE) break;
-    }
-    if (pruned > 0) this.log.warn({ pruned }, 'disk full: removed delivered events kept for the log');
-    else if (failure !== undefined) throw failure;
+    this.room.relieveDiskPressure();
   }
 
   /** Bytes of the database's free pages: room new rows take without growing the file. */
   freeBytesInside(): number {
-    return (this.stmt.freelist.get() as number) * (this.stmt.pageSize.get() as number);
+    return this.room.freeBytesInside();
   }
 
   /** Up to `limit` pending deliveries of an endpoint after `afterSeq`, in order. */
@@ -746,41 +511,14 @@ export class OutboxStore {
     return this.stmt.loadDue.all(endpointId, uptoSeq, now, limit) as PendingDelivery[];
   }
 
-  /**
-   * Queues the result of an attempt. Results are committed together a moment later (one fsync
-   * for many); a crash before then only means the same event is sent again with the same id.
-   * Never throws: a failed commit keeps the results queued and tries again.
-   */
+  /** Queues the result of an attempt (see ResultRecorder.record). Never throws. */
   record(rec: AttemptRecord): void {
-    this.queuedResults.push(rec);
-    if (this.queuedResults.length >= RESULTS_PER_COMMIT) this.tryCommitResults();
-    else this.scheduleResults(5);
-  }
-
-  private scheduleResults(ms: number): void {
-    if (this.resultsTimer) return;
-    this.resultsTimer = setTimeout(() => {
-      this.resultsTimer = undefined;
-      this.tryCommitResults();
-    }, ms);
-    this.resultsTimer.unref();
+    this.results.record(rec);
   }
 
   /** commitResults(), reporting a failure and trying again later instead of throwing. */
   tryCommitResults(): boolean {
-    try {
-      this.commitResults();
-      return true;
-    } catch (err) {
-      // A full disk is announced once by the guard; anything else is worth a line each time.
-      const disk = this.deps.disk?.noteWriteError(err) ?? false;
-      this.log[disk ? 'debug' : 'warn'](
-        { err: (err as Error).message, queued: this.queuedResults.length },
-        'could not commit delivery results; keeping them queued, retrying in 1 s',
-      );
-      this.scheduleResults(RESULTS_RETRY_MS);
-      return false;
-    }
+    return this.results.tryCommit();
   }
 
   /**
@@ -788,104 +526,7 @@ export class OutboxStore {
    * taken off the queue only once committed).
    */
   commitResults(): void {
-    if (this.queuedResults.length === 0) return;
-    const batch = this.queuedResults.slice();
-    // Delivery results need no sync of their own: lost in a power cut, they only mean the same
-    // event is sent again with the same webhook-id, and the next ingest commit, once synced,
-    // makes them durable anyway. WAL keeps the database consistent either way.
-    this.withoutSync(() =>
-      this.tx(() => {
-        for (const rec of batch) this.applyResult(rec);
-      }),
-    );
-    this.resultsCommitted(batch);
-  }
-
-  /** Takes committed results off the queue (they are its first entries), then tells listeners. */
-  private resultsCommitted(batch: AttemptRecord[]): void {
-    this.queuedResults.splice(0, batch.length);
-    for (const l of this.resultListeners) {
-      try {
-        l(batch);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'delivery-result listener failed');
-      }
-    }
-  }
-
-  private applyResult(rec: AttemptRecord): void {
-    const updated = this.stmt.updateDelivery.get({
-      endpointId: rec.endpointId,
-      seq: rec.seq,
-      status: rec.newStatus,
-      attempted: rec.attempted ? 1 : 0,
-      messageFailure: rec.messageFailure ? 1 : 0,
-      nextAttemptAt: rec.nextAttemptAt ?? 0,
-      lastStatus: rec.status ?? null,
-      lastError: rec.error ?? null,
-      at: rec.at,
-      durationMs: rec.attempted ? Math.round(rec.durationMs ?? 0) : null,
-    }) as { attempts: number } | undefined;
-    if (!updated) return; // the event was dropped or deleted meanwhile
-    // A success at the first attempt is told in full by the deliveries row (see the delivery
-    // log's attemptsOf); every other attempt gets its row in the log.
-    if (rec.attempted && !(rec.outcome === 'delivered' && updated.attempts === 1))
-      this.logAttempt(rec, updated.attempts);
-    if (rec.newStatus === 'pending') return;
-    const settled = this.stmt.settleEvent.get({ seq: rec.seq, at: rec.at }) as
-      | { state: string; remaining: number }
-      | undefined;
-    if (settled && settled.remaining === 0) {
-      if (settled.state === 'delivered') this.ledger.bump('delivered', 1);
-      else if (settled.state === 'expired') this.ledger.bump('expired', 1);
-    }
-  }
-
-  /**
-   * The attempt log counts against storage.maxBytes too: a 503 storm logs an attempt per
-   * probe. Each delivery keeps its last MAX_ATTEMPTS_KEPT attempts; when the outbox is full the
-   * delivery's older attempts go first, and if there is still no room the attempt is not logged
-   * (the delivery row keeps its last status and error).
-   */
-  private logAttempt(rec: AttemptRecord, attempts: number): void {
-    const response = rec.response ?? null;
-    // UTF-8 bytes on both sides (trimAttempts gives back what SQLite counts): a JS length
-    // counts an emoji twice and SQLite's length() of text once, which would drift.
-    const cost =
-      ATTEMPT_OVERHEAD +
-      (response ? Buffer.byteLength(response) : 0) +
-      (rec.error ? Buffer.byteLength(rec.error) : 0);
-    const max = this.storage.maxBytes;
-    const fits = () => this.ledger.bytes + cost <= max;
-    if (attempts > MAX_ATTEMPTS_KEPT) this.trimAttempts(rec, MAX_ATTEMPTS_KEPT - 1);
-    if (!fits()) {
-      this.removeWhile(['delivered', 'expired', 'unrouted'], () => !fits(), 'pruned');
-      if (!fits()) this.trimAttempts(rec, 0);
-      if (!fits()) return;
-    }
-    this.stmt.insertAttempt.run(
-      rec.endpointId,
-      rec.seq,
-      rec.at,
-      rec.outcome,
-      rec.status ?? null,
-      rec.durationMs ?? 0,
-      rec.error ?? null,
-      response,
-    );
-    this.addEventBytes(cost, rec.seq);
-  }
-
-  /** Deletes all but the newest `keep` attempts of a delivery, giving their bytes back. */
-  private trimAttempts(rec: { seq: number; endpointId: string }, keep: number): void {
-    const rows = this.stmt.trimAttempts.all({
-      seq: rec.seq,
-      endpointId: rec.endpointId,
-      keep,
-      overhead: ATTEMPT_OVERHEAD,
-    }) as { cost: number }[];
-    const n = rows.reduce((sum, r) => sum + r.cost, 0);
-    if (n > 0) this.addEventBytes(-n, rec.seq);
+    this.results.commit();
   }
 
   /**
@@ -931,8 +572,7 @@ export class OutboxStore {
    * stops the WAL sync; the database itself is closed by its owner.
    */
   close(): void {
-    if (this.resultsTimer) clearTimeout(this.resultsTimer);
-    this.resultsTimer = undefined;
+    this.results.stop();
     try {
       this.commitResults();
     } catch (err) {
