@@ -20,10 +20,16 @@ const { values } = parseArgs({
 const N = Number(values.events);
 const batches = values.batch.split(',').map(Number);
 
+/** The outbox and its parts (src/outbox/outbox-store.ts), each with its own prepared statements. */
+function statementsOf(store) {
+  const s = /** @type {any} */ (store);
+  const parts = [s, s.rows, s.room, s.results, s.writer, s.writer?.guard];
+  return parts.flatMap((part) => Object.entries(part?.stmt ?? {}));
+}
+
 function instrument(store) {
   const times = new Map();
-  const stmts = /** @type {any} */ (store).stmt;
-  for (const [name, st] of Object.entries(stmts)) {
+  for (const [name, st] of statementsOf(store)) {
     for (const m of ['run', 'get', 'all']) {
       const orig = st[m].bind(st);
       st[m] = (...a) => {

@@ -138,7 +138,7 @@ export class ResultRecorder {
     // makes them durable anyway. WAL keeps the database consistent either way.
     this.deps.withoutSync(() =>
       this.ledger.tx(() => {
-        for (const rec of batch) this.apply(rec);
+        for (const rec of batch) this.applyResult(rec);
       }),
     );
     this.committed(batch);
@@ -166,7 +166,7 @@ export class ResultRecorder {
   }
 
   /** Inside a transaction: writes one result. */
-  apply(rec: AttemptRecord): void {
+  applyResult(rec: AttemptRecord): void {
     const updated = this.stmt.updateDelivery.get({
       endpointId: rec.endpointId,
       seq: rec.seq,
