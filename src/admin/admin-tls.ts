@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { EdgehookError, ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
 
 /**
  * The admin server's HTTPS (README "Admin UI across the LAN"): bound to anything but loopback it
@@ -48,6 +49,28 @@ export function isLoopbackHost(host: string): boolean {
 export function adminUsesTls(admin: { host: string; tls?: unknown; insecureHttp: boolean }): boolean {
   if (admin.tls) return true;
   return !isLoopbackHost(admin.host) && !admin.insecureHttp;
+}
+
+/**
+ * Says at start how the admin server is reached, when there is something to say: what a
+ * certificate's trouble left it serving, a certificate made now (with its fingerprint, to pin),
+ * or plain HTTP on the network.
+ */
+export function logAdminTransport(
+  admin: { host: string; insecureHttp: boolean },
+  tls: AdminTls | undefined,
+  logger: Logger,
+): void {
+  if (tls) {
+    const where = { certFile: tls.certFile, fingerprint256: tls.fingerprint256 };
+    if (tls.warning) logger.warn(where, tls.warning);
+    else if (tls.created) logger.info(where, 'made a self-signed certificate for the admin UI');
+  } else if (admin.insecureHttp && !isLoopbackHost(admin.host)) {
+    logger.warn(
+      { host: admin.host },
+      'admin.insecureHttp: the admin UI is plain HTTP on the network; its token crosses it in clear',
+    );
+  }
 }
 
 /** "AB:CD:…" (hex pairs) → "q80…=" (base64): Chromium and Electron name certificates by the latter. */

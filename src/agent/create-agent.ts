@@ -1,15 +1,15 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Config, EndpointConfig } from '../config/schema.js';
-import { clockPlausible, systemClock, type Clock } from '../clock.js';
-import { createLogger, redactUrl, type Logger } from '../log.js';
-import { DB_FILE_NAME, openDb, type Db } from '../outbox/open-db.js';
+import { systemClock, type Clock } from '../clock.js';
+import { createLogger, type Logger } from '../log.js';
+import { DB_FILE_NAME, type Db } from '../outbox/open-db.js';
 import { EdgehookError, ErrorCodes } from '../errors.js';
 import { OutboxStore } from '../outbox/outbox-store.js';
-import { DiskGuard, diskErrorKind, RESERVE_FILE_NAME } from '../outbox/disk-guard.js';
+import { DiskGuard } from '../outbox/disk-guard.js';
 import { typeMatcher } from '../outbox/type-match.js';
 import type { EmbeddedBroker } from '../ingest/embedded-broker.js';
 import { MqttSource } from '../ingest/mqtt-source.js';
@@ -18,11 +18,10 @@ import { Dispatcher } from '../delivery/dispatcher.js';
 import type { Sender } from '../delivery/endpoint-queue.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { loadOrCreateToken } from '../admin/auth.js';
-import { adminUsesTls, isLoopbackHost, loadAdminTls, type AdminTls } from '../admin/admin-tls.js';
+import { adminUsesTls, loadAdminTls, logAdminTransport, type AdminTls } from '../admin/admin-tls.js';
 import { ConfigService } from '../admin/config-service.js';
 import { ConfigFile } from '../config/config-file.js';
 import { deepFreeze } from '../config/load.js';
-import { isPlainObject } from '../plain-object.js';
 import { VERSION } from '../version.js';
 import type { AgentStatus } from './agent-status.js';
 import { chainStages } from '../outbox/ingest-stage.js';
@@ -38,6 +37,9 @@ import {
   storeHealthEvent,
 } from './health-events.js';
 import { RunMarker, type PreviousStop } from './run-marker.js';
+import { enabledRoutes, openDbOnFullDisk, openOutbox } from './open-outbox.js';
+import { restartRequiredKeys } from './restart-keys.js';
+import { readStatus } from './status-reader.js';
 
 /**
  * The composition root (docs/architecture.md "The data path", "Layers"): the one place where
@@ -323,23 +325,7 @@ export class Agent {
   private async startAdmin(): Promise<void> {
     const { config } = this;
     this.adminToken = loadOrCreateToken(config.dataDir, config.admin.token);
-    if (this.adminTls) {
-      if (this.adminTls.warning)
-        this.logger.warn(
-          { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
-          this.adminTls.warning,
-        );
-      else if (this.adminTls.created)
-        this.logger.info(
-          { certFile: this.adminTls.certFile, fingerprint256: this.adminTls.fingerprint256 },
-          'made a self-signed certificate for the admin UI',
-        );
-    } else if (config.admin.insecureHttp && !isLoopbackHost(config.admin.host)) {
-      this.logger.warn(
-        { host: config.admin.host },
-        'admin.insecureHttp: the admin UI is plain HTTP on the network; its token crosses it in clear',
-      );
-    }
+    logAdminTransport(config.admin, this.adminTls, this.logger);
     const app = await createAdminServer({
       token: this.adminToken,
       tls: this.adminTls,
@@ -400,57 +386,21 @@ export class Agent {
     // of 1,000,000 events: 120-190 ms here): the answer is kept 20 times as long as it took to
     // count, so counting never takes more than a twentieth of the event loop.
     if (this.statusCache && now - this.statusCache.at < this.statusCache.forMs) return this.statusCache.value;
-    const countStarted = performance.now();
-    const counts = this.outbox!.counts();
-    const pendingBy = this.outbox!.pendingByEndpoint();
-    const forMs = Math.max(STATUS_CACHE_MIN_MS, (performance.now() - countStarted) * 20);
-    const queues = new Map((this.dispatcher?.statuses() ?? []).map((s) => [s.id, s]));
-    const value: AgentStatus = {
-      agent: {
-        id: this.config.agentId,
-        version: VERSION,
+    const { value, countMs } = readStatus(
+      {
+        config: this.config,
         startedAt: this.startedAt,
-        uptimeSeconds: Math.round((now - this.startedAt) / 1000),
-        clockPlausible: clockPlausible(now),
+        outbox: this.outbox!,
+        disk: this.disk!,
+        mqtt: this.mqtt,
+        broker: this.broker,
+        dispatcher: this.dispatcher,
+        steps: this.steps,
+        sparkplug: this.sparkplug,
       },
-      mqtt: {
-        connected: this.mqtt?.connected ?? false,
-        url:
-          this.config.mqtt.url === 'embedded'
-            ? (this.broker?.url ?? 'embedded')
-            : redactUrl(this.config.mqtt.url),
-        embedded: this.config.mqtt.url === 'embedded',
-        holding: this.mqtt?.holding ?? false,
-        held: this.mqtt?.held ?? 0,
-      },
-      outbox: {
-        ...counts,
-        disk: this.disk!.status(),
-        oldestPendingAgeSeconds:
-          counts.oldestPendingAt === null
-            ? null
-            : Math.max(0, Math.round((now - counts.oldestPendingAt) / 1000)),
-      },
-      subscriptions: this.steps?.counts() ?? [],
-      endpoints: this.config.endpoints.map((ep) => {
-        // Every configured endpoint has a queue; the fallback covers a config being swapped.
-        const q = queues.get(ep.id) ?? {
-          id: ep.id,
-          state: 'disabled' as const,
-          inFlight: 0,
-          consecutiveFailures: 0,
-          backoffUntil: null,
-          lastError: null,
-          lastStatus: null,
-          blockedBy: null,
-          heldByClock: false,
-        };
-        return { ...q, url: ep.url, pending: pendingBy.get(ep.id) ?? 0 };
-      }),
-    };
-    if (this.sparkplug && this.config.subscriptions.some((s) => s.payload === 'sparkplug'))
-      value.sparkplug = { nodes: this.sparkplug.state.nodes() };
-    this.statusCache = { at: now, value, forMs };
+      now,
+    );
+    this.statusCache = { at: now, value, forMs: Math.max(STATUS_CACHE_MIN_MS, countMs * 20) };
     return value;
   }
 
@@ -538,65 +488,6 @@ export class Agent {
     }
     this.runMarker = undefined;
   }
-}
-
-/** Read once at start: the broker connection, the admin server, identity, data directory, log level. */
-const RESTART_SECTIONS = ['agentId', 'dataDir', 'logLevel', 'mqtt', 'admin'] as const;
-
-/** Keys under RESTART_SECTIONS that differ, one level deep: "agentId", "mqtt.url", "mqtt.embedded", "admin.port". */
-export function restartRequiredKeys(cur: Config, next: Config): string[] {
-  const out: string[] = [];
-  for (const section of RESTART_SECTIONS) {
-    const a: unknown = cur[section];
-    const b: unknown = next[section];
-    if (isDeepStrictEqual(a, b)) continue;
-    if (isPlainObject(a) && isPlainObject(b)) {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
-        if (!isDeepStrictEqual(a[k], b[k])) out.push(`${section}.${k}`);
-    } else {
-      out.push(section);
-    }
-  }
-  return out;
-}
-
-/**
- * A database whose pages are damaged opens, then fails on the first read: the same clear
- * DB_CORRUPT error as a file that is not a database at all, and the file left untouched.
- */
-/**
- * Opens the database; on a disk too full even for that (a WAL to create, a migration to run),
- * gives up the reserve file left by the last run and tries once more.
- */
-function openDbOnFullDisk(dataDir: string): Db {
-  try {
-    return openDb(dataDir);
-  } catch (err) {
-    if (diskErrorKind(err) === undefined && diskErrorKind((err as Error).cause) === undefined) throw err;
-    rmSync(join(dataDir, RESERVE_FILE_NAME), { force: true });
-    return openDb(dataDir);
-  }
-}
-
-function openOutbox(create: () => OutboxStore, dataDir: string): OutboxStore {
-  try {
-    return create();
-  } catch (cause) {
-    const code = (cause as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-      throw new EdgehookError(
-        ErrorCodes.DB_CORRUPT,
-        `the outbox database ${join(dataDir, DB_FILE_NAME)} is damaged (${code}); it was left untouched: ` +
-          'move it away to start empty, or restore it from a backup',
-        { cause },
-      );
-    }
-    throw cause;
-  }
-}
-
-function enabledRoutes(endpoints: readonly EndpointConfig[]) {
-  return endpoints.filter((e) => e.enabled).map((e) => ({ id: e.id, types: e.types }));
 }
 
 export function createAgent(options: AgentOptions): Agent {
