@@ -1,13 +1,12 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { chromium } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { spkiSha256 } from '../../src/admin/admin-tls.js';
 import type { Agent } from '../../src/agent/create-agent.js';
 import { startAgent, tempDir } from '../helpers/agent.js';
 import { makePki } from '../helpers/tls.js';
-import { CHROMIUM, CHROMIUM_FLAGS, skipBrowser } from './browser.js';
-import { skipNote } from '../helpers/skip-note.js';
+import { CHROMIUM, CHROMIUM_FLAGS, describeInChromium } from './browser.js';
 
 /**
  * The admin UI over HTTPS in Chromium, as a person on the LAN opens it: the browser trusts the
@@ -42,57 +41,53 @@ async function browserTrusting(spki: string) {
   return browser;
 }
 
-// Skipped only without /usr/bin/chromium outside CI (see skipBrowser); under CI=true it runs.
-describe.skipIf(skipBrowser)(
-  skipNote('the admin UI over HTTPS in Chromium', skipBrowser, `Chromium at ${CHROMIUM}`),
-  () => {
-    it('loads and signs in over HTTPS trusting the printed fingerprint; Settings shows that fingerprint', async () => {
-      const dataDir = tempDir();
-      const agent: Agent = await startAgent(
-        `agentId: lan-ui
+describeInChromium('the admin UI over HTTPS in Chromium', () => {
+  it('loads and signs in over HTTPS trusting the printed fingerprint; Settings shows that fingerprint', async () => {
+    const dataDir = tempDir();
+    const agent: Agent = await startAgent(
+      `agentId: lan-ui
 mqtt: { url: embedded, embedded: { host: 127.0.0.1, port: 0 } }
 admin: { host: 0.0.0.0, port: 0 }
 `,
-        { dataDir },
-      );
-      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-      cleanups.push(() => agent.stop());
-      const printed = agent.adminTls!.fingerprint256;
-      const served = await servedCertificate(Number(new URL(agent.adminUrl!).port));
-      expect(served.fingerprint256).toBe(printed);
+      { dataDir },
+    );
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push(() => agent.stop());
+    const printed = agent.adminTls!.fingerprint256;
+    const served = await servedCertificate(Number(new URL(agent.adminUrl!).port));
+    expect(served.fingerprint256).toBe(printed);
 
-      // A browser trusting another certificate's key refuses this server: the flag is no blanket.
-      const pkiDir = tempDir('edgehook-pki-');
-      cleanups.push(() => rmSync(pkiDir, { recursive: true, force: true }));
-      const other = makePki(pkiDir);
-      const wrong = await browserTrusting(spkiSha256(readFileSync(other.serverCert, 'utf8')));
-      const wrongPage = await (await wrong.newContext()).newPage();
-      const refused = await wrongPage.goto(`${agent.adminUrl}/healthz`).catch((e: Error) => e);
-      expect(refused).toBeInstanceOf(Error);
-      expect((refused as Error).message).toMatch(/ERR_CERT/);
+    // A browser trusting another certificate's key refuses this server: the flag is no blanket.
+    const pkiDir = tempDir('edgehook-pki-');
+    cleanups.push(() => rmSync(pkiDir, { recursive: true, force: true }));
+    const other = makePki(pkiDir);
+    const wrong = await browserTrusting(spkiSha256(readFileSync(other.serverCert, 'utf8')));
+    const wrongPage = await (await wrong.newContext()).newPage();
+    const refused = await wrongPage.goto(`${agent.adminUrl}/healthz`).catch((e: Error) => e);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/ERR_CERT/);
 
-      const browser = await browserTrusting(spkiSha256(served.pem));
-      const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-      const page = await context.newPage();
-      const response = await page.goto(agent.loginUrl!);
-      expect(response?.status()).toBe(200);
-      expect(page.url()).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
-      // The session cookie came over HTTPS and works for the API calls the page makes.
-      await page.getByRole('link', { name: 'Dashboard' }).waitFor({ timeout: 15_000 });
-      await page.goto(`${agent.adminUrl}/#/settings`);
-      await expect
-        .poll(
-          async () =>
-            (await page
-              .locator('#admin-fingerprint')
-              .textContent()
-              .catch(() => null)) ?? '',
-          {
-            timeout: 15_000,
-          },
-        )
-        .toBe(printed);
-      expect(await page.locator('#admin-tls').textContent()).toContain('HTTPS');
-    });
-  },
-);
+    const browser = await browserTrusting(spkiSha256(served.pem));
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    const response = await page.goto(agent.loginUrl!);
+    expect(response?.status()).toBe(200);
+    expect(page.url()).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    // The session cookie came over HTTPS and works for the API calls the page makes.
+    await page.getByRole('link', { name: 'Dashboard' }).waitFor({ timeout: 15_000 });
+    await page.goto(`${agent.adminUrl}/#/settings`);
+    await expect
+      .poll(
+        async () =>
+          (await page
+            .locator('#admin-fingerprint')
+            .textContent()
+            .catch(() => null)) ?? '',
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(printed);
+    expect(await page.locator('#admin-tls').textContent()).toContain('HTTPS');
+  });
+});

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { describe } from 'vitest';
 import type { Agent } from '../../src/agent/create-agent.js';
+import { skipNote } from '../helpers/skip-note.js';
 
 /**
  * Debian's Chromium driven by playwright-core (docs/development.md "System packages"): never a
@@ -25,6 +27,14 @@ export const CHROMIUM_FLAGS = [
  * missing: launchChromium throws.
  */
 export const skipBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true';
+
+/**
+ * A suite that drives Chromium: skipped only where skipBrowser says, with its title saying what
+ * it needs; under CI=true it always runs.
+ */
+export function describeInChromium(title: string, suite: () => void): void {
+  describe.skipIf(skipBrowser)(skipNote(title, skipBrowser, `Chromium at ${CHROMIUM}`), suite);
+}
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM))

@@ -7,7 +7,7 @@ import { UI_CSP, defaultUiDir, registerUi } from '../../src/admin/ui-static.js';
 import { silentLogger } from '../../src/log.js';
 import { ROOT, tempDir } from '../helpers/agent.js';
 import type { AgentStatus } from '../../src/agent/agent-status.js';
-import { CHROMIUM } from './browser.js';
+import { CHROMIUM, skipBrowser } from './browser.js';
 
 describe('registerUi: the built UI over HTTP', () => {
   let dir: string;
@@ -170,7 +170,7 @@ describe('the browser the UI tests drive', () => {
   // The browser tests skip without Chromium on a developer's machine; in CI that would hide
   // them, so there its absence is a failed test that CI's summary line counts.
   it('is installed under CI (and here, unless the browser tests say they are skipped)', ({ skip }) => {
-    if (!existsSync(CHROMIUM) && process.env.CI !== 'true')
+    if (skipBrowser)
       skip(
         `no Chromium at ${CHROMIUM} on this machine: the browser tests are skipped here, never under CI=true`,
       );
